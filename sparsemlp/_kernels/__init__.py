@@ -1,0 +1,188 @@
+"""Kernel backend discovery and selection; the only importer of compiled code."""
+
+import functools
+import logging
+import os
+import types
+
+import numpy as np
+
+from . import _flags
+from . import _reference
+
+__all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "unavailable_reasons"]
+
+logger = logging.getLogger(__name__)
+
+ORDER = ("cython", "numba", "numpy")
+
+KERNEL_NAMES = (
+    "spmm",
+    "spmm_t",
+    "sddmm",
+    "backward_fused",
+    "csr_transpose",
+    "csr_merge",
+    "sgd_update",
+    "adam_update",
+)
+
+
+class KernelSet(types.SimpleNamespace):
+    """Frozen namespace of one backend's kernels (``ks.spmm(...)``) plus ``ks.name``."""
+
+    def __setattr__(self, key, value):
+        raise AttributeError("KernelSet is read-only")
+
+    def __repr__(self):
+        return f"KernelSet({self.name!r})"
+
+
+_reasons: dict[str, str] = {}
+_modules: dict[str, object] = {}
+
+
+def _load(name):
+    """Import a backend module, or record why it is unavailable and return None."""
+    if name in _modules:
+        return _modules[name]
+    if name in _reasons:
+        return None
+    mod = None
+    if name == "numpy":
+        mod = _reference
+    elif name == "cython":
+        try:
+            from . import _cython as mod  # compiled at install time from csrc/_cython.pyx
+
+            mod.set_parallel_threshold(_flags.PAR_MIN_FLOPS)
+        except ImportError as exc:
+            _reasons[name] = f"not built (no C compiler at install time?): {exc}"
+            mod = None
+    elif name == "numba":
+        try:
+            from . import _numba as mod
+        except ImportError as exc:
+            _reasons[name] = f"not installed ({exc}); pip install 'sparsemlp[numba]'"
+            mod = None
+    else:
+        raise ValueError(f"Unknown kernel backend {name!r}. Choose one of {ORDER} or 'auto'.")
+    if mod is not None:
+        _modules[name] = mod
+    return mod
+
+
+def _is_available(name):
+    return _load(name) is not None
+
+
+def available():
+    """Names of the kernel backends that load on this machine, fastest first.
+
+    Returns
+    -------
+    list of str
+        A subset of ``["cython", "numba", "numpy"]``; ``"numpy"`` is always present.
+    """
+    return [n for n in ORDER if _is_available(n)]
+
+
+def unavailable_reasons():
+    """Why each unavailable backend could not be loaded.
+
+    Returns
+    -------
+    dict
+        Backend name -> one-line reason.
+    """
+    for n in ORDER:
+        _load(n)
+    return dict(_reasons)
+
+
+def _debug_wrap(name, fn):
+    from .._validation import check_kernel_args
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        check_kernel_args(name, args)
+        return fn(*args)
+
+    return wrapper
+
+
+@functools.cache
+def get(name="auto"):
+    """The KernelSet of one backend.
+
+    Parameters
+    ----------
+    name : {"auto", "cython", "numba", "numpy"}, default="auto"
+        ``"auto"`` honours the ``SPARSEMLP_BACKEND`` environment variable, else takes the
+        first available of cython, numba, numpy.
+
+    Returns
+    -------
+    KernelSet
+        Namespace with one function per name in ``KERNEL_NAMES`` and ``name``.
+
+    Raises
+    ------
+    ValueError
+        If the backend is unknown or unavailable here (the message gives the reason).
+    """
+    if name is None or name == "auto":
+        name = os.environ.get("SPARSEMLP_BACKEND", "auto") or "auto"
+    if name == "auto":
+        for cand in ORDER:
+            if _is_available(cand):
+                name = cand
+                break
+        if name == "numpy":
+            logger.warning(
+                "compiled kernels unavailable (%s); using the slow NumPy reference backend",
+                "; ".join(f"{k}: {v}" for k, v in _reasons.items()),
+            )
+    if name not in ORDER:
+        raise ValueError(
+            f"Unknown kernel backend {name!r}. Choose one of 'auto', 'cython', 'numba', 'numpy'."
+        )
+    mod = _load(name)
+    if mod is None:
+        raise ValueError(
+            f"The kernel backend {name!r} is unavailable: {_reasons[name]}. "
+            f"Available here: {available()}."
+        )
+    debug = os.environ.get("SPARSEMLP_DEBUG", "") not in ("", "0")
+    fns = {k: getattr(mod, k) for k in KERNEL_NAMES}
+    if debug:
+        fns = {k: _debug_wrap(k, f) for k, f in fns.items()}
+    return KernelSet(name=name, **fns)
+
+
+def active():
+    """Name of the backend ``get("auto")`` selects.
+
+    Returns
+    -------
+    str
+        ``"cython"``, ``"numba"`` or ``"numpy"``.
+    """
+    return get("auto").name
+
+
+def index_dtype(*sizes):
+    """int32 while every size is below 2**31 - 1, else int64 (never intp).
+
+    Parameters
+    ----------
+    *sizes : int
+        Dimensions and nnz that indices and pointers must represent.
+
+    Returns
+    -------
+    numpy.dtype
+        ``int32`` or ``int64``.
+    """
+    lim = np.iinfo(np.int32).max
+    return np.dtype(np.int64) if any(int(s) >= lim for s in sizes) else np.dtype(np.int32)

@@ -1,0 +1,133 @@
+"""NumPy/SciPy version of every kernel: the always-available fallback and the test oracle."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._flags import REF_CHUNK
+
+NAME = "numpy"
+
+# Every kernel follows one signature in every backend (see sparsemlp/_kernels/__init__.py):
+# outputs come last and are preallocated, kernels return None, batch reductions are sums.
+
+
+def spmm(indptr_t, indices_t, perm, data, xt, out):
+    """Forward: ``out[j] = sum_k data[perm[k]] * xt[indices_t[k]]`` over column j of W.
+
+    indptr_t[n_out+1], indices_t[nnz], perm[nnz] is the transposed index of the
+    (n_in, n_out) CSR matrix W; xt[n_in, B]; out[n_out, B] is overwritten.
+    O(nnz * B) time.
+    """
+    n_out, n_in = out.shape[0], xt.shape[0]
+    wt = sp.csr_array((data[perm], indices_t, indptr_t), shape=(n_out, n_in))
+    out[...] = wt @ xt
+
+
+def spmm_t(indptr, indices, data, dyt, out):
+    """Backward to the inputs: ``out[i] = sum_k data[k] * dyt[indices[k]]`` over row i of W.
+
+    indptr[n_in+1], indices[nnz], data[nnz]: W in CSR; dyt[n_out, B]; out[n_in, B] is
+    overwritten. O(nnz * B) time.
+    """
+    w = sp.csr_array((data, indices, indptr), shape=(out.shape[0], dyt.shape[0]))
+    out[...] = w @ dyt
+
+
+def _rows(indptr):
+    n_rows = indptr.shape[0] - 1
+    return np.repeat(np.arange(n_rows, dtype=indptr.dtype), np.diff(indptr))
+
+
+def sddmm(indptr, indices, xt, dyt, out):
+    """Per-connection gradient: ``out[k] = <xt[i], dyt[indices[k]]>`` for entry k of row i.
+
+    Written in W.data order (CSR). xt[n_in, B], dyt[n_out, B], out[nnz]. O(nnz * B) time,
+    O(chunk * B) extra memory.
+    """
+    rows = _rows(indptr)
+    nnz = indices.shape[0]
+    for s in range(0, nnz, REF_CHUNK):
+        e = min(s + REF_CHUNK, nnz)
+        out[s:e] = np.einsum("kb,kb->k", xt[rows[s:e]], dyt[indices[s:e]])
+
+
+def backward_fused(indptr, indices, data, xt, dyt, dxt, dw):
+    """``spmm_t`` and ``sddmm`` in one call: dxt[n_in, B] and dw[nnz] are overwritten."""
+    spmm_t(indptr, indices, data, dyt, dxt)
+    sddmm(indptr, indices, xt, dyt, dw)
+
+
+def csr_transpose(indptr, indices, n_cols, indptr_t, indices_t, perm):
+    """Column index of a CSR pattern by a stable counting sort.
+
+    Fills indptr_t[n_cols+1], indices_t[nnz] (row of each entry, rows ascending within
+    a column) and perm[nnz] (position in CSR order of the k-th entry in column order).
+    O(nnz + n_rows + n_cols).
+    """
+    order = np.argsort(indices, kind="stable")
+    perm[:] = order
+    indices_t[:] = _rows(indptr)[order]
+    indptr_t[0] = 0
+    np.cumsum(np.bincount(indices, minlength=n_cols), out=indptr_t[1:])
+
+
+def csr_merge(indptr_a, indices_a, indptr_b, indices_b, indptr_out, indices_out, from_b):
+    """Row-wise merge of two canonical CSR patterns with no common entries.
+
+    Fills indptr_out[n_rows+1], indices_out[nnz_a+nnz_b] (columns ascending in each row)
+    and from_b[nnz_a+nnz_b] (1 where the entry comes from b, else 0).
+    O(nnz_a + nnz_b) in the compiled backends (a sort here).
+    """
+    rows = np.concatenate([_rows(indptr_a), _rows(indptr_b)])
+    cols = np.concatenate([indices_a, indices_b])
+    flag = np.zeros(cols.shape[0], dtype=from_b.dtype)
+    flag[indices_a.shape[0]:] = 1
+    order = np.lexsort((flag, cols, rows))
+    indices_out[:] = cols[order]
+    from_b[:] = flag[order]
+    indptr_out[:] = indptr_a
+    indptr_out += indptr_b
+
+
+def sgd_update(param, velocity, grad, lr, momentum, weight_decay, batch_divisor, coupled,
+               nesterov):
+    """In-place SGD step with momentum on aligned arrays (all float, same length).
+
+    ``g = grad / batch_divisor``. Original SET semantics (coupled=0):
+    ``v = mu*v - lr*g; w = w + (v - wd*w)``. Coupled (coupled=1):
+    ``v = mu*v - lr*(g + wd*w); w = w + v``. Nesterov replaces the step ``v`` added to
+    ``w`` by ``mu*v_new - lr*g`` (g including the coupled decay). O(n), elementwise.
+    """
+    dt = param.dtype.type
+    lr, momentum, wd = dt(lr), dt(momentum), dt(weight_decay)
+    g = grad / dt(batch_divisor)
+    if coupled:
+        g = g + wd * param
+    velocity[...] = momentum * velocity - lr * g
+    step = momentum * velocity - lr * g if nesterov else velocity
+    if coupled:
+        param += step
+    else:
+        param += step - wd * param
+
+
+def adam_update(param, m, v, grad, lr, beta1, beta2, adam_eps, weight_decay, batch_divisor,
+                bias_c1, bias_c2, decoupled):
+    """In-place Adam step on aligned arrays.
+
+    ``g = grad / batch_divisor`` (+ ``wd*w`` unless decoupled); ``m = b1*m + (1-b1)*g``;
+    ``v = b2*v + (1-b2)*g*g``; ``w -= lr * (m/bias_c1) / (sqrt(v/bias_c2) + eps)``; with
+    decoupled=1 (AdamW) ``w -= lr*wd*w`` first, from the old w. O(n), elementwise.
+    """
+    dt = param.dtype.type
+    lr, b1, b2 = dt(lr), dt(beta1), dt(beta2)
+    eps, wd = dt(adam_eps), dt(weight_decay)
+    g = grad / dt(batch_divisor)
+    if not decoupled:
+        g = g + wd * param
+    m[...] = b1 * m + (dt(1) - b1) * g
+    v[...] = b2 * v + (dt(1) - b2) * (g * g)
+    upd = lr * ((m / dt(bias_c1)) / (np.sqrt(v / dt(bias_c2)) + eps))
+    if decoupled:
+        param -= lr * wd * param
+    param -= upd

@@ -1,0 +1,1 @@
+"""Small built-in data sets shipped with the package."""

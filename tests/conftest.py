@@ -1,0 +1,67 @@
+"""Shared fixtures: seeds, backends, dtypes, small random CSR layers and paths to shared data."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from sparsemlp import _kernels
+
+SHARED_DATA = pathlib.Path(
+    os.environ.get("SPARSEMLP_SHARED_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+def shared_data(*parts):
+    """Path under ../shared/data, or skip the test with a clear message when it is absent."""
+    p = SHARED_DATA.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared data set not found: {p} (set SPARSEMLP_SHARED_DATA to its folder)")
+    return p
+
+
+def _seeds():
+    s = os.environ.get("SPARSEMLP_TEST_SEED", "42")
+    return list(range(100)) if s == "all" else [int(s)]
+
+
+@pytest.fixture(params=_seeds())
+def seed(request):
+    return request.param
+
+
+@pytest.fixture(params=_kernels.available())
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return np.dtype(request.param)
+
+
+@pytest.fixture(params=[np.int32, np.int64], ids=["i32", "i64"])
+def index_dtype(request):
+    return np.dtype(request.param)
+
+
+def random_csr(n_in, n_out, density, rng, dtype=np.float64, index_dtype=np.int32,
+               empty_rows=(), empty_cols=()):
+    """Canonical random CSR (indptr, indices, data) with chosen rows/columns left empty."""
+    mask = rng.random((n_in, n_out)) < density
+    if len(empty_rows):
+        mask[list(empty_rows), :] = False
+    if len(empty_cols):
+        mask[:, list(empty_cols)] = False
+    rows, cols = np.nonzero(mask)
+    indptr = np.zeros(n_in + 1, dtype=index_dtype)
+    np.cumsum(np.bincount(rows, minlength=n_in), out=indptr[1:])
+    indices = cols.astype(index_dtype)
+    data = rng.standard_normal(rows.shape[0]).astype(dtype)
+    return indptr, indices, data
+
+
+def tol(dtype, scale=1.0):
+    """Absolute tolerance scaled by dtype and the magnitude of the result."""
+    return (1e-5 if np.dtype(dtype) == np.float32 else 1e-12) * max(1.0, scale)
