@@ -1,5 +1,26 @@
 """sparsemlp: truly sparse neural networks trained with Sparse Evolutionary Training."""
 
+from ._show_versions import show_versions
 from ._version import __version__
+from .config import TrainConfig
+from .evolution import EvolutionResult, evolve, importance_prune, set_thresholds
+from .layers import SparseLinear
+from .models import SparseMLP
+from .optim import SGD, Adam
+from .topology import erdos_renyi, init_values
+from .trainer import Callback, Trainer
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__", "show_versions", "TrainConfig", "SparseLinear", "SparseMLP", "SGD", "Adam",
+    "Trainer", "Callback", "erdos_renyi", "init_values", "evolve", "importance_prune",
+    "set_thresholds", "EvolutionResult", "SparseMLPClassifier",
+]
+
+
+def __getattr__(name):
+    # scikit-learn costs ~1-4 s to import: load the estimators only when asked for
+    if name == "SparseMLPClassifier":
+        from .estimators import SparseMLPClassifier
+
+        return SparseMLPClassifier
+    raise AttributeError(f"module 'sparsemlp' has no attribute {name!r}")

@@ -1,0 +1,283 @@
+"""TrainConfig: the frozen single source of truth for a training run; TOML loading; validation."""
+
+import dataclasses
+import difflib
+import json
+import sys
+from dataclasses import dataclass, field, fields
+
+from ._validation import check_param
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["TrainConfig", "MODE_DEFAULTS", "load_toml", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """A configuration value, file or combination is invalid (CLI exit code 2)."""
+
+
+def _f(default, help, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+# Fields left None take the value of the chosen mode (see MODE_DEFAULTS).
+MODE_DEFAULTS = {
+    "reference": dict(
+        hidden=(3000, 3000, 3000), epochs=100, batch_size=2, lr=0.01, momentum=0.9,
+        weight_decay=2e-4, decay="original", activation="relu", output_activation="sigmoid",
+        loss="mse", dropout=0.0, init="normal", er_law="draws", evolve_output=True,
+        drop_last=True, legacy_rng=True, normalize="zscore",
+    ),
+    "default": dict(
+        hidden=(1000, 1000, 1000), epochs=50, batch_size=32, lr=0.01, momentum=0.9,
+        weight_decay=2e-4, decay="coupled", activation="relu", output_activation="softmax",
+        loss="cross_entropy", dropout=0.2, init="he_uniform", er_law="bernoulli",
+        evolve_output=False, drop_last=False, legacy_rng=False, normalize="zscore",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; ``None`` fields take the chosen mode's default.
+
+    ``mode="reference"`` reproduces the original SET-MLP demo (MSE with its output delta,
+    sigmoid output, the original weight-decay rule, normal(0, 0.1) init with draws, the
+    output layer evolved, batch 2, one legacy RandomState stream); ``mode="default"``
+    uses softmax + cross-entropy, He-uniform init, dropout and coupled L2 decay.
+    Call :meth:`resolve` to fill the mode defaults and validate.
+    """
+
+    mode: str = _f("default", "preset: 'default' (modern choices) or 'reference' (original SET demo)",
+                   choices=("default", "reference"))
+    model: str = _f("mlp", "model type", choices=("mlp",))
+    # data
+    dataset: str = _f("digits", "data set: built-in 'digits' or 'synthetic', or a path to .npz/.mat")
+    data_dir: str = _f(None, "directory searched for data set files")
+    test_size: float = _f(1 / 3, "test fraction when the data set has no test split")
+    normalize: str = _f(None, "feature scaling", choices=("zscore", "minmax", "none"))
+    # architecture and topology
+    hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000", nargs="+", type=int)
+    epsilon: float = _f(20.0, "Erdős–Rényi sparsity: density = epsilon*(n_in+n_out)/(n_in*n_out)")
+    er_law: str = _f(None, "topology law", choices=("bernoulli", "draws"))
+    init: str = _f(None, "weight init", choices=("normal", "he_uniform", "xavier_uniform"))
+    normal_std: float = _f(0.1, "standard deviation of init='normal'")
+    activation: str = _f(None, "hidden activation",
+                         choices=("relu", "leaky_relu", "all_relu", "sigmoid", "tanh"))
+    output_activation: str = _f(None, "output activation", choices=("softmax", "sigmoid", "identity"))
+    alpha: float = _f(0.6, "slope of leaky_relu / all_relu")
+    loss: str = _f(None, "loss", choices=("mse", "cross_entropy"))
+    dropout: float = _f(None, "inverted dropout rate on hidden layers")
+    dtype: str = _f("float32", "floating dtype", choices=("float32", "float64"))
+    # SET
+    topology: str = _f("set", "'set' evolves the topology, 'static' keeps it (FixProb)",
+                       choices=("set", "static"))
+    zeta: tuple = _f((0.3,), "fraction rewired per epoch; one value or one per layer",
+                     nargs="+", type=float)
+    evolve_output: bool = _f(None, "evolve the output layer too")
+    prune_percentile: float = _f(0.0, "importance pruning: percentile of output neurons removed (0=off)")
+    prune_every: int = _f(10, "importance pruning every this many epochs")
+    prune_after: int = _f(200, "importance pruning only after this epoch")
+    # optimisation
+    epochs: int = _f(None, "number of epochs")
+    batch_size: int = _f(None, "mini-batch size")
+    drop_last: bool = _f(None, "drop the incomplete last batch of an epoch")
+    optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adam"))
+    lr: float = _f(None, "learning rate")
+    lr_schedule: str = _f("constant", "learning-rate schedule",
+                          choices=("constant", "step", "exponential", "cosine", "linear"))
+    lr_gamma: float = _f(0.1, "decay factor of step/exponential schedules")
+    lr_step_size: int = _f(30, "epochs per step of the step schedule")
+    lr_min: float = _f(0.0, "final learning rate of cosine/linear schedules")
+    warmup_epochs: int = _f(0, "epochs of linear learning-rate warm-up")
+    momentum: float = _f(None, "SGD momentum")
+    nesterov: bool = _f(False, "Nesterov momentum")
+    weight_decay: float = _f(None, "weight decay")
+    decay: str = _f(None, "'original' (SET: w += v - wd*w) or 'coupled' (L2 in the gradient)",
+                    choices=("original", "coupled"))
+    adam_beta1: float = _f(0.9, "Adam beta1")
+    adam_beta2: float = _f(0.999, "Adam beta2")
+    adam_eps: float = _f(1e-8, "Adam epsilon")
+    # run
+    seed: int = _f(0, "random seed (one seed makes the whole run reproducible)")
+    legacy_rng: bool = _f(None, "one legacy RandomState stream in the original's order")
+    threads: int = _f(0, "kernel threads (0 = all cores)")
+    backend: str = _f("auto", "kernel backend", choices=("auto", "cython", "numba", "numpy"))
+    eval_batch_size: int = _f(1024, "samples per evaluation chunk")
+    out: str = _f(None, "run directory")
+    checkpoint_every: int = _f(10, "checkpoint every this many epochs (0 = only final)")
+    keep_checkpoints: int = _f(3, "number of epoch checkpoints kept")
+
+    # ---------------------------------------------------------------------------------
+    def resolve(self):
+        """Fill ``None`` fields from ``MODE_DEFAULTS[mode]`` and validate everything.
+
+        Returns
+        -------
+        TrainConfig
+            A complete, validated config.
+
+        Raises
+        ------
+        ConfigError
+            If a value is invalid (the message names the field, the rule and the fix).
+        """
+        if self.mode not in MODE_DEFAULTS:
+            raise ConfigError(f"mode must be 'default' or 'reference'. Got {self.mode!r}.")
+        fill = {k: v for k, v in MODE_DEFAULTS[self.mode].items() if getattr(self, k) is None}
+        cfg = dataclasses.replace(self, **fill)
+        cfg._validate()
+        return cfg
+
+    def _validate(self):
+        try:
+            for f in fields(self):
+                v = getattr(self, f.name)
+                choices = f.metadata.get("choices")
+                if choices and v is not None:
+                    check_param(f.name, v, "str", options=choices, owner="TrainConfig")
+            hp = dict(owner="TrainConfig")
+            if not self.hidden:
+                raise ConfigError("hidden must list at least one hidden layer size.")
+            for h in self.hidden:
+                check_param("hidden", h, "int", low=1, **hp)
+            check_param("epsilon", self.epsilon, "float", low=0, low_open=True, **hp)
+            for z in self.zeta:
+                check_param("zeta", z, "float", low=0, high=1, high_open=True, **hp)
+            n_layers = len(self.hidden) + 1
+            if len(self.zeta) not in (1, n_layers):
+                raise ConfigError(
+                    f"zeta needs 1 value or one per layer ({n_layers}). Got {len(self.zeta)}."
+                )
+            check_param("epochs", self.epochs, "int", low=1, **hp)
+            check_param("batch_size", self.batch_size, "int", low=1, **hp)
+            check_param("lr", self.lr, "float", low=0, low_open=True, **hp)
+            check_param("momentum", self.momentum, "float", low=0, high=1, high_open=True, **hp)
+            check_param("weight_decay", self.weight_decay, "float", low=0, **hp)
+            check_param("dropout", self.dropout, "float", low=0, high=1, high_open=True, **hp)
+            check_param("test_size", self.test_size, "float", low=0, high=1, low_open=True,
+                        high_open=True, **hp)
+            check_param("normal_std", self.normal_std, "float", low=0, low_open=True, **hp)
+            check_param("prune_percentile", self.prune_percentile, "float", low=0, high=100,
+                        high_open=True, **hp)
+            check_param("prune_every", self.prune_every, "int", low=1, **hp)
+            check_param("seed", self.seed, "int", low=0, **hp)
+            check_param("threads", self.threads, "int", low=0, **hp)
+            check_param("eval_batch_size", self.eval_batch_size, "int", low=1, **hp)
+            check_param("checkpoint_every", self.checkpoint_every, "int", low=0, **hp)
+            check_param("keep_checkpoints", self.keep_checkpoints, "int", low=1, **hp)
+            check_param("warmup_epochs", self.warmup_epochs, "int", low=0, **hp)
+            check_param("adam_eps", self.adam_eps, "float", low=0, low_open=True, **hp)
+            for b in ("adam_beta1", "adam_beta2"):
+                check_param(b, getattr(self, b), "float", low=0, high=1, high_open=True, **hp)
+            if self.loss == "cross_entropy" and self.output_activation == "identity":
+                raise ConfigError("loss='cross_entropy' needs output_activation 'softmax' or "
+                                  "'sigmoid'. Set --output-activation softmax or --loss mse.")
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(str(exc)) from None
+
+    def zeta_for(self, layer, n_layers):
+        """zeta of one layer (a single value applies to all).
+
+        Parameters
+        ----------
+        layer : int
+            Layer index.
+        n_layers : int
+            Number of weight layers.
+
+        Returns
+        -------
+        float
+            The layer's zeta.
+        """
+        return self.zeta[0] if len(self.zeta) == 1 else self.zeta[layer]
+
+    def to_dict(self):
+        """Plain dict (tuples become lists) for JSON.
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    def to_json(self):
+        """JSON text of :meth:`to_dict`.
+
+        Returns
+        -------
+        str
+            Indented JSON.
+        """
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d, *, source="config"):
+        """Build from a mapping, rejecting unknown keys with a suggestion.
+
+        Parameters
+        ----------
+        d : mapping
+            Field values (lists become tuples).
+        source : str, default="config"
+            Where the values come from, for messages.
+
+        Returns
+        -------
+        TrainConfig
+            Unresolved config.
+
+        Raises
+        ------
+        ConfigError
+            On an unknown key.
+        """
+        names = {f.name: f for f in fields(cls)}
+        kw = {}
+        for k, v in d.items():
+            key = k.replace("-", "_")
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"Unknown setting {k!r} in {source}.{hint}")
+            if names[key].metadata.get("nargs") == "+":
+                v = tuple(v) if isinstance(v, (list, tuple)) else (v,)
+            kw[key] = v
+        return cls(**kw)
+
+
+def load_toml(path):
+    """Read a TOML config file into a dict (top level or a ``[train]`` table).
+
+    Parameters
+    ----------
+    path : str or path-like
+        File to read.
+
+    Returns
+    -------
+    dict
+        Settings.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not valid TOML.
+    """
+    try:
+        with open(path, "rb") as fh:
+            d = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found. Check the --config path.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return d.get("train", d)

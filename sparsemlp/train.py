@@ -1,0 +1,186 @@
+"""Command line: ``python -m sparsemlp.train``; ``main(argv=None) -> int``."""
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import __version__, _kernels
+from ._rng import Streams
+from .checkpoint import CheckpointError
+from .config import ConfigError, TrainConfig, load_toml
+from .data import DataError
+from .data import load as load_data
+
+logger = logging.getLogger("sparsemlp")
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m sparsemlp.train",
+        description="Train a truly sparse MLP with Sparse Evolutionary Training (SET).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--config", help="TOML file with settings (defaults < file < flags)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more output (tracebacks)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the summary")
+    p.add_argument("--version", action="version", version=f"sparsemlp {__version__}")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        md = f.metadata
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=md.get("help", ""))
+        if f.type is bool or f.type == "bool":
+            kw["action"] = argparse.BooleanOptionalAction
+        elif md.get("nargs"):
+            kw.update(nargs=md["nargs"], type=md.get("type", str))
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(f.type, f.type)
+            kw["type"] = typ if typ in (int, float, str) else str
+            if md.get("choices"):
+                kw["choices"] = md["choices"]
+        p.add_argument(flag, **kw)
+    return p
+
+
+def _resolve(args):
+    settings = {}
+    if args.config:
+        settings.update(load_toml(args.config))
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if hasattr(args, f.name)}
+    settings.update(flags)
+    return TrainConfig.from_dict(settings, source=args.config or "flags").resolve(), flags
+
+
+def _run_dir(cfg):
+    if cfg.out:
+        return cfg.out
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = os.path.splitext(os.path.basename(cfg.dataset))[0]
+    return os.path.join("runs", f"{base}-{cfg.mode}-{stamp}")
+
+
+def _setup_logging(verbose, quiet):
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("sparsemlp")
+    root.handlers[:] = [h]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv=None):
+    """Run the trainer; return the process exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success, 1 failure, 2 usage/config/data error, 130 interrupted.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return _main(args)
+    except (ConfigError, DataError, CheckpointError) as exc:
+        if args.verbose:
+            logger.exception("error")
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, traceback with -v
+        if args.verbose:
+            logger.exception("error")
+        print(f"error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def _main(args):
+    from .trainer import Trainer
+
+    if args.resume:
+        run_dir = args.resume
+        cfg_path = os.path.join(run_dir, "config.json")
+        if not os.path.exists(cfg_path):
+            raise ConfigError(f"--resume {run_dir}: no config.json there; is it a run directory?")
+        with open(cfg_path) as fh:
+            saved = TrainConfig.from_dict(json.load(fh)["config"], source=cfg_path).resolve()
+        _, flags = _resolve(args)
+        allowed = {"epochs", "threads", "backend", "checkpoint_every", "keep_checkpoints", "out",
+                   "eval_batch_size"}
+        for k, v in flags.items():
+            if k not in allowed and getattr(saved, k) != (v if not isinstance(v, list) else tuple(v)):
+                raise ConfigError(
+                    f"--resume: --{k.replace('_', '-')} {v} conflicts with the run's "
+                    f"{k}={getattr(saved, k)!r}. Drop the flag or start a new run with --out.")
+        cfg = dataclasses.replace(saved, **{k: v for k, v in flags.items() if k in allowed})
+    else:
+        cfg, _ = _resolve(args)
+        run_dir = _run_dir(cfg)
+    if args.print_config:
+        print(cfg.to_json())
+        return 0
+
+    streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
+    ds = load_data(cfg.dataset, test_size=cfg.test_size, normalize_how=cfg.normalize,
+                   reference=cfg.mode == "reference", rng=streams.get("split"),
+                   data_dir=cfg.data_dir)
+    ks = _kernels.get(cfg.backend)
+    logger.info("sparsemlp %s | backend %s | threads %s | seed %s | run %s", __version__,
+                ks.name, cfg.threads or "all", cfg.seed, run_dir)
+    logger.info("data %s: %d train / %d test, %d features, %d classes", ds.name,
+                ds.X_train.shape[0], ds.X_test.shape[0], ds.n_features, ds.n_classes)
+
+    if args.resume:
+        trainer = Trainer.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,
+                                          verbose=not args.quiet)
+        trainer.config = cfg
+    else:
+        if os.path.exists(os.path.join(run_dir, "config.json")):
+            raise ConfigError(f"{run_dir} already holds a run. Pass --resume {run_dir} to "
+                              "continue it or --out NEW_DIR for a new run.")
+        os.makedirs(run_dir, exist_ok=True)
+        trainer = Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams,
+                                      run_dir=run_dir, verbose=not args.quiet)
+        with open(os.path.join(run_dir, "config.json"), "w") as fh:
+            json.dump({"config": cfg.to_dict(), "sparsemlp_version": __version__,
+                       "backend": ks.name, "dataset": ds.name}, fh, indent=2)
+    m = trainer.model
+    logger.info("model %s: nnz %s (%.3g%% of dense)", m.sizes, m.nnz(),
+                100 * sum(m.nnz()) / max(1, sum(la.n_in * la.n_out for la in m.layers)))
+    t0 = time.perf_counter()
+    hist = trainer.fit(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+    wall = time.perf_counter() - t0
+    last = hist[-1] if len(hist) else {}
+    n_ep = max(1, len(hist))
+    spe = sum((r["seconds_train"] + r["seconds_evolution"]) for r in hist.records) / n_ep
+    dense_w = sum(la.n_in * la.n_out for la in m.layers)
+    print(f"done: test accuracy {last.get('test_accuracy', float('nan')):.4f} "
+          f"(best {last.get('best_test_accuracy', float('nan')):.4f}) | connections "
+          f"{sum(m.nnz())} = {100 * sum(m.nnz()) / dense_w:.3g}% of dense | "
+          f"{spe:.3f} s/epoch | peak RSS {last.get('peak_rss_mb', 0):.0f} MiB | "
+          f"{wall:.1f} s | run {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
