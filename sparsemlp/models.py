@@ -1,5 +1,8 @@
 """SparseMLP: a stack of SparseLinear layers with activations and inverted dropout."""
 
+import logging
+import warnings
+
 import numpy as np
 
 from . import _kernels
@@ -9,6 +12,8 @@ from .layers import SparseLinear
 from .topology import erdos_renyi
 
 __all__ = ["SparseMLP"]
+
+logger = logging.getLogger(__name__)
 
 
 class SparseMLP:
@@ -115,9 +120,13 @@ class SparseMLP:
         layers, acts = [], []
         n_layers = len(sizes) - 1
         for i in range(n_layers):
-            W = erdos_renyi(sizes[i], sizes[i + 1], epsilon=epsilon, law=law, init=init, rng=rng,
-                            dtype=dtype, index_dtype=index_dtype, saturate=True,
-                            normal_std=normal_std)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                W = erdos_renyi(sizes[i], sizes[i + 1], epsilon=epsilon, law=law, init=init,
+                                rng=rng, dtype=dtype, index_dtype=index_dtype, saturate=True,
+                                normal_std=normal_std)
+            for w in caught:  # dense narrow layers are normal in SET nets: say so, quietly
+                logger.info("layer %d: %s", i, w.message)
             layers.append(SparseLinear(W, kernels=ks))
             last = i == n_layers - 1
             acts.append(make_activation(output_activation if last else activation, alpha, i))

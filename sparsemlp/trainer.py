@@ -150,6 +150,8 @@ class Trainer:
         self.config = config
         self.streams = streams
         self.run_dir = None if run_dir is None else os.fspath(run_dir)
+        if self.run_dir is not None:
+            os.makedirs(self.run_dir, exist_ok=True)
         self.callbacks = list(callbacks)
         self.comm = comm or SerialComm()
         self.verbose = verbose
@@ -388,7 +390,8 @@ class Trainer:
         out_act = model.activations[-1]
         bar = progress(n_batches - start, f"epoch {e + 1}/{n_epochs}", self.verbose)
         try:
-            with self.timer("train"):
+            # overflow is detected through the loss below, with a useful message
+            with self.timer("train"), np.errstate(over="ignore", invalid="ignore"):
                 for j in range(start, n_batches):
                     idx = order[j * B:(j + 1) * B]
                     xt = batch_t(X, idx, model.dtype)

@@ -1,0 +1,258 @@
+"""Trainer: exact resume, interrupt checkpoints, thread determinism, errors, callbacks."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from sparsemlp import Callback, TrainConfig, Trainer, checkpoint
+from sparsemlp import trainer as trainer_mod
+from sparsemlp._rng import Streams
+from sparsemlp.data import load as load_data
+
+SMALL = dict(hidden=(48, 32), epsilon=4.0, epochs=4, batch_size=16, checkpoint_every=1)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits", rng=np.random.default_rng(0))
+
+
+def _cfg(**kw):
+    return TrainConfig(**{**SMALL, **kw})
+
+
+def _trainer(cfg, ds, **kw):
+    cfg = cfg.resolve()
+    streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
+    if cfg.legacy_rng:  # the split would come first in reference mode
+        streams.get("split").shuffle(np.arange(10))
+    return Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams,
+                               verbose=False, **kw)
+
+
+def _state(tr):
+    w, arrays, meta = tr.state()
+    out = {f"W{i}.{k}": getattr(W, k).copy() for i, W in enumerate(w)
+           for k in ("indptr", "indices", "data")}
+    out.update({k: np.array(v, copy=True) for k, v in arrays.items()})
+    return out
+
+
+def _assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def _metrics(tr):
+    keys = ("epoch", "train_loss", "test_loss", "test_accuracy", "nnz")
+    return [{k: r.get(k) for k in keys} for r in tr.history.records]
+
+
+@pytest.mark.parametrize("mode", ["default", "reference"])
+def test_exact_resume_bitwise(digits, tmp_path, mode, backend):
+    cfg = _cfg(mode=mode, backend=backend, **({"batch_size": 8} if mode == "reference" else {}))
+    straight = _trainer(cfg, digits)
+    straight.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+
+    run = tmp_path / "run"
+    first = _trainer(cfg, digits, run_dir=run, callbacks=[_StopAt(2)])  # a crash after epoch 2
+    first.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+    ck = run / "checkpoints" / "epoch-0002"
+    assert ck.is_dir() and first.epoch == 2
+    resumed = Trainer.from_checkpoint(ck, run_dir=run, verbose=False)
+    resumed.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+    _assert_same(_state(straight), _state(resumed))
+    assert _metrics(straight) == _metrics(resumed)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3, 4]
+
+
+class _StopAt(Callback):
+    def __init__(self, n):
+        self.n = n
+
+    def on_epoch_end(self, trainer, record):
+        return record["epoch"] >= self.n
+
+
+class _InterruptAfter:
+    """Stands in for the SIGINT flag: reports an interrupt at the n-th check."""
+
+    def __init__(self, n):
+        self.n = n
+        self.calls = 0
+
+    @property
+    def set(self):
+        self.calls += 1
+        return self.calls >= self.n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
+    cfg = _cfg(epochs=3)
+    straight = _trainer(cfg, digits)
+    straight.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+
+    run = tmp_path / "run"
+    tr = _trainer(cfg, digits, run_dir=run)
+    n_batches = -(-digits.X_train.shape[0] // 16)
+    monkeypatch.setattr(trainer_mod, "_InterruptFlag", lambda: _InterruptAfter(n_batches + 7))
+    with pytest.raises(KeyboardInterrupt):
+        tr.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+    monkeypatch.undo()
+    latest = checkpoint.read_latest(run)
+    assert latest.endswith("epoch-0001-step-000007")
+    resumed = Trainer.from_checkpoint(run, run_dir=run, verbose=False)
+    assert resumed.epoch == 1 and resumed._resume["batch"] == 7
+    resumed.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+    _assert_same(_state(straight), _state(resumed))
+    assert _metrics(straight) == _metrics(resumed)
+
+
+def test_thread_count_does_not_change_results(digits, backend):
+    outs = []
+    for t in (1, 2):
+        tr = _trainer(_cfg(epochs=2, threads=t, backend=backend, hidden=(300, 300),
+                           epsilon=20.0), digits)
+        tr.fit(digits.X_train, digits.y_train)
+        outs.append(_state(tr))
+    _assert_same(*outs)
+
+
+def test_static_topology_keeps_indices(digits):
+    tr = _trainer(_cfg(topology="static", epochs=3), digits)
+    before = [layer.W.indices.copy() for layer in tr.model.layers]
+    tr.fit(digits.X_train, digits.y_train)
+    for b, layer in zip(before, tr.model.layers):
+        np.testing.assert_array_equal(b, layer.W.indices)
+
+
+def test_set_changes_topology_and_keeps_nnz(digits):
+    tr = _trainer(_cfg(epochs=3), digits)
+    before = [(la.W.indices.copy(), la.nnz) for la in tr.model.layers]
+    tr.fit(digits.X_train, digits.y_train)
+    for (ind, nnz), la in zip(before, tr.model.layers[:-1]):
+        assert la.nnz == nnz
+        assert not np.array_equal(ind, la.W.indices)
+    # default mode does not evolve the output layer
+    np.testing.assert_array_equal(before[-1][0], tr.model.layers[-1].W.indices)
+
+
+def test_learns_digits(digits):
+    tr = _trainer(_cfg(hidden=(256, 256), epsilon=10.0, epochs=10), digits)
+    tr.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+    assert tr.history[-1]["test_accuracy"] > 0.9
+    r = tr.history[-1]
+    for key in ("train_loss", "test_loss", "best_test_accuracy", "nnz", "dense_params",
+                "seconds_train", "seconds_evolution", "seconds_eval", "peak_rss_mb"):
+        assert r[key] is not None
+
+
+def test_callback_can_stop(digits):
+    tr = _trainer(_cfg(epochs=5), digits, callbacks=[_StopAt(2)])
+    tr.fit(digits.X_train, digits.y_train)
+    assert tr.epoch == 2
+
+
+def test_divergence_names_epoch_and_hint(digits):
+    X = digits.X_train * 1e30
+    tr = _trainer(_cfg(lr=10.0, epochs=2), digits)
+    with pytest.raises(FloatingPointError, match="Lower the learning rate"):
+        tr.fit(X, digits.y_train)
+
+
+def test_bad_input_messages(digits):
+    tr = _trainer(_cfg(), digits)
+    X = digits.X_train.copy()
+    X[3, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tr.fit(X, digits.y_train)
+    with pytest.raises(ValueError, match="features, but this SparseMLP was built for 64"):
+        tr.fit(digits.X_train[:, :30], digits.y_train)
+    with pytest.raises(ValueError, match="must have shape"):
+        tr.fit(digits.X_train, digits.y_train[:-1])
+    with pytest.raises(ValueError, match="integer class labels"):
+        tr.fit(digits.X_train, digits.y_train + 10)
+
+
+def test_corrupted_and_foreign_checkpoints(digits, tmp_path):
+    tr = _trainer(_cfg(epochs=1), digits)
+    tr.fit(digits.X_train, digits.y_train)
+    ck = tmp_path / "ck"
+    tr.save(ck)
+    Trainer.from_checkpoint(ck, verbose=False)  # loads fine
+    # truncated layer file
+    bad = tmp_path / "bad1"
+    tr.save(bad)
+    f = bad / "layer_1.npz"
+    f.write_bytes(f.read_bytes()[:100])
+    with pytest.raises(checkpoint.CheckpointError, match="corrupted or truncated"):
+        Trainer.from_checkpoint(bad)
+    # foreign directory
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "meta.json").write_text('{"hello": 1}')
+    with pytest.raises(checkpoint.CheckpointError, match="not sparsemlp checkpoint"):
+        Trainer.from_checkpoint(foreign)
+    with pytest.raises(checkpoint.CheckpointError, match="neither a checkpoint"):
+        Trainer.from_checkpoint(tmp_path / "nothing")
+    # newer format version
+    newer = tmp_path / "newer"
+    tr.save(newer)
+    meta = json.loads((newer / "meta.json").read_text())
+    meta["format_version"] = 99
+    (newer / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(checkpoint.CheckpointError, match="format 99"):
+        Trainer.from_checkpoint(newer)
+    # garbage metadata
+    (newer / "meta.json").write_text("{not json")
+    with pytest.raises(checkpoint.CheckpointError, match="corrupted"):
+        Trainer.from_checkpoint(newer)
+
+
+def test_checkpoint_is_plain_scipy(digits, tmp_path):
+    import scipy.sparse as sp
+
+    tr = _trainer(_cfg(epochs=1), digits)
+    tr.fit(digits.X_train, digits.y_train)
+    tr.save(tmp_path / "ck")
+    W = sp.load_npz(tmp_path / "ck" / "layer_0.npz")
+    np.testing.assert_array_equal(W.toarray(), tr.model.layers[0].W.toarray())
+    assert not any(p.name.endswith(".tmp") or ".tmp-" in p.name for p in tmp_path.iterdir())
+
+
+def test_atomic_save_replaces_existing(digits, tmp_path):
+    tr = _trainer(_cfg(epochs=1), digits)
+    tr.fit(digits.X_train, digits.y_train)
+    ck = tmp_path / "ck"
+    tr.save(ck)
+    tr.epoch = 7
+    tr.save(ck)
+    assert json.loads((ck / "meta.json").read_text())["epoch"] == 7
+    assert sorted(os.listdir(tmp_path)) == ["ck"]
+
+
+def test_config_validation_errors():
+    from sparsemlp.config import ConfigError
+
+    with pytest.raises(ConfigError, match="'zeta' parameter of TrainConfig must be a float in the range \\[0, 1\\)"):
+        TrainConfig(zeta=(1.5,)).resolve()
+    with pytest.raises(ConfigError, match="hidden"):
+        TrainConfig(hidden=(10, -4)).resolve()
+    with pytest.raises(ConfigError, match="Did you mean 'epsilon'"):
+        TrainConfig.from_dict({"epsilom": 3})
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig(batch_size=0).resolve()
+    cfg = TrainConfig(mode="reference").resolve()
+    assert (cfg.loss, cfg.batch_size, cfg.decay, cfg.er_law) == ("mse", 2, "original", "draws")
+    assert dataclasses.replace(cfg, lr=0.5).lr == 0.5
