@@ -1,0 +1,547 @@
+"""Tests of sparsemlp.evolution against sort-based, loop-based and dense oracles."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from sparsemlp import _kernels
+from sparsemlp._validation import check_csr
+from sparsemlp.evolution import (
+    EvolutionResult,
+    evolve,
+    evolve_original,
+    importance_prune,
+    removal_mask,
+    set_thresholds,
+)
+from sparsemlp.layers import SparseLinear
+from sparsemlp.topology import erdos_renyi
+
+P_MIN = 1e-4
+BACKENDS = _kernels.available()
+
+
+# --------------------------------------------------------------------------------------------
+# oracles, written straight from REFERENCE 1.7 / 1.8 / 2.5 / 3.4
+
+
+def oracle_thresholds(w, zeta):
+    """REFERENCE 1.7 with a full sort, find_first_pos / find_last_pos as in the original."""
+    values = np.sort(w)
+    first = (np.abs(values - 0)).argmin()
+    last = values.shape[0] - (np.abs(values - 0))[::-1].argmin()
+    t_neg = values[int((1 - zeta) * first)]
+    t_pos = values[int(min(values.shape[0] - 1, last + zeta * (values.shape[0] - last)))]
+    return t_neg, t_pos
+
+
+def oracle_keep(w, zeta):
+    t_neg, t_pos = oracle_thresholds(w, zeta)
+    return (w < t_neg) | (w > t_pos)
+
+
+def coords(W):
+    coo = W.tocoo()
+    return list(zip(coo.row.tolist(), coo.col.tolist(), strict=True))
+
+
+def cells_to_csr(cells, shape, dtype, idt):
+    keys = sorted(cells)
+    rows = np.array([k[0] for k in keys], dtype=np.int64)
+    cols = np.array([k[1] for k in keys], dtype=idt)
+    vals = np.array([cells[k] for k in keys], dtype=np.float64).astype(dtype)
+    indptr = np.zeros(shape[0] + 1, dtype=idt)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    return indptr, cols, vals
+
+
+def amar_oracle(W, zeta, rs, std=0.1):
+    """weightsEvolution_Amar with Python sets and loops (REFERENCE 1.8)."""
+    n, m = W.shape
+    w = W.data
+    t_neg, t_pos = oracle_thresholds(w, zeta)
+    kept = {}
+    for (i, j), v in zip(coords(W), w.tolist(), strict=True):
+        if v < t_neg or v > t_pos:
+            kept[(i, j)] = v
+    r = len(w) - len(kept)
+    vals = rs.randn(r) / (1.0 / std)
+    occupied = set(kept)
+    appended = []
+    while len(kept) + len(appended) < len(w):
+        need = len(w) - len(kept) - len(appended)
+        ii = rs.randint(0, n, size=need, dtype=np.int32)
+        jj = rs.randint(0, m, size=need, dtype=np.int32)
+        for pair in sorted(set(zip(ii.tolist(), jj.tolist(), strict=True))):
+            if pair not in occupied:
+                occupied.add(pair)
+                appended.append(pair)
+    cells = dict(kept)
+    for pair, v in zip(appended, vals.tolist(), strict=True):
+        cells[pair] = v
+    return cells
+
+
+def original_oracle(W, zeta, rs, std):
+    """The original scalar loop (REFERENCE 3.4): positions until free, then the value."""
+    n, m = W.shape
+    t_neg, t_pos = oracle_thresholds(W.data, zeta)
+    cells = {p: v for p, v in zip(coords(W), W.data.tolist(), strict=True)
+             if v < t_neg or v > t_pos}
+    for _ in range(len(W.data) - len(cells)):
+        i = rs.randint(0, n)
+        j = rs.randint(0, m)
+        while (i, j) in cells:
+            i = rs.randint(0, n)
+            j = rs.randint(0, m)
+        cells[(i, j)] = rs.randn() / (1.0 / std)
+    return cells
+
+
+def make_layer(n, m, nnz, seed, dtype=np.float64, idt=np.int32, ties=False, kernels="numpy"):
+    rng = np.random.default_rng(seed)
+    W = erdos_renyi(n, m, nnz=nnz, rng=rng, dtype=dtype, index_dtype=idt)
+    if ties:
+        pool = np.array([-0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.3])
+        W.data[:] = rng.choice(pool, W.nnz).astype(dtype)
+    return SparseLinear(W, kernels=kernels)
+
+
+def snapshot(layer):
+    W = layer.W
+    return W.indptr.copy(), W.indices.copy(), W.data.copy()
+
+
+def assert_layer_equal(a, b):
+    for x, y in zip(snapshot(a), snapshot(b), strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x.view(np.uint8), y.view(np.uint8))
+
+
+def assert_index_fresh(layer):
+    """The transposed index matches W: forward equals the dense product."""
+    W = layer.W
+    rng = np.random.default_rng(0)
+    xt = rng.standard_normal((W.shape[0], 3)).astype(W.dtype)
+    out = np.empty((W.shape[1], 3), W.dtype)
+    layer.forward(xt, out)
+    expect = W.toarray().T.astype(np.float64) @ xt.astype(np.float64)
+    np.testing.assert_allclose(out, expect, rtol=1e-4, atol=1e-5)
+
+
+def check_result(old, layer, res, zeta):
+    """Every invariant of one evolution step with regrowth."""
+    old_indptr, old_indices, old_data = old
+    W = layer.W
+    nnz = old_data.shape[0]
+    check_csr(W)
+    assert W.indptr[-1] == nnz and W.data.shape == (nnz,)
+    assert isinstance(res, EvolutionResult)
+    keep_index, new_positions = res.keep_index, res.new_positions
+    assert np.all(np.diff(keep_index) > 0) and np.all(np.diff(new_positions) > 0)
+    assert res.n_removed == res.n_regrown == new_positions.size == nnz - keep_index.size
+    # removed set = the dense-sort oracle
+    if zeta == 0 or nnz == 0:
+        np.testing.assert_array_equal(keep_index, np.arange(nnz))
+    else:
+        np.testing.assert_array_equal(keep_index, np.flatnonzero(oracle_keep(old_data, zeta)))
+    fresh = np.zeros(nnz, bool)
+    fresh[new_positions] = True
+    # kept weights bitwise equal, same relative order, same coordinates
+    np.testing.assert_array_equal(W.data[~fresh].view(np.uint8),
+                                  old_data[keep_index].view(np.uint8))
+    old_c = coords(sp.csr_array((old_data, old_indices, old_indptr), shape=W.shape))
+    new_c = coords(W)
+    kept_c = [old_c[t] for t in keep_index]
+    assert [new_c[t] for t in np.flatnonzero(~fresh)] == kept_c
+    regrown = {new_c[t] for t in new_positions}
+    assert len(regrown) == new_positions.size  # distinct
+    assert not regrown & set(kept_c)  # no regrown duplicate of a kept position
+    assert_index_fresh(layer)
+
+
+# --------------------------------------------------------------------------------------------
+# thresholds
+
+
+def test_tiny_worked_example():
+    w = np.array([-0.9, -0.5, -0.3, -0.1, -0.05, 0.02, 0.04, 0.2, 0.6, 0.8, 1.0])
+    rng = np.random.default_rng(0)
+    for perm in (np.arange(w.size), rng.permutation(w.size)):
+        t_neg, t_pos = set_thresholds(w[perm], 0.3)
+        assert (t_neg, t_pos) == (-0.1, 0.2)
+        removed = set(w[perm][~removal_mask(w[perm], 0.3)].tolist())
+        assert removed == {-0.1, -0.05, 0.02, 0.04, 0.2}
+
+
+@pytest.mark.parametrize("neg_closest,n_neg_removed,n_pos_removed",
+                         [(True, 14981, 15020), (False, 14981, 15021)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_worked_example_1e5(neg_closest, n_neg_removed, n_pos_removed, dtype):
+    """REFERENCE 1.7: N = 10^5, zeta = 0.3, 49,934 negatives and 50,066 positives."""
+    neg = -np.arange(1, 49935, dtype=np.float64)
+    pos = np.arange(1, 50067, dtype=np.float64)
+    if neg_closest:
+        pos = pos + 0.5  # the largest negative (-1) is closest to zero
+    else:
+        neg = neg - 0.5  # the smallest positive (1) is closest to zero
+    w = np.random.default_rng(7).permutation(np.concatenate([neg, pos])).astype(dtype)
+    keep = removal_mask(w, 0.3)
+    assert np.count_nonzero(~keep & (w < 0)) == n_neg_removed
+    assert np.count_nonzero(~keep & (w > 0)) == n_pos_removed
+    np.testing.assert_array_equal(keep, oracle_keep(w, 0.3))
+    # through a layer: 10^5 connections at 50 % density, removed and regrown
+    layer = SparseLinear(erdos_renyi(1000, 200, nnz=100000, rng=np.random.default_rng(1),
+                                     dtype=dtype), kernels="numpy")
+    layer.W.data[:] = w
+    res = evolve(layer, zeta=0.3, rng=np.random.default_rng(2))
+    assert res.n_removed == res.n_regrown == n_neg_removed + n_pos_removed
+    assert layer.nnz == 100000
+    check_csr(layer.W)
+
+
+pool_values = st.sampled_from([-1.0, -0.5, -0.25, -0.0, 0.0, 0.25, 0.5, 1.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(w=st.lists(pool_values | st.floats(-10, 10, allow_nan=False, width=32), min_size=1,
+                  max_size=60),
+       zeta=st.sampled_from([0.0, 0.3, 0.5, 0.99]) | st.floats(0, 0.999),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_thresholds_match_sort_oracle(w, zeta, dtype):
+    """Ties, zeros, one sign only, single elements: O(N) selection == full sort."""
+    w = np.array(w, dtype=dtype)
+    t_neg, t_pos = set_thresholds(w, zeta)
+    o_neg, o_pos = oracle_thresholds(w, zeta)
+    assert t_neg == o_neg and t_pos == o_pos
+    np.testing.assert_array_equal(removal_mask(w, zeta), oracle_keep(w, zeta))
+
+
+def test_thresholds_errors():
+    with pytest.raises(ValueError, match="non-empty"):
+        set_thresholds(np.array([]), 0.3)
+    with pytest.raises(ValueError, match="NaN"):
+        set_thresholds(np.array([0.1, np.nan]), 0.3)
+    with pytest.raises(ValueError, match=r"'zeta' parameter of set_thresholds"):
+        set_thresholds(np.array([0.1]), 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# evolve: properties over shapes, densities, zetas
+
+
+@st.composite
+def layer_specs(draw):
+    n = draw(st.integers(1, 40))
+    m = draw(st.integers(1, 40))
+    frac = draw(st.sampled_from([0.0, 0.02, 0.5, 0.98, 1.0]) | st.floats(0, 1))
+    nnz = int(round(frac * n * m))
+    return dict(n=n, m=m, nnz=nnz, seed=draw(st.integers(0, 2**32 - 1)),
+                dtype=draw(st.sampled_from([np.float32, np.float64])),
+                idt=draw(st.sampled_from([np.int32, np.int64])), ties=draw(st.booleans()))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=layer_specs(), zeta=st.sampled_from([0.0, 0.3, 0.99]) | st.floats(0, 0.99))
+def test_evolve_properties(spec, zeta):
+    layer = make_layer(spec["n"], spec["m"], spec["nnz"], spec["seed"], spec["dtype"],
+                       spec["idt"], spec["ties"])
+    refs = (layer.W.indptr, layer.W.indices, layer.W.data)
+    old = snapshot(layer)
+    res = evolve(layer, zeta=zeta, rng=np.random.default_rng(spec["seed"] + 1))
+    check_result(old, layer, res, zeta)
+    now = (layer.W.indptr, layer.W.indices, layer.W.data)
+    assert all(a is b for a, b in zip(refs, now, strict=True))
+    assert layer.W.indices.dtype == spec["idt"] and layer.W.data.dtype == spec["dtype"]
+    # same key, same topology
+    twin = make_layer(spec["n"], spec["m"], spec["nnz"], spec["seed"], spec["dtype"],
+                      spec["idt"], spec["ties"])
+    evolve(twin, zeta=zeta, rng=np.random.default_rng(spec["seed"] + 1))
+    assert_layer_equal(layer, twin)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=layer_specs(), zeta=st.sampled_from([0.3, 0.5]) | st.floats(0.01, 0.99))
+def test_evolve_legacy_matches_amar_oracle(spec, zeta):
+    layer = make_layer(spec["n"], spec["m"], spec["nnz"], spec["seed"], spec["dtype"],
+                       spec["idt"], spec["ties"])
+    old = snapshot(layer)
+    w_old = layer.W.copy()
+    rs, ro = np.random.RandomState(spec["seed"]), np.random.RandomState(spec["seed"])
+    res = evolve(layer, zeta=zeta, rng=rs)
+    check_result(old, layer, res, zeta)
+    if w_old.nnz:
+        ip, ind, val = cells_to_csr(amar_oracle(w_old, zeta, ro), w_old.shape, spec["dtype"],
+                                    spec["idt"])
+        np.testing.assert_array_equal(layer.W.indptr, ip)
+        np.testing.assert_array_equal(layer.W.indices, ind)
+        np.testing.assert_array_equal(layer.W.data.view(np.uint8), val.view(np.uint8))
+    assert rs.randint(0, 2**31 - 1) == ro.randint(0, 2**31 - 1)  # same stream position
+
+
+@pytest.mark.parametrize("shape,eps", [((30, 20), 3), ((60, 5), 20), ((8, 8), 3)])
+def test_evolve_legacy_epochs_match_amar_oracle(shape, eps, seed):
+    """Several epochs in one RandomState stream (ER init, then evolutions), float64."""
+    rs, ro = np.random.RandomState(seed), np.random.RandomState(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        W = erdos_renyi(*shape, epsilon=eps, law="draws", rng=rs, dtype=np.float64)
+        W_o = erdos_renyi(*shape, epsilon=eps, law="draws", rng=ro, dtype=np.float64)
+    layer = SparseLinear(W, kernels="numpy")
+    for epoch in range(4):
+        layer.W.data[:] += np.random.default_rng(epoch).standard_normal(layer.nnz) * 0.05
+        W_o.data[:] = layer.W.data  # "training" changed the weights identically
+        evolve(layer, zeta=0.3, rng=rs)
+        ip, ind, val = cells_to_csr(amar_oracle(W_o, 0.3, ro), shape, np.float64, np.int32)
+        np.testing.assert_array_equal(layer.W.indices, ind)
+        np.testing.assert_array_equal(layer.W.indptr, ip)
+        np.testing.assert_array_equal(layer.W.data, val)
+        W_o = sp.csr_array((val, ind, ip), shape=shape)
+
+
+def test_evolve_legacy_other_init_and_std():
+    layer = make_layer(12, 9, 60, 3)
+    w_old = layer.W.copy()
+    evolve(layer, zeta=0.4, rng=np.random.RandomState(5), normal_std=0.05)
+    ip, ind, val = cells_to_csr(amar_oracle(w_old, 0.4, np.random.RandomState(5), std=0.05),
+                                (12, 9), np.float64, np.int32)
+    np.testing.assert_array_equal(layer.W.indices, ind)
+    np.testing.assert_array_equal(layer.W.data, val)
+    layer = make_layer(12, 9, 60, 3)
+    res = evolve(layer, zeta=0.4, rng=np.random.RandomState(5), init="xavier_uniform")
+    assert np.all(np.abs(layer.W.data[res.new_positions]) <= math.sqrt(6 / 21))
+
+
+# --------------------------------------------------------------------------------------------
+# evolve: distribution of the regrown positions
+
+
+def test_regrowth_uniform_over_subsets():
+    """All C(7, 5) sets of regrown slots are equally likely (Generator path)."""
+    w = np.array([-0.9, -0.5, -0.1, 0.05, 0.6, 0.8])  # zeta 0.5 keeps only -0.9
+    base = sp.csr_array((w, np.array([0, 1, 3, 0, 2, 3]), np.array([0, 3, 6])), shape=(2, 4))
+    counts = {}
+    for s in range(3000):
+        layer = SparseLinear(base.copy(), kernels="numpy")
+        res = evolve(layer, zeta=0.5, rng=np.random.default_rng(s))
+        assert res.n_removed == 5
+        fresh = tuple(sorted(coords(layer.W)[t] for t in res.new_positions))
+        counts[fresh] = counts.get(fresh, 0) + 1
+    assert len(counts) == math.comb(7, 5)
+    assert all((0, 0) not in k for k in counts)  # the kept slot is never regrown
+    assert stats.chisquare(np.array(list(counts.values()))).pvalue > P_MIN
+
+
+@pytest.mark.parametrize("rng_kind", ["generator", "legacy"])
+def test_regrowth_uniform_over_slots(rng_kind):
+    """Chi-square of regrown slots over the non-kept slots of a 6x7 layer."""
+    base = make_layer(6, 7, 25, 9, ties=False).W
+    keep = oracle_keep(base.data, 0.3)
+    kept = {c for c, k in zip(coords(base), keep, strict=True) if k}
+    hits = np.zeros((6, 7))
+    mk = np.random.default_rng if rng_kind == "generator" else np.random.RandomState
+    for s in range(600):
+        layer = SparseLinear(base.copy(), kernels="numpy")
+        res = evolve(layer, zeta=0.3, rng=mk(s))
+        c = coords(layer.W)
+        for t in res.new_positions:
+            hits[c[t]] += 1
+    free = np.array([(i, j) not in kept for i in range(6) for j in range(7)]).reshape(6, 7)
+    assert hits[~free].sum() == 0
+    assert stats.chisquare(hits[free]).pvalue > P_MIN
+
+
+def test_dense_output_layer_regrowth():
+    """A 98 %-dense 3000x5 layer: exact, and removed positions come back."""
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="effectively dense"):
+        W = erdos_renyi(3000, 5, epsilon=20, law="draws", rng=rng)
+    layer = SparseLinear(W, kernels="numpy")
+    old = snapshot(layer)
+    old_c = coords(layer.W)
+    res = evolve(layer, zeta=0.3, rng=rng)
+    check_result(old, layer, res, 0.3)
+    removed = set(old_c) - {old_c[t] for t in res.keep_index}
+    new_c = coords(layer.W)
+    regrown = {new_c[t] for t in res.new_positions}
+    assert len(regrown & removed) > 0.5 * len(regrown)  # most empty slots were just removed
+    assert len(regrown - removed) > 0  # and the few long-empty slots get filled too
+
+
+def test_fully_dense_layer_comes_back():
+    layer = make_layer(30, 5, 150, 1)
+    full = coords(layer.W)
+    res = evolve(layer, zeta=0.3, rng=np.random.default_rng(0))
+    assert res.n_removed > 0 and coords(layer.W) == full  # every removed slot regrown
+
+
+def test_huge_sparse_layer_no_dense_allocation():
+    """10^6 x 10^6 slots: anything O(n_in * n_out) would fail here."""
+    layer = SparseLinear(erdos_renyi(10**6, 10**6, nnz=20000, rng=np.random.default_rng(0)),
+                         kernels="numpy")
+    res = evolve(layer, zeta=0.3, rng=np.random.default_rng(1))
+    assert layer.nnz == 20000 and res.n_regrown > 0
+    check_csr(layer.W)
+
+
+# --------------------------------------------------------------------------------------------
+# evolve: special cases, backends, errors
+
+
+def test_zeta_zero_changes_nothing_and_draws_nothing():
+    layer = make_layer(20, 10, 80, 0)
+    old = snapshot(layer)
+    rng = np.random.default_rng(3)
+    state = rng.bit_generator.state
+    res = evolve(layer, zeta=0.0, rng=rng)
+    assert rng.bit_generator.state == state
+    assert res.n_removed == res.n_regrown == 0 and res.new_positions.size == 0
+    np.testing.assert_array_equal(res.keep_index, np.arange(80))
+    for a, b in zip(old, snapshot(layer), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_empty_layer():
+    layer = make_layer(5, 5, 0, 0)
+    res = evolve(layer, zeta=0.3, rng=np.random.default_rng(0))
+    assert res.n_removed == 0 and layer.nnz == 0
+
+
+@pytest.mark.parametrize("fn", ["evolve", "evolve_original"])
+def test_regrow_false_removes_only(fn):
+    layer = make_layer(20, 15, 120, 2, ties=True)
+    old_indptr, old_indices, old_data = snapshot(layer)
+    W_obj = layer.W
+    kw = dict(normal_std=0.1) if fn == "evolve_original" else {}
+    res = {"evolve": evolve, "evolve_original": evolve_original}[fn](
+        layer, zeta=0.3, rng=np.random.default_rng(0), regrow=False, **kw)
+    keep = oracle_keep(old_data, 0.3)
+    np.testing.assert_array_equal(res.keep_index, np.flatnonzero(keep))
+    assert res.n_regrown == 0 and res.new_positions.size == 0
+    assert layer.W is W_obj and layer.nnz == 120 - res.n_removed == keep.sum()
+    check_csr(layer.W)
+    np.testing.assert_array_equal(layer.W.data, old_data[keep])
+    old = sp.csr_array((old_data, old_indices, old_indptr), shape=(20, 15))
+    assert coords(layer.W) == [c for c, k in zip(coords(old), keep, strict=True) if k]
+    assert layer.perm.shape == (layer.nnz,)
+    assert_index_fresh(layer)
+
+
+@pytest.mark.parametrize("rng_kind", ["generator", "legacy"])
+def test_backends_identical(rng_kind, seed):
+    mk = np.random.default_rng if rng_kind == "generator" else np.random.RandomState
+    ref = None
+    for name in BACKENDS:
+        layer = make_layer(50, 30, 300, seed, dtype=np.float32, kernels=name)
+        old = snapshot(layer)
+        res = evolve(layer, zeta=0.3, rng=mk(seed))
+        check_result(old, layer, res, 0.3)
+        if ref is None:
+            ref = layer
+        else:
+            assert_layer_equal(layer, ref)
+
+
+def test_debug_mode_checks(monkeypatch):
+    monkeypatch.setenv("SPARSEMLP_DEBUG", "1")
+    layer = make_layer(20, 10, 80, 0)
+    evolve(layer, zeta=0.3, rng=np.random.default_rng(0))
+    check_csr(layer.W)
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(zeta=1.5), ValueError,
+     r"^The 'zeta' parameter of evolve must be a float in the range \[0, 1\)\. Got 1\.5 "
+     r"instead\.$"),
+    (dict(zeta=1.0), ValueError, r"'zeta' parameter of evolve"),
+    (dict(zeta=-0.1), ValueError, r"'zeta' parameter of evolve"),
+    (dict(zeta="0.3"), TypeError, r"'zeta' parameter of evolve must be a float"),
+    (dict(init="randn"), ValueError, r"'init' parameter of evolve must be one of 'normal'"),
+    (dict(rng=42), TypeError, r"'rng' parameter of evolve must be a numpy\.random\.Generator"),
+    (dict(normal_std=-1.0), ValueError, r"'normal_std' parameter of evolve"),
+    (dict(regrow=1), TypeError, r"'regrow' parameter of evolve must be a bool"),
+])
+def test_evolve_errors(kw, exc, match):
+    layer = make_layer(10, 10, 30, 0)
+    args = dict(zeta=0.3, rng=np.random.default_rng(0))
+    args.update(kw)
+    with pytest.raises(exc, match=match):
+        evolve(layer, **args)
+
+
+def test_evolve_rejects_non_layer():
+    with pytest.raises(TypeError, match="needs a SparseLinear layer"):
+        evolve(np.zeros(3), zeta=0.3, rng=np.random.default_rng(0))
+
+
+# --------------------------------------------------------------------------------------------
+# evolve_original (SET-RBM scalar routine)
+
+
+@pytest.mark.parametrize("n,m,nnz,std", [(30, 20, 100, 0.05), (10, 4, 38, 0.1), (1, 7, 3, 0.05)])
+def test_evolve_original_matches_scalar_oracle(n, m, nnz, std, seed):
+    layer = make_layer(n, m, nnz, seed)
+    w_old = layer.W.copy()
+    old = snapshot(layer)
+    rs, ro = np.random.RandomState(seed), np.random.RandomState(seed)
+    res = evolve_original(layer, zeta=0.3, rng=rs, normal_std=std)
+    check_result(old, layer, res, 0.3)
+    ip, ind, val = cells_to_csr(original_oracle(w_old, 0.3, ro, std), (n, m), np.float64,
+                                np.int32)
+    np.testing.assert_array_equal(layer.W.indptr, ip)
+    np.testing.assert_array_equal(layer.W.indices, ind)
+    np.testing.assert_array_equal(layer.W.data, val)
+    assert rs.randint(0, 2**31 - 1) == ro.randint(0, 2**31 - 1)
+
+
+def test_evolve_original_generator():
+    layer = make_layer(30, 20, 100, 0)
+    old = snapshot(layer)
+    res = evolve_original(layer, zeta=0.3, rng=np.random.default_rng(0), normal_std=0.05,
+                          init="he_uniform")
+    check_result(old, layer, res, 0.3)
+    assert np.all(np.abs(layer.W.data[res.new_positions]) <= math.sqrt(6 / 30))
+
+
+# --------------------------------------------------------------------------------------------
+# importance pruning
+
+
+@pytest.mark.parametrize("percentile", [0, 10, 20, 50, 100])
+def test_importance_prune_matches_dense_oracle(percentile, seed):
+    layer = make_layer(40, 25, 300, seed, ties=False)
+    W0 = layer.W.copy()
+    dense = W0.toarray()
+    present = np.zeros(dense.shape, bool)
+    r, c = W0.tocoo().row, W0.tocoo().col
+    present[r, c] = True
+    s = np.abs(dense).sum(axis=0)
+    t = np.percentile(s, percentile)
+    present[:, s <= t] = False
+    keep_index = importance_prune(layer, percentile)
+    check_csr(layer.W)
+    assert coords(layer.W) == list(zip(*np.nonzero(present), strict=True))
+    expect_keep = [k for k, (i, j) in enumerate(coords(W0)) if present[i, j]]
+    np.testing.assert_array_equal(keep_index, expect_keep)
+    np.testing.assert_array_equal(layer.W.data, W0.data[keep_index])
+    assert layer.perm.shape == (layer.nnz,)
+    assert_index_fresh(layer)
+
+
+def test_importance_prune_removes_whole_neurons():
+    layer = make_layer(40, 25, 600, 3)
+    importance_prune(layer, 20)
+    in_deg = np.bincount(layer.W.indices, minlength=25)
+    assert (in_deg == 0).sum() >= 5  # 20 % of 25 output neurons lose everything
+
+
+def test_importance_prune_errors():
+    with pytest.raises(ValueError, match=r"'percentile' parameter of importance_prune must be "
+                                         r"a float in the range \[0, 100\]\. Got 101"):
+        importance_prune(make_layer(5, 5, 10, 0), 101)
