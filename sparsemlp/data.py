@@ -186,7 +186,8 @@ def _load_mat(path):
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{path} is not a readable MATLAB .mat file: {exc}") from None
     if "X" not in m or "Y" not in m:
-        raise DataError(f"{path} must hold variables 'X' and 'Y' (found {sorted(k for k in m if not k.startswith('__'))}).")
+        found = sorted(k for k in m if not k.startswith("__"))
+        raise DataError(f"{path} must hold variables 'X' and 'Y' (found {found}).")
     X = np.asarray(m["X"], dtype=np.float64)
     if hasattr(m["X"], "toarray"):
         X = m["X"].toarray().astype(np.float64)

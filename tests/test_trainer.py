@@ -245,7 +245,8 @@ def test_atomic_save_replaces_existing(digits, tmp_path):
 def test_config_validation_errors():
     from sparsemlp.config import ConfigError
 
-    with pytest.raises(ConfigError, match="'zeta' parameter of TrainConfig must be a float in the range \\[0, 1\\)"):
+    msg = "'zeta' parameter of TrainConfig must be a float in the range \\[0, 1\\)"
+    with pytest.raises(ConfigError, match=msg):
         TrainConfig(zeta=(1.5,)).resolve()
     with pytest.raises(ConfigError, match="hidden"):
         TrainConfig(hidden=(10, -4)).resolve()
@@ -256,3 +257,40 @@ def test_config_validation_errors():
     cfg = TrainConfig(mode="reference").resolve()
     assert (cfg.loss, cfg.batch_size, cfg.decay, cfg.er_law) == ("mse", 2, "original", "draws")
     assert dataclasses.replace(cfg, lr=0.5).lr == 0.5
+
+
+def test_importance_pruning_shrinks_hidden_layers(digits):
+    cfg = _cfg(epochs=3, prune_percentile=20.0, prune_every=1, prune_after=0)
+    tr = _trainer(cfg, digits)
+    nnz0 = tr.model.nnz()
+    tr.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
+    nnz = tr.model.nnz()
+    assert nnz[0] < nnz0[0] and nnz[1] < nnz0[1] and nnz[2] == nnz0[2]
+    # optimizer state and gradient buffers follow the new sizes
+    for p, v in zip(tr.model.parameters(), tr.optimizer.state["velocity"]):
+        assert p.shape == v.shape
+    assert tr.history[-1]["test_accuracy"] > 0.5
+
+
+def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", "--hidden", "2000", "2000",
+                          "--epochs", "500", "--batch-size", "2", "--out", str(out)],
+                         stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not (out / "config.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    latest = checkpoint.read_latest(out)
+    assert latest is not None and "-step-" in latest
+    tr = Trainer.from_checkpoint(out, verbose=False)
+    assert tr.step > 0
