@@ -8,8 +8,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 from . import __version__, _kernels
 from ._rng import Streams
 from .checkpoint import CheckpointError

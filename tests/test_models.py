@@ -1,11 +1,11 @@
 """Whole-model gradients against a dense masked NumPy MLP and against finite differences."""
 
+import dense_reference as dref
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import random_csr
 
-import dense_reference as dref
 from sparsemlp import _kernels
 from sparsemlp.functions import loss_value, make_activation, output_delta
 from sparsemlp.layers import SparseLinear

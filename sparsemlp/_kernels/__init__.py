@@ -7,8 +7,7 @@ import types
 
 import numpy as np
 
-from . import _flags
-from . import _reference
+from . import _flags, _reference
 
 __all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "unavailable_reasons"]
 
