@@ -1,0 +1,720 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Compiled kernels: fused float x index types, nogil, prange (twins of _kernels/_reference.py)."""
+
+# Conventions shared by every kernel (see DESIGN.md section 3):
+#
+#   W is a canonical CSR matrix of shape (n_in, n_out): indptr[n_in+1], indices[nnz], data[nnz].
+#   Its transposed index (rows = output neurons) is indptr_t[n_out+1], indices_t[nnz], perm[nnz],
+#   with data[perm[k]] the value of the k-th entry in column order.
+#   Activations are feature-major and C-contiguous: xt[n_in, B], dyt[n_out, B].
+#
+#   Outputs come last, are preallocated and are fully overwritten (rows without entries included);
+#   kernels return None. Inputs are trusted (validated at the public boundary, DESIGN.md 1.6);
+#   only O(1) shape checks are made here, so that a shape mix-up raises instead of writing out of
+#   bounds.
+#
+#   Determinism: every output element is written by exactly one thread; each sum over nonzeros
+#   runs in ascending k, one term at a time, inside one compiled row function that serves the
+#   serial and the parallel case alike (a serial call is the same OpenMP loop with
+#   num_threads=1). The bits are therefore the same for any thread count. No atomics, no
+#   scatter-add across threads.
+#
+#   Vectorisation: the innermost loop always runs over the contiguous batch axis B. The gathers
+#   (spmm, spmm_t) are elementwise over B: each out[j, b] gets the bits of a plain sequential
+#   loop (checked for B = 1..130 in the default build; an opt-in -march=native build contracts
+#   to FMA). The build's -fassociative-math lets GCC vectorise the B-dot-products of
+#   sddmm/backward_fused; that order depends only on B and the compiled code, not on threads.
+#   The optimizer updates are compiled without reassociation/contraction (C block below) and
+#   give the reference's bits.
+#
+#   Threading: a kernel runs on one thread when its work 2*nnz*B is below the threshold set by
+#   set_parallel_threshold (65536 at import, from _kernels/_flags.py), else on
+#   omp_get_max_threads() threads (threadpoolctl / sparsemlp._parallel.thread_limit control it).
+#   Without OpenMP the prange loops compile to plain serial loops.
+
+from cython.parallel cimport prange
+
+cdef extern from *:
+    r"""
+    #if defined(_OPENMP) && (!defined(SPARSEMLP_OPENMP) || SPARSEMLP_OPENMP)
+    #include <omp.h>
+    #define SMLP_HAVE_OPENMP 1
+    static int smlp_max_threads(void) { return omp_get_max_threads(); }
+    #else
+    #define SMLP_HAVE_OPENMP 0
+    static int smlp_max_threads(void) { return 1; }
+    #endif
+
+    /* SIMD width the compiler targets (SSE2 unless built with SPARSEMLP_NATIVE=1): sets the
+       register-tile sizes. SMLP_TILE_F = floats in the largest tile (8 vectors). */
+    #if defined(__AVX512F__)
+    #define SMLP_VEC_BYTES 64
+    #elif defined(__AVX__)
+    #define SMLP_VEC_BYTES 32
+    #else
+    #define SMLP_VEC_BYTES 16
+    #endif
+    #define SMLP_TILE_F (8 * SMLP_VEC_BYTES / 4)
+
+    #if defined(__GNUC__) || defined(__clang__)
+    #define SMLP_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+    #else
+    #define SMLP_PREFETCH(p) ((void)0)
+    #endif
+
+    /* Optimizer updates in the reference's exact evaluation order. The build's
+       -fassociative-math (needed by the vectorised dot products) let GCC rewrite
+       w + (v - wd*w) in a Cython version of these loops: 26 of 48 checked cases then differed
+       from the reference in the last bit. So these loops are compiled with reassociation and
+       FMA contraction off (checked: 0 of 48 differ, also in a -march=native build; GCC then
+       keeps them out of line, one call per 8192-element chunk). They are elementwise and
+       still vectorise. Written in C because Cython cannot scope compiler options to one
+       function; a macro stamps out float and double. */
+    #if defined(__clang__)
+    #define SMLP_STRICT_BEGIN
+    #define SMLP_STRICT_END
+    #define SMLP_STRICT_BODY _Pragma("clang fp reassociate(off)") _Pragma("clang fp contract(off)")
+    #elif defined(__GNUC__)
+    #define SMLP_STRICT_BEGIN _Pragma("GCC push_options") \
+        _Pragma("GCC optimize(\"no-associative-math\", \"fp-contract=off\")")
+    #define SMLP_STRICT_END _Pragma("GCC pop_options")
+    #define SMLP_STRICT_BODY
+    #else
+    #define SMLP_STRICT_BEGIN
+    #define SMLP_STRICT_END
+    #define SMLP_STRICT_BODY
+    #endif
+
+    /* SGD, elements [s, e): g = grad/div (+ wd*w if coupled); v = mu*v - lr*g;
+       step = nesterov ? mu*v - lr*g : v; w = coupled ? w + step : w + (step - wd*w). */
+    #define SMLP_DEF_SGD(T, NAME)                                                          \
+    static void NAME(T *w, T *v, const T *g, Py_ssize_t s, Py_ssize_t e, T lr, T mu, T wd, \
+                     T div, int coupled, int nesterov) {                                   \
+        SMLP_STRICT_BODY                                                                   \
+        Py_ssize_t i;                                                                      \
+        if (coupled && nesterov) {                                                         \
+            for (i = s; i < e; i++) {                                                      \
+                T gi = g[i] / div + wd * w[i];                                             \
+                T vi = mu * v[i] - lr * gi;                                                \
+                v[i] = vi;                                                                 \
+                w[i] = w[i] + (mu * vi - lr * gi);                                         \
+            }                                                                              \
+        } else if (coupled) {                                                              \
+            for (i = s; i < e; i++) {                                                      \
+                T gi = g[i] / div + wd * w[i];                                             \
+                T vi = mu * v[i] - lr * gi;                                                \
+                v[i] = vi;                                                                 \
+                w[i] = w[i] + vi;                                                          \
+            }                                                                              \
+        } else if (nesterov) {                                                             \
+            for (i = s; i < e; i++) {                                                      \
+                T gi = g[i] / div;                                                         \
+                T vi = mu * v[i] - lr * gi;                                                \
+                v[i] = vi;                                                                 \
+                w[i] = w[i] + ((mu * vi - lr * gi) - wd * w[i]);                           \
+            }                                                                              \
+        } else {                                                                           \
+            for (i = s; i < e; i++) {                                                      \
+                T gi = g[i] / div;                                                         \
+                T vi = mu * v[i] - lr * gi;                                                \
+                v[i] = vi;                                                                 \
+                w[i] = w[i] + (vi - wd * w[i]);                                            \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+    /* Adam, elements [s, e): g = grad/div (+ wd*w unless decoupled); m = b1*m + (1-b1)*g;
+       v = b2*v + (1-b2)*(g*g); upd = lr*((m/bc1)/(sqrt(v/bc2) + eps));
+       w = decoupled ? (w - (lr*wd)*w) - upd : w - upd. */
+    #define SMLP_DEF_ADAM(T, SQRT, NAME)                                                   \
+    static void NAME(T *w, T *m, T *v, const T *g, Py_ssize_t s, Py_ssize_t e, T lr, T b1, \
+                     T b2, T eps, T wd, T div, T bc1, T bc2, int decoupled) {              \
+        SMLP_STRICT_BODY                                                                   \
+        Py_ssize_t i;                                                                      \
+        const T one_b1 = (T)1 - b1, one_b2 = (T)1 - b2, lr_wd = lr * wd;                   \
+        if (decoupled) {                                                                   \
+            for (i = s; i < e; i++) {                                                      \
+                T gi = g[i] / div;                                                         \
+                T mi = b1 * m[i] + one_b1 * gi;                                            \
+                T vi = b2 * v[i] + one_b2 * (gi * gi);                                     \
+                m[i] = mi;                                                                 \
+                v[i] = vi;                                                                 \
+                w[i] = (w[i] - lr_wd * w[i]) - lr * ((mi / bc1) / (SQRT(vi / bc2) + eps)); \
+            }                                                                              \
+        } else {                                                                           \
+            for (i = s; i < e; i++) {                                                      \
+                T gi = g[i] / div + wd * w[i];                                             \
+                T mi = b1 * m[i] + one_b1 * gi;                                            \
+                T vi = b2 * v[i] + one_b2 * (gi * gi);                                     \
+                m[i] = mi;                                                                 \
+                v[i] = vi;                                                                 \
+                w[i] = w[i] - lr * ((mi / bc1) / (SQRT(vi / bc2) + eps));                  \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+    SMLP_STRICT_BEGIN
+    SMLP_DEF_SGD(float, smlp_sgd_f32)
+    SMLP_DEF_SGD(double, smlp_sgd_f64)
+    SMLP_DEF_ADAM(float, sqrtf, smlp_adam_f32)
+    SMLP_DEF_ADAM(double, sqrt, smlp_adam_f64)
+    SMLP_STRICT_END
+    """
+    int SMLP_HAVE_OPENMP
+    int smlp_max_threads() nogil
+    enum: SMLP_VEC_BYTES
+    enum: SMLP_TILE_F
+    void SMLP_PREFETCH(const void* p) nogil
+    void smlp_sgd_f32(float* w, float* v, const float* g, Py_ssize_t s, Py_ssize_t e, float lr,
+                      float mu, float wd, float div, int coupled, int nesterov) nogil
+    void smlp_sgd_f64(double* w, double* v, const double* g, Py_ssize_t s, Py_ssize_t e,
+                      double lr, double mu, double wd, double div, int coupled,
+                      int nesterov) nogil
+    void smlp_adam_f32(float* w, float* m, float* v, const float* g, Py_ssize_t s, Py_ssize_t e,
+                       float lr, float b1, float b2, float eps, float wd, float div, float bc1,
+                       float bc2, int decoupled) nogil
+    void smlp_adam_f64(double* w, double* m, double* v, const double* g, Py_ssize_t s,
+                       Py_ssize_t e, double lr, double b1, double b2, double eps, double wd,
+                       double div, double bc1, double bc2, int decoupled) nogil
+
+ctypedef fused index_t:
+    int
+    long long
+
+ctypedef fused floating:
+    float
+    double
+
+__all__ = [
+    "spmm", "spmm_t", "sddmm", "backward_fused", "csr_transpose", "csr_merge", "sgd_update",
+    "adam_update", "set_parallel_threshold", "openmp_enabled", "max_threads",
+]
+
+NAME = "cython"
+
+cdef enum:
+    # Elements per task of the elementwise optimizer updates (each task a vectorised stream;
+    # the split never changes results since the updates are elementwise).
+    _CHUNK = 8192
+    # Software prefetch distance in nonzeros. 8 beat no prefetch and 4 at n = 3e4 (1.3-2x on
+    # the gathers); 16 and 32 were not clearly better on this noisy shared machine.
+    _PF = 8
+
+cdef long long _par_min_flops = 65536
+
+
+def set_parallel_threshold(long long n):
+    """Run kernels serially when their work ``2*nnz*B`` is below ``n`` (0: always parallel)."""
+    global _par_min_flops
+    if n < 0:
+        raise ValueError(f"The parallel threshold must be >= 0. Got {n} instead.")
+    _par_min_flops = n
+
+
+def openmp_enabled():
+    """Whether this module was compiled with OpenMP (decided at build time)."""
+    return bool(SMLP_HAVE_OPENMP)
+
+
+def max_threads():
+    """Threads a parallel kernel would use now: ``omp_get_max_threads()``, 1 without OpenMP."""
+    return smlp_max_threads()
+
+
+cdef inline int _n_threads(long long work) noexcept nogil:
+    """1 below the parallel threshold (work = 2*nnz*B flops), else the OpenMP maximum."""
+    if 2 * work < _par_min_flops:
+        return 1
+    return smlp_max_threads()
+
+
+cdef inline void _check(bint ok, str what) except *:
+    if not ok:
+        raise ValueError(f"Inconsistent kernel arguments: {what}.")
+
+
+# ------------------------------------------------------------------------------------------
+# Row functions (one compiled copy each: the serial and the parallel path run the same code)
+# ------------------------------------------------------------------------------------------
+#
+# Two measured tricks (benchmarks/README.md), neither of which changes any result:
+# * Register tiles: the gather kernels accumulate a tile of T = 8, 4, 2 or 1 SIMD vectors of the
+#   output row in a local array that GCC keeps in registers over the whole k loop, instead of
+#   loading and storing out[j, b] once per nonzero (a store-to-load chain per k). Each output
+#   element still sums its terms in ascending k order. B = 128 floats takes 4 tiles (SSE2),
+#   i.e. 4 passes over the row's index list.
+# * Software prefetch of the gathered row PF nonzeros ahead (across row ends: the next row is the
+#   same thread's next task under the static schedule). Large layers are latency bound.
+
+cdef inline void _prefetch_row(const void* p, Py_ssize_t nbytes) noexcept nogil:
+    cdef const char* c = <const char*>p
+    cdef Py_ssize_t off = 0
+    while off < nbytes:
+        SMLP_PREFETCH(c + off)
+        off += 64
+
+
+cdef inline void _gather_tile(floating* dst, Py_ssize_t B, Py_ssize_t b0, Py_ssize_t T,
+                              Py_ssize_t start, Py_ssize_t end, Py_ssize_t lim,
+                              const index_t* idx, const index_t* perm, const floating* data,
+                              const floating* src) noexcept nogil:
+    """dst[b0:b0+T] = sum_{k in [start, end)} w_k * src[idx[k], b0:b0+T], k ascending.
+
+    w_k = data[perm[k]] if perm != NULL else data[k]. T is a compile-time constant at every
+    call site, so the tile loop unrolls and acc[] lives in registers.
+    """
+    cdef floating acc[SMLP_TILE_F]
+    cdef Py_ssize_t k, t
+    cdef floating w
+    cdef const floating* s
+    for t in range(T):
+        acc[t] = 0
+    for k in range(start, end):
+        if k + _PF < lim:
+            _prefetch_row(src + <Py_ssize_t>idx[k + _PF] * B + b0, T * sizeof(floating))
+            if perm != NULL:
+                SMLP_PREFETCH(data + perm[k + _PF])
+        if perm != NULL:
+            w = data[perm[k]]
+        else:
+            w = data[k]
+        s = src + <Py_ssize_t>idx[k] * B + b0
+        for t in range(T):
+            acc[t] += w * s[t]
+    for t in range(T):
+        dst[b0 + t] = acc[t]
+
+
+cdef inline void _gather_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
+                             Py_ssize_t lim, const index_t* idx, const index_t* perm,
+                             const floating* data, const floating* src) noexcept nogil:
+    """dst[:B] = sum_{k in [start, end)} w_k * src[idx[k], :B] (see _gather_tile)."""
+    cdef Py_ssize_t V = SMLP_VEC_BYTES // sizeof(floating)
+    cdef Py_ssize_t b0 = 0, b, k
+    cdef floating w
+    cdef const floating* s
+    while b0 + 8 * V <= B:
+        _gather_tile(dst, B, b0, 8 * V, start, end, lim, idx, perm, data, src)
+        b0 += 8 * V
+    if b0 + 4 * V <= B:
+        _gather_tile(dst, B, b0, 4 * V, start, end, lim, idx, perm, data, src)
+        b0 += 4 * V
+    if b0 + 2 * V <= B:
+        _gather_tile(dst, B, b0, 2 * V, start, end, lim, idx, perm, data, src)
+        b0 += 2 * V
+    if b0 + V <= B:
+        _gather_tile(dst, B, b0, V, start, end, lim, idx, perm, data, src)
+        b0 += V
+    if b0 < B:  # fewer than one vector left
+        for b in range(b0, B):
+            dst[b] = 0
+        for k in range(start, end):
+            if perm != NULL:
+                w = data[perm[k]]
+            else:
+                w = data[k]
+            s = src + <Py_ssize_t>idx[k] * B
+            for b in range(b0, B):
+                dst[b] += w * s[b]
+
+
+cdef inline void _sddmm_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
+                            Py_ssize_t lim, const index_t* idx, const floating* x,
+                            const floating* dy) noexcept nogil:
+    """dst[k] = <x[:B], dy[idx[k], :B]> for k in [start, end).
+
+    Four dot products per pass over x (x loads shared, four independent accumulator chains),
+    then one at a time. Which path an entry takes depends only on its position in the row.
+    """
+    cdef Py_ssize_t k = start, b
+    cdef floating s0, s1, s2, s3, xb
+    cdef const floating* d0
+    cdef const floating* d1
+    cdef const floating* d2
+    cdef const floating* d3
+    cdef Py_ssize_t nbytes = B * sizeof(floating)
+    while k + 4 <= end:
+        if k + _PF + 3 < lim:
+            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF] * B, nbytes)
+            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF + 1] * B, nbytes)
+            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF + 2] * B, nbytes)
+            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF + 3] * B, nbytes)
+        d0 = dy + <Py_ssize_t>idx[k] * B
+        d1 = dy + <Py_ssize_t>idx[k + 1] * B
+        d2 = dy + <Py_ssize_t>idx[k + 2] * B
+        d3 = dy + <Py_ssize_t>idx[k + 3] * B
+        s0 = 0
+        s1 = 0
+        s2 = 0
+        s3 = 0
+        for b in range(B):
+            xb = x[b]
+            s0 = s0 + xb * d0[b]
+            s1 = s1 + xb * d1[b]
+            s2 = s2 + xb * d2[b]
+            s3 = s3 + xb * d3[b]
+        dst[k] = s0
+        dst[k + 1] = s1
+        dst[k + 2] = s2
+        dst[k + 3] = s3
+        k += 4
+    while k < end:
+        if k + _PF < lim:
+            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF] * B, nbytes)
+        d0 = dy + <Py_ssize_t>idx[k] * B
+        s0 = 0
+        for b in range(B):
+            s0 = s0 + x[b] * d0[b]
+        dst[k] = s0
+        k += 1
+
+
+cdef inline void _fused_row(floating* dx, floating* dw, Py_ssize_t B, Py_ssize_t start,
+                            Py_ssize_t end, Py_ssize_t lim, const index_t* idx,
+                            const floating* data, const floating* x,
+                            const floating* dy) noexcept nogil:
+    """dx[:B] = sum_k data[k] * dy[idx[k], :B] and dw[k] = <x[:B], dy[idx[k], :B]> for row i.
+
+    The row's gathered dy rows are fetched from memory once: the dx register tiles pull them
+    into L1/L2 and the dot products reuse them right away. This gives exactly the bits of
+    spmm_t and sddmm, and was measured at least as fast as one loop doing both updates per
+    nonzero (that loop stores and reloads dx[:B] for every nonzero).
+    """
+    _gather_row(dx, B, start, end, lim, idx, <const index_t*>NULL, data, dy)
+    _sddmm_row(dw, B, start, end, lim, idx, x, dy)
+
+
+cdef inline void _merge_row(Py_ssize_t pa, Py_ssize_t ea, Py_ssize_t pb, Py_ssize_t eb,
+                            Py_ssize_t out, const index_t* ja, const index_t* jb,
+                            index_t* jo, signed char* from_b) noexcept nogil:
+    """Two-pointer merge of sorted ja[pa:ea] and jb[pb:eb] into jo[out:]; a first on ties."""
+    while pa < ea and pb < eb:
+        if jb[pb] < ja[pa]:
+            jo[out] = jb[pb]
+            from_b[out] = 1
+            pb += 1
+        else:
+            jo[out] = ja[pa]
+            from_b[out] = 0
+            pa += 1
+        out += 1
+    while pa < ea:
+        jo[out] = ja[pa]
+        from_b[out] = 0
+        pa += 1
+        out += 1
+    while pb < eb:
+        jo[out] = jb[pb]
+        from_b[out] = 1
+        pb += 1
+        out += 1
+
+
+# ------------------------------------------------------------------------------------------
+# Products
+# ------------------------------------------------------------------------------------------
+
+def spmm(const index_t[::1] indptr_t, const index_t[::1] indices_t, const index_t[::1] perm,
+         const floating[::1] data, const floating[:, ::1] xt, floating[:, ::1] out):
+    """Forward product ``out = W.T @ xt`` as a gather over output neurons.
+
+    Input
+        indptr_t[n_out+1], indices_t[nnz], perm[nnz]: transposed index of W (n_in, n_out);
+        data[nnz]: W's values in CSR order; xt[n_in, B]: feature-major activations.
+    Output
+        out[n_out, B], overwritten:
+        out[j, :] = sum_{k in column j} data[perm[k]] * xt[indices_t[k], :].
+    Complexity
+        O(nnz * B + n_out * B) time, O(1) extra memory. Register tiles over B (ceil(B / 32)
+        passes over column j's index list for float32 with SSE2) and software prefetch.
+    Determinism / threading
+        Parallel over output rows j (static schedule); each element out[j, b] sums its terms
+        one at a time in ascending k (the same bits as a plain sequential loop), B innermost
+        and vectorised; same bits for any thread count.
+    """
+    cdef Py_ssize_t n_out = out.shape[0], B = out.shape[1], nnz = indices_t.shape[0], j
+    _check(indptr_t.shape[0] == n_out + 1, "indptr_t must have n_out+1 entries")
+    _check(perm.shape[0] == nnz and data.shape[0] >= nnz, "perm/data shorter than indices_t")
+    _check(xt.shape[1] == B, "xt and out must have the same batch size")
+    cdef int nt = _n_threads(nnz * B)
+    cdef const index_t* ip = &indptr_t[0]
+    cdef const index_t* it = &indices_t[0]
+    cdef const index_t* pp = &perm[0]
+    cdef const floating* dp = &data[0]
+    cdef const floating* xp = &xt[0, 0]
+    cdef floating* op = &out[0, 0]
+    with nogil:
+        for j in prange(n_out, schedule="static", num_threads=nt):
+            _gather_row(op + j * B, B, ip[j], ip[j + 1], nnz, it, pp, dp, xp)
+
+
+def spmm_t(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,
+           const floating[:, ::1] dyt, floating[:, ::1] out):
+    """Backward product to the inputs ``out = W @ dyt`` as a gather over W's CSR rows.
+
+    Input
+        indptr[n_in+1], indices[nnz], data[nnz]: W (n_in, n_out) in CSR; dyt[n_out, B].
+    Output
+        out[n_in, B], overwritten: out[i, :] = sum_{k in row i} data[k] * dyt[indices[k], :].
+    Complexity
+        O(nnz * B + n_in * B) time, O(1) extra memory. Register tiles and prefetch as spmm.
+    Determinism / threading
+        Parallel over W's rows i (static schedule); each element sums its terms one at a time
+        in ascending k, B innermost; same bits for any thread count.
+    """
+    cdef Py_ssize_t n_in = out.shape[0], B = out.shape[1], nnz = indices.shape[0], i
+    _check(indptr.shape[0] == n_in + 1, "indptr must have n_in+1 entries")
+    _check(data.shape[0] >= nnz, "data shorter than indices")
+    _check(dyt.shape[1] == B, "dyt and out must have the same batch size")
+    cdef int nt = _n_threads(nnz * B)
+    cdef const index_t* ip = &indptr[0]
+    cdef const index_t* jp = &indices[0]
+    cdef const floating* dp = &data[0]
+    cdef const floating* yp = &dyt[0, 0]
+    cdef floating* op = &out[0, 0]
+    with nogil:
+        for i in prange(n_in, schedule="static", num_threads=nt):
+            _gather_row(op + i * B, B, ip[i], ip[i + 1], nnz, jp, <const index_t*>NULL, dp, yp)
+
+
+def sddmm(const index_t[::1] indptr, const index_t[::1] indices, const floating[:, ::1] xt,
+          const floating[:, ::1] dyt, floating[::1] out):
+    """Sampled dense-dense product: the weight gradient on W's pattern, in W.data order.
+
+    Input
+        indptr[n_in+1], indices[nnz]: W's CSR pattern; xt[n_in, B]; dyt[n_out, B].
+    Output
+        out[nnz], overwritten: out[k] = <xt[i, :], dyt[indices[k], :]> for entry k of row i.
+    Complexity
+        O(nnz * B) time, O(1) extra memory.
+    Determinism / threading
+        Parallel over W's rows i (static schedule); one dot product per entry in local
+        accumulators over the contiguous B axis, four entries per pass over xt[i] (vectorised;
+        the order of the B-sum is fixed by B and the compiled code); same bits for any thread
+        count.
+    """
+    cdef Py_ssize_t n_in = xt.shape[0], B = xt.shape[1], nnz = indices.shape[0], i
+    _check(indptr.shape[0] == n_in + 1, "indptr must have n_in+1 entries")
+    _check(out.shape[0] == nnz, "out must have nnz entries")
+    _check(dyt.shape[1] == B, "xt and dyt must have the same batch size")
+    cdef int nt = _n_threads(nnz * B)
+    cdef const index_t* ip = &indptr[0]
+    cdef const index_t* jp = &indices[0]
+    cdef const floating* xp = &xt[0, 0]
+    cdef const floating* yp = &dyt[0, 0]
+    cdef floating* op = &out[0]
+    with nogil:
+        for i in prange(n_in, schedule="static", num_threads=nt):
+            _sddmm_row(op, B, ip[i], ip[i + 1], nnz, jp, xp + i * B, yp)
+
+
+def backward_fused(const index_t[::1] indptr, const index_t[::1] indices,
+                   const floating[::1] data, const floating[:, ::1] xt,
+                   const floating[:, ::1] dyt, floating[:, ::1] dxt, floating[::1] dw):
+    """``spmm_t`` and ``sddmm`` in one pass over W's rows (each dyt row fetched once per use).
+
+    Input
+        indptr[n_in+1], indices[nnz], data[nnz]: W in CSR; xt[n_in, B]; dyt[n_out, B].
+    Output
+        dxt[n_in, B], overwritten: dxt[i, :] = sum_{k in row i} data[k] * dyt[indices[k], :];
+        dw[nnz], overwritten: dw[k] = <xt[i, :], dyt[indices[k], :]>.
+    Complexity
+        O(nnz * B + n_in * B) time, O(1) extra memory. For each row i, the dxt[i] register
+        tiles gather the row's dyt rows into L1/L2, then the dw dot products reuse them.
+    Determinism / threading
+        Parallel over W's rows i (static schedule); both results of row i are written by one
+        thread with the row functions of spmm_t and sddmm, so dxt has the bits of spmm_t and
+        dw those of sddmm (checked for B = 1..130); same bits for any thread count.
+    """
+    cdef Py_ssize_t n_in = xt.shape[0], B = xt.shape[1], nnz = indices.shape[0], i
+    _check(indptr.shape[0] == n_in + 1, "indptr must have n_in+1 entries")
+    _check(data.shape[0] >= nnz and dw.shape[0] == nnz, "data/dw must have nnz entries")
+    _check(dyt.shape[1] == B and dxt.shape[1] == B, "xt, dyt and dxt must share the batch size")
+    _check(dxt.shape[0] == n_in, "dxt must have n_in rows")
+    cdef int nt = _n_threads(nnz * B)  # same rule as the unfused kernels
+    cdef const index_t* ip = &indptr[0]
+    cdef const index_t* jp = &indices[0]
+    cdef const floating* dp = &data[0]
+    cdef const floating* xp = &xt[0, 0]
+    cdef const floating* yp = &dyt[0, 0]
+    cdef floating* gp = &dxt[0, 0]
+    cdef floating* wp = &dw[0]
+    with nogil:
+        for i in prange(n_in, schedule="static", num_threads=nt):
+            _fused_row(gp + i * B, wp, B, ip[i], ip[i + 1], nnz, jp, dp, xp + i * B, yp)
+
+
+# ------------------------------------------------------------------------------------------
+# Pattern kernels
+# ------------------------------------------------------------------------------------------
+
+def csr_transpose(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t n_cols,
+                  index_t[::1] indptr_t, index_t[::1] indices_t, index_t[::1] perm):
+    """Column index of a CSR pattern by a stable counting sort (SciPy's csr_tocsc, no values).
+
+    Input
+        indptr[n_rows+1], indices[nnz]: canonical CSR pattern; n_cols: number of columns.
+    Output
+        indptr_t[n_cols+1]; indices_t[nnz]: row of each entry in column order (rows ascending
+        within a column); perm[nnz]: CSR position of the k-th entry in column order.
+    Complexity
+        O(nnz + n_rows + n_cols) time; no extra memory (indptr_t doubles as the cursor).
+    Determinism / threading
+        Serial (stable by construction).
+    """
+    cdef Py_ssize_t n_rows = indptr.shape[0] - 1, nnz = indices.shape[0]
+    cdef Py_ssize_t i, j, k, dest, tmp, cum
+    _check(n_rows >= 0 and indptr_t.shape[0] == n_cols + 1, "indptr_t must have n_cols+1 entries")
+    _check(indices_t.shape[0] == nnz and perm.shape[0] == nnz,
+           "indices_t/perm must have nnz entries")
+    with nogil:
+        for j in range(n_cols + 1):
+            indptr_t[j] = 0
+        for k in range(nnz):
+            indptr_t[indices[k]] += 1
+        cum = 0
+        for j in range(n_cols):  # exclusive prefix sum: indptr_t[j] = start of column j
+            tmp = indptr_t[j]
+            indptr_t[j] = <index_t>cum
+            cum += tmp
+        indptr_t[n_cols] = <index_t>cum
+        for i in range(n_rows):
+            for k in range(indptr[i], indptr[i + 1]):
+                j = indices[k]
+                dest = indptr_t[j]
+                indices_t[dest] = <index_t>i
+                perm[dest] = <index_t>k
+                indptr_t[j] = <index_t>(dest + 1)
+        # indptr_t[j] now holds the end of column j = start of column j+1: shift right by one
+        for j in range(n_cols, 0, -1):
+            indptr_t[j] = indptr_t[j - 1]
+        indptr_t[0] = 0
+
+
+def csr_merge(const index_t[::1] indptr_a, const index_t[::1] indices_a,
+              const index_t[::1] indptr_b, const index_t[::1] indices_b,
+              index_t[::1] indptr_out, index_t[::1] indices_out, signed char[::1] from_b):
+    """Row-wise merge of two canonical CSR patterns with no common entries.
+
+    Input
+        indptr_a[n_rows+1], indices_a[nnz_a]; indptr_b[n_rows+1], indices_b[nnz_b].
+    Output
+        indptr_out[n_rows+1] = indptr_a + indptr_b; indices_out[nnz_a+nnz_b] (columns
+        ascending in each row); from_b[nnz_a+nnz_b] (int8: 1 where the entry comes from b).
+        On equal columns the entry of a comes first (callers guarantee disjoint patterns).
+    Complexity
+        O(nnz_a + nnz_b + n_rows) time, O(1) extra memory.
+    Determinism / threading
+        Rows are independent: parallel over rows once indptr_out is known; no reductions.
+    """
+    cdef Py_ssize_t n_rows = indptr_a.shape[0] - 1, r
+    cdef Py_ssize_t nnz = indices_a.shape[0] + indices_b.shape[0]
+    _check(n_rows >= 0 and indptr_b.shape[0] == n_rows + 1 and indptr_out.shape[0] == n_rows + 1,
+           "indptr_a, indptr_b and indptr_out must have the same length")
+    _check(indices_out.shape[0] == nnz and from_b.shape[0] == nnz,
+           "indices_out/from_b must have nnz_a+nnz_b entries")
+    cdef int nt = _n_threads(nnz)
+    cdef const index_t* ipa = &indptr_a[0]
+    cdef const index_t* ipb = &indptr_b[0]
+    cdef const index_t* ja = &indices_a[0]
+    cdef const index_t* jb = &indices_b[0]
+    cdef index_t* ipo = &indptr_out[0]
+    cdef index_t* jo = &indices_out[0]
+    cdef signed char* fb = &from_b[0]
+    with nogil:
+        for r in range(n_rows + 1):
+            ipo[r] = ipa[r] + ipb[r]
+        for r in prange(n_rows, schedule="static", num_threads=nt):
+            _merge_row(ipa[r], ipa[r + 1], ipb[r], ipb[r + 1], ipo[r], ja, jb, jo, fb)
+
+
+# ------------------------------------------------------------------------------------------
+# Optimizer updates (elementwise, in place)
+# ------------------------------------------------------------------------------------------
+
+cdef inline void _sgd_chunk(floating* w, floating* v, const floating* g, Py_ssize_t s,
+                            Py_ssize_t e, floating lr, floating mu, floating wd, floating div,
+                            int coupled, int nesterov) noexcept nogil:
+    if floating is float:
+        smlp_sgd_f32(w, v, g, s, e, lr, mu, wd, div, coupled, nesterov)
+    else:
+        smlp_sgd_f64(w, v, g, s, e, lr, mu, wd, div, coupled, nesterov)
+
+
+def sgd_update(floating[::1] param, floating[::1] velocity, const floating[::1] grad,
+               double lr, double momentum, double weight_decay, double batch_divisor,
+               int coupled, int nesterov):
+    """In-place SGD step with momentum on aligned arrays (param, velocity, grad: length n).
+
+    Semantics (scalars cast to the array dtype once, as the reference does):
+        g = grad / batch_divisor            (+ wd * w if coupled)
+        v = mu * v - lr * g
+        step = mu * v - lr * g if nesterov else v
+        w = w + step                        if coupled
+        w = w + (step - wd * w)             otherwise (original SET order)
+    Complexity
+        O(n) time, O(1) extra memory; memory bound.
+    Determinism / threading
+        Elementwise: parallel over chunks of 8192 elements when 2*n >= the threshold; results
+        do not depend on the split.
+    """
+    cdef Py_ssize_t n = param.shape[0], c, n_chunks
+    _check(velocity.shape[0] == n and grad.shape[0] == n, "param, velocity and grad must align")
+    cdef floating lr_ = <floating>lr, mu = <floating>momentum, wd = <floating>weight_decay
+    cdef floating div = <floating>batch_divisor
+    cdef int nt = _n_threads(n)
+    cdef floating* wp = &param[0]
+    cdef floating* vp = &velocity[0]
+    cdef const floating* gp = &grad[0]
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    with nogil:
+        for c in prange(n_chunks, schedule="static", num_threads=nt):
+            _sgd_chunk(wp, vp, gp, c * _CHUNK, min((c + 1) * _CHUNK, n), lr_, mu, wd, div,
+                       coupled, nesterov)
+
+
+cdef inline void _adam_chunk(floating* w, floating* m, floating* v, const floating* g,
+                             Py_ssize_t s, Py_ssize_t e, floating lr, floating b1, floating b2,
+                             floating eps, floating wd, floating div, floating bc1, floating bc2,
+                             int decoupled) noexcept nogil:
+    if floating is float:
+        smlp_adam_f32(w, m, v, g, s, e, lr, b1, b2, eps, wd, div, bc1, bc2, decoupled)
+    else:
+        smlp_adam_f64(w, m, v, g, s, e, lr, b1, b2, eps, wd, div, bc1, bc2, decoupled)
+
+
+def adam_update(floating[::1] param, floating[::1] m, floating[::1] v, const floating[::1] grad,
+                double lr, double beta1, double beta2, double adam_eps, double weight_decay,
+                double batch_divisor, double bias_c1, double bias_c2, int decoupled):
+    """In-place Adam (decoupled=0) or AdamW (decoupled=1) step on aligned arrays of length n.
+
+    Semantics (scalars cast to the array dtype once, as the reference does):
+        g = grad / batch_divisor            (+ wd * w unless decoupled)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * (g * g)
+        upd = lr * ((m / bias_c1) / (sqrt(v / bias_c2) + adam_eps))
+        w = w - (lr * wd) * w               if decoupled (from the old w)
+        w = w - upd
+    Complexity
+        O(n) time, O(1) extra memory; memory bound.
+    Determinism / threading
+        Elementwise: parallel over chunks of 8192 elements when 2*n >= the threshold.
+    """
+    cdef Py_ssize_t n = param.shape[0], c, n_chunks
+    _check(m.shape[0] == n and v.shape[0] == n and grad.shape[0] == n,
+           "param, m, v and grad must align")
+    cdef floating lr_ = <floating>lr, b1 = <floating>beta1, b2 = <floating>beta2
+    cdef floating eps = <floating>adam_eps, wd = <floating>weight_decay
+    cdef floating div = <floating>batch_divisor
+    cdef floating bc1 = <floating>bias_c1, bc2 = <floating>bias_c2
+    cdef int nt = _n_threads(n)
+    cdef floating* wp = &param[0]
+    cdef floating* mp = &m[0]
+    cdef floating* vp = &v[0]
+    cdef const floating* gp = &grad[0]
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    with nogil:
+        for c in prange(n_chunks, schedule="static", num_threads=nt):
+            _adam_chunk(wp, mp, vp, gp, c * _CHUNK, min((c + 1) * _CHUNK, n), lr_, b1, b2, eps,
+                        wd, div, bc1, bc2, decoupled)
