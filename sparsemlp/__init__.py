@@ -1,4 +1,4 @@
-"""sparsemlp: truly sparse neural networks trained with Sparse Evolutionary Training."""
+"""Sparsemlp: truly sparse neural networks trained with Sparse Evolutionary Training."""
 
 from ._show_versions import show_versions
 from ._version import __version__

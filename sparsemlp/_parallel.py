@@ -1,4 +1,4 @@
-"""thread_limit(n): one context manager for Numba, OpenMP and BLAS thread counts."""
+"""Thread limits: one context manager for Numba, OpenMP and BLAS thread counts."""
 
 import contextlib
 import os

@@ -1,4 +1,4 @@
-"""show_versions(): versions, the active kernel backend, why others are unavailable, threads."""
+"""Diagnostics for bug reports: versions, the active kernel backend, why others are unavailable, threads."""
 
 import platform
 import sys

@@ -183,7 +183,7 @@ class TrainConfig:
             raise ConfigError(str(exc)) from None
 
     def zeta_for(self, layer, n_layers):
-        """zeta of one layer (a single value applies to all).
+        """The zeta of one layer (a single value applies to all).
 
         Parameters
         ----------

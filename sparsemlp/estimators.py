@@ -1,4 +1,4 @@
-"""scikit-learn estimator wrappers around the Trainer (scikit-learn is imported lazily)."""
+"""Scikit-learn estimator wrappers around the Trainer (scikit-learn is imported lazily)."""
 
 import dataclasses
 

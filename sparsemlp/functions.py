@@ -47,6 +47,11 @@ class LeakyReLU(Activation):
 
     All-ReLU (Curci et al. 2021) is this with the sign of ``alpha`` alternating per
     hidden layer; ``make_activation("all_relu", alpha, layer)`` builds it.
+
+    Parameters
+    ----------
+    alpha : float, default=0.01
+        Slope for negative inputs (may be negative).
     """
 
     name = "leaky_relu"

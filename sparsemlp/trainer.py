@@ -32,13 +32,38 @@ class Callback:
     """Hooks called by :meth:`Trainer.fit`; ``on_epoch_end`` may return True to stop."""
 
     def on_train_begin(self, trainer):
-        """Called once before the first epoch of :meth:`Trainer.fit`."""
+        """Run once before the first epoch of :meth:`Trainer.fit`.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The running trainer.
+        """
 
     def on_epoch_end(self, trainer, record):
-        """Called after each epoch with its metrics record; return True to stop."""
+        """Run after each epoch; return True to stop training.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The running trainer.
+        record : dict
+            The epoch's metrics (as written to ``metrics.jsonl``).
+
+        Returns
+        -------
+        bool or None
+            True stops training after this epoch.
+        """
 
     def on_train_end(self, trainer):
-        """Called once when :meth:`Trainer.fit` finishes (also after an interruption)."""
+        """Run once when :meth:`Trainer.fit` finishes (also after an interruption).
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The trainer.
+        """
 
 
 def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None):

@@ -171,7 +171,7 @@ def active():
 
 
 def index_dtype(*sizes):
-    """int32 while every size is below 2**31 - 1, else int64 (never intp).
+    """Index dtype: int32 while every size is below 2**31 - 1, else int64 (never intp).
 
     Parameters
     ----------
