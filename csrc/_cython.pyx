@@ -22,8 +22,8 @@
 #
 #   Vectorisation: the innermost loop always runs over the contiguous batch axis B. The gathers
 #   (spmm, spmm_t) are elementwise over B: each out[j, b] gets the bits of a plain sequential
-#   loop (checked for B = 1..130 in the default build; an opt-in -march=native build contracts
-#   to FMA). The build's -fassociative-math lets GCC vectorise the B-dot-products of
+#   loop (checked for B = 1-69, 96, 127-130 in the default build; an opt-in -march=native
+#   build contracts to FMA). The build's -fassociative-math lets GCC vectorise the B-dot-products of
 #   sddmm/backward_fused; that order depends only on B and the compiled code, not on threads.
 #   The optimizer updates are compiled without reassociation/contraction (C block below) and
 #   give the reference's bits.
@@ -525,7 +525,7 @@ def backward_fused(const index_t[::1] indptr, const index_t[::1] indices,
     Determinism / threading
         Parallel over W's rows i (static schedule); both results of row i are written by one
         thread with the row functions of spmm_t and sddmm, so dxt has the bits of spmm_t and
-        dw those of sddmm (checked for B = 1..130); same bits for any thread count.
+        dw those of sddmm (checked for B = 1-69, 96, 127-130); same bits for any thread count.
     """
     cdef Py_ssize_t n_in = xt.shape[0], B = xt.shape[1], nnz = indices.shape[0], i
     _check(indptr.shape[0] == n_in + 1, "indptr must have n_in+1 entries")
