@@ -21,10 +21,18 @@ from sparsemlp.data import load
 CONFIGS = {
     "reference": dict(mode="reference"),
     "default": dict(mode="default"),
+    "default-lr0.05": dict(mode="default", lr=0.05),
     "default-no-dropout": dict(mode="default", dropout=0.0),
     "default-sigmoid-mse": dict(mode="default", output_activation="sigmoid", loss="mse"),
     "default-normal-init": dict(mode="default", init="normal", er_law="draws"),
     "default-original-decay": dict(mode="default", decay="original"),
+    # the same ablations around lr = 0.05
+    "lr0.05-no-dropout": dict(mode="default", lr=0.05, dropout=0.0),
+    "lr0.05-sigmoid-mse": dict(mode="default", lr=0.05, output_activation="sigmoid", loss="mse"),
+    "lr0.05-normal-init": dict(mode="default", lr=0.05, init="normal", er_law="draws"),
+    "lr0.05-xavier-init": dict(mode="default", lr=0.05, init="xavier_uniform"),
+    "lr0.05-evolve-output": dict(mode="default", lr=0.05, evolve_output=True),
+    "lr0.05-static": dict(mode="default", lr=0.05, topology="static"),
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from ._validation import check_finite
 
 __all__ = ["Dataset", "load", "load_digits", "make_synthetic", "split", "normalize",
-           "DataError"]
+           "read_idx", "load_idx_dir", "DataError"]
 
 
 class DataError(ValueError):
@@ -178,6 +178,95 @@ def normalize(X_train, X_test, how, *, reference=False):
     raise DataError(f"normalize must be 'zscore', 'minmax' or 'none'. Got {how!r}.")
 
 
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path):
+    """Read an IDX file (MNIST format), plain or gzip-compressed.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File name (``.gz`` is decompressed).
+
+    Returns
+    -------
+    ndarray
+        The array with the shape stored in the header.
+
+    Raises
+    ------
+    DataError
+        If the header is not IDX or the file is truncated.
+    """
+    import gzip
+
+    opener = gzip.open if os.fspath(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path} cannot be read: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number).")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(np.int64)
+    dt = np.dtype(_IDX_TYPES[raw[2]])
+    n = int(np.prod(dims)) if ndim else 0
+    off = 4 + 4 * ndim
+    if len(raw) < off + n * dt.itemsize:
+        raise DataError(f"{path} is truncated: header promises {tuple(dims)} values.")
+    return np.frombuffer(raw, dt, count=n, offset=off).reshape(tuple(dims))
+
+
+_IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def _find(directory, stem):
+    for suffix in ("", ".gz"):
+        p = os.path.join(directory, stem + suffix)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def load_idx_dir(directory):
+    """Load the four MNIST-style IDX files of a directory (plain or .gz).
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Folder with ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (each optionally ``.gz``).
+
+    Returns
+    -------
+    X_train, y_train, X_test, y_test : ndarray
+        Flattened float64 images and integer labels.
+
+    Raises
+    ------
+    DataError
+        If a file is missing or the counts do not match.
+    """
+    out = []
+    for part in ("train", "test"):
+        paths = [_find(directory, stem) for stem in _IDX_NAMES[part]]
+        missing = [stem for stem, p in zip(_IDX_NAMES[part], paths) if p is None]
+        if missing:
+            raise DataError(f"{directory} lacks {', '.join(missing)} (plain or .gz).")
+        X, y = read_idx(paths[0]), read_idx(paths[1])
+        if X.shape[0] != y.shape[0]:
+            raise DataError(f"{paths[0]} has {X.shape[0]} images but {paths[1]} has "
+                            f"{y.shape[0]} labels.")
+        out += [X.reshape(X.shape[0], -1).astype(np.float64), y.astype(np.int64)]
+    return tuple(out)
+
+
+FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)
+
+
 def _load_mat(path):
     from scipy.io import loadmat
 
@@ -224,7 +313,10 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
     Parameters
     ----------
     name : str, default="digits"
-        ``"digits"`` (built in), ``"synthetic"``, or a path to a ``.npz`` or ``.mat`` file.
+        ``"digits"`` (built in), ``"synthetic"``, ``"fashion-mnist"`` / ``"mnist"`` (IDX
+        files in ``data_dir``, ``$SPARSEMLP_FASHION_MNIST`` / ``$SPARSEMLP_MNIST`` or, for
+        Fashion-MNIST, Debian's ``/usr/share/datasets/fashion-mnist``), or a path to a
+        ``.npz`` or ``.mat`` file.
     test_size : float, default=1/3
         Test fraction when the set has no test split.
     normalize_how : {"zscore", "minmax", "none"}, default="zscore"
@@ -252,6 +344,21 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
     if name == "digits":
         X, y = load_digits()
         label = "digits (built in, 1797x64)"
+    elif name in ("fashion-mnist", "mnist"):
+        env = os.environ.get("SPARSEMLP_FASHION_MNIST" if name == "fashion-mnist"
+                             else "SPARSEMLP_MNIST")
+        cands = [d for d in (data_dir, env) if d]
+        if name == "fashion-mnist":
+            cands += list(FASHION_DIRS)
+        found = next((d for d in cands if _find(d, _IDX_NAMES["train"][0])), None)
+        if found is None:
+            hint = (" (apt-get install dataset-fashion-mnist installs it under "
+                    "/usr/share/datasets/fashion-mnist)" if name == "fashion-mnist" else "")
+            raise DataError(f"{name}: no IDX files found in {cands or 'any directory'}. "
+                            f"Pass --data-dir DIR{hint}.")
+        X, y, Xte, yte = load_idx_dir(found)
+        given_test = (Xte, yte)
+        label = f"{name} ({found})"
     elif name == "synthetic":
         X, y = make_synthetic(**(synthetic or {}), rng=rng)
         label = f"synthetic {X.shape}"
