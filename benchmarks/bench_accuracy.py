@@ -17,22 +17,26 @@ from sparsemlp import TrainConfig, Trainer
 from sparsemlp._rng import Streams
 from sparsemlp.data import load
 
+_C01 = dict(mode="default", lr=0.01, lr_schedule="constant")
+_C05 = dict(mode="default", lr=0.05, lr_schedule="constant")
+
 # name -> TrainConfig overrides (mode presets fill the rest)
 CONFIGS = {
     "reference": dict(mode="reference"),
-    "default": dict(mode="default"),
-    "default-lr0.05": dict(mode="default", lr=0.05),
-    "default-no-dropout": dict(mode="default", dropout=0.0),
-    "default-sigmoid-mse": dict(mode="default", output_activation="sigmoid", loss="mse"),
-    "default-normal-init": dict(mode="default", init="normal", er_law="draws"),
-    "default-original-decay": dict(mode="default", decay="original"),
-    # the same ablations around lr = 0.05
-    "lr0.05-no-dropout": dict(mode="default", lr=0.05, dropout=0.0),
-    "lr0.05-sigmoid-mse": dict(mode="default", lr=0.05, output_activation="sigmoid", loss="mse"),
-    "lr0.05-normal-init": dict(mode="default", lr=0.05, init="normal", er_law="draws"),
-    "lr0.05-xavier-init": dict(mode="default", lr=0.05, init="xavier_uniform"),
-    "lr0.05-evolve-output": dict(mode="default", lr=0.05, evolve_output=True),
-    "lr0.05-static": dict(mode="default", lr=0.05, topology="static"),
+    "default": dict(mode="default"),  # lr 0.05 with cosine decay since 64bcf4f+1
+    "lr0.01-constant": dict(**_C01),
+    "default-lr0.05": dict(**_C05),
+    "default-no-dropout": dict(**_C01, dropout=0.0),
+    "default-sigmoid-mse": dict(**_C01, output_activation="sigmoid", loss="mse"),
+    "default-normal-init": dict(**_C01, init="normal", er_law="draws"),
+    "default-original-decay": dict(**_C01, decay="original"),
+    # the same ablations around lr = 0.05 (constant)
+    "lr0.05-no-dropout": dict(**_C05, dropout=0.0),
+    "lr0.05-sigmoid-mse": dict(**_C05, output_activation="sigmoid", loss="mse"),
+    "lr0.05-normal-init": dict(**_C05, init="normal", er_law="draws"),
+    "lr0.05-xavier-init": dict(**_C05, init="xavier_uniform"),
+    "lr0.05-evolve-output": dict(**_C05, evolve_output=True),
+    "lr0.05-static": dict(**_C05, topology="static"),
 }
 
 
@@ -62,7 +66,8 @@ def run(ds_name, cfg_name, seed, epochs, hidden, threads):
             "nnz": sum(h[-1]["nnz"]), "wall_s": wall,
             "s_per_epoch": float(np.mean([r["seconds_train"] + r["seconds_evolution"] for r in h])),
             "resolved": {k: v for k, v in dataclasses.asdict(cfg).items()
-                         if k in ("batch_size", "lr", "dropout", "init", "loss", "decay")}}
+                         if k in ("batch_size", "lr", "lr_schedule", "dropout", "init", "loss",
+                                  "decay")}}
 
 
 def main():

@@ -27,13 +27,15 @@ def _f(default, help, **kw):
 # Fields left None take the value of the chosen mode (see MODE_DEFAULTS).
 MODE_DEFAULTS = {
     "reference": dict(
-        hidden=(3000, 3000, 3000), epochs=100, batch_size=2, lr=0.01, momentum=0.9,
+        hidden=(3000, 3000, 3000), epochs=100, batch_size=2, lr=0.01, lr_schedule="constant",
+        momentum=0.9,
         weight_decay=2e-4, decay="original", activation="relu", output_activation="sigmoid",
         loss="mse", dropout=0.0, init="normal", er_law="draws", evolve_output=True,
         drop_last=True, legacy_rng=True, normalize="zscore",
     ),
     "default": dict(
-        hidden=(1000, 1000, 1000), epochs=50, batch_size=32, lr=0.01, momentum=0.9,
+        hidden=(1000, 1000, 1000), epochs=50, batch_size=32, lr=0.05, lr_schedule="cosine",
+        momentum=0.9,
         weight_decay=2e-4, decay="coupled", activation="relu", output_activation="softmax",
         loss="cross_entropy", dropout=0.2, init="he_uniform", er_law="bernoulli",
         evolve_output=False, drop_last=False, legacy_rng=False, normalize="zscore",
@@ -56,9 +58,16 @@ class TrainConfig:
                    choices=("default", "reference"))
     model: str = _f("mlp", "model type", choices=("mlp",))
     # data
-    dataset: str = _f("digits", "data set: built-in 'digits' or 'synthetic', or a path to .npz/.mat")
+    dataset: str = _f("digits", "data set: digits (built in), fashion-mnist, mnist, madelon, "
+                      "synthetic, or a path to a .npz/.mat/.csv file")
     data_dir: str = _f(None, "directory searched for data set files")
+    download: bool = _f(True, "download Fashion-MNIST (checksum-verified) when it is not found")
     test_size: float = _f(1 / 3, "test fraction when the data set has no test split")
+    train_samples: int = _f(0, "use this many training samples, drawn at random (0 = all)")
+    test_samples: int = _f(0, "use this many test samples, drawn at random (0 = all)")
+    synthetic_samples: int = _f(2000, "samples of --dataset synthetic")
+    synthetic_features: int = _f(100, "features of --dataset synthetic")
+    synthetic_classes: int = _f(5, "classes of --dataset synthetic")
     normalize: str = _f(None, "feature scaling", choices=("zscore", "minmax", "none"))
     # architecture and topology
     hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000", nargs="+", type=int)
@@ -88,7 +97,7 @@ class TrainConfig:
     drop_last: bool = _f(None, "drop the incomplete last batch of an epoch")
     optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adam"))
     lr: float = _f(None, "learning rate")
-    lr_schedule: str = _f("constant", "learning-rate schedule",
+    lr_schedule: str = _f(None, "learning-rate schedule",
                           choices=("constant", "step", "exponential", "cosine", "linear"))
     lr_gamma: float = _f(0.1, "decay factor of step/exponential schedules")
     lr_step_size: int = _f(30, "epochs per step of the step schedule")
@@ -161,6 +170,11 @@ class TrainConfig:
             check_param("dropout", self.dropout, "float", low=0, high=1, high_open=True, **hp)
             check_param("test_size", self.test_size, "float", low=0, high=1, low_open=True,
                         high_open=True, **hp)
+            for k in ("train_samples", "test_samples"):
+                check_param(k, getattr(self, k), "int", low=0, **hp)
+            check_param("synthetic_samples", self.synthetic_samples, "int", low=2, **hp)
+            check_param("synthetic_features", self.synthetic_features, "int", low=1, **hp)
+            check_param("synthetic_classes", self.synthetic_classes, "int", low=2, **hp)
             check_param("normal_std", self.normal_std, "float", low=0, low_open=True, **hp)
             check_param("prune_percentile", self.prune_percentile, "float", low=0, high=100,
                         high_open=True, **hp)

@@ -2,15 +2,18 @@
 
 import argparse
 import dataclasses
+import inspect
 import json
 import logging
 import os
 import sys
 import time
 
+import numpy as np
+
 from . import __version__, _kernels
+from ._cli_common import parse, run_tool
 from ._rng import Streams
-from .checkpoint import CheckpointError
 from .config import ConfigError, TrainConfig, load_toml
 from .data import DataError
 from .data import load as load_data
@@ -65,6 +68,86 @@ def _run_dir(cfg):
     return os.path.join("runs", f"{base}-{cfg.mode}-{stamp}")
 
 
+def load_dataset(cfg, streams):
+    """Load, split, scale and (optionally) subsample the data set a config names.
+
+    The same config and seed always give the same split, so ``evaluate`` sees the run's
+    own test set.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Resolved configuration (``dataset``, ``data_dir``, ``test_size``, ``normalize``,
+        ``train_samples``, ``test_samples``, ``synthetic_*``, ``download``, ``mode``).
+    streams : Streams
+        The run's random streams (``split`` and ``subsample`` are used).
+
+    Returns
+    -------
+    Dataset
+        The data, features in ``cfg.dtype``.
+
+    Raises
+    ------
+    DataError
+        If the data set is unknown, missing or malformed.
+    """
+    kw = {}
+    if cfg.dataset == "synthetic":
+        kw["synthetic"] = dict(n_samples=cfg.synthetic_samples, n_features=cfg.synthetic_features,
+                               n_classes=cfg.synthetic_classes)
+    params = inspect.signature(load_data).parameters
+    if "download" in params:
+        kw["download"] = cfg.download
+    if "dtype" in params and cfg.mode != "reference":
+        kw["dtype"] = np.dtype(cfg.dtype)
+    ds = load_data(cfg.dataset, test_size=cfg.test_size, normalize_how=cfg.normalize,
+                   reference=cfg.mode == "reference", rng=streams.get("split"),
+                   data_dir=cfg.data_dir, **kw)
+    if cfg.train_samples or cfg.test_samples:
+        rng = streams.get("subsample")
+        for part, n in (("train", cfg.train_samples), ("test", cfg.test_samples)):
+            X, y = getattr(ds, f"X_{part}"), getattr(ds, f"y_{part}")
+            if not n:
+                continue
+            if n > X.shape[0]:
+                raise DataError(f"--{part}-samples {n} exceeds the {X.shape[0]} {part} samples "
+                                f"of {ds.name}. Use at most {X.shape[0]} (or 0 for all).")
+            idx = np.sort(rng.choice(X.shape[0], n, replace=False))
+            setattr(ds, f"X_{part}", np.ascontiguousarray(X[idx]))
+            setattr(ds, f"y_{part}", y[idx])
+        ds.name += f" (subsample {ds.X_train.shape[0]} train / {ds.X_test.shape[0]} test)"
+    return ds
+
+
+def save_degrees(path, model):
+    """Write the in- and out-degrees of every layer (``in_<i>``, ``out_<i>``) to ``path``.
+
+    Parameters
+    ----------
+    path : str
+        Destination ``.npz`` file (written atomically).
+    model : SparseMLP
+        The model; O(neurons) memory, no dense matrix.
+    """
+    arrays = {}
+    for i, layer in enumerate(model.layers):
+        W = layer.W
+        arrays[f"out_{i}"] = np.diff(W.indptr).astype(np.int64)
+        arrays[f"in_{i}"] = np.bincount(W.indices, minlength=W.shape[1]).astype(np.int64)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=2)
+    os.replace(tmp, path)
+
+
 def _setup_logging(verbose, quiet):
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     h = logging.StreamHandler(sys.stderr)
@@ -88,28 +171,11 @@ def main(argv=None):
     int
         0 success, 1 failure, 2 usage/config/data error, 130 interrupted.
     """
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    args, code = parse(_parser(), argv)
+    if args is None:
+        return code
     _setup_logging(args.verbose, args.quiet)
-    try:
-        return _main(args)
-    except (ConfigError, DataError, CheckpointError) as exc:
-        if args.verbose:
-            logger.exception("error")
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one line, traceback with -v
-        if args.verbose:
-            logger.exception("error")
-        print(f"error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)",
-              file=sys.stderr)
-        return 1
+    return run_tool(_main, args)
 
 
 def _main(args):
@@ -139,9 +205,7 @@ def _main(args):
         return 0
 
     streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
-    ds = load_data(cfg.dataset, test_size=cfg.test_size, normalize_how=cfg.normalize,
-                   reference=cfg.mode == "reference", rng=streams.get("split"),
-                   data_dir=cfg.data_dir)
+    ds = load_dataset(cfg, streams)
     ks = _kernels.get(cfg.backend)
     logger.info("sparsemlp %s | backend %s | threads %s | seed %s | run %s", __version__,
                 ks.name, cfg.threads or "all", cfg.seed, run_dir)
@@ -159,9 +223,11 @@ def _main(args):
         os.makedirs(run_dir, exist_ok=True)
         trainer = Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams,
                                       run_dir=run_dir, verbose=not args.quiet)
-        with open(os.path.join(run_dir, "config.json"), "w") as fh:
-            json.dump({"config": cfg.to_dict(), "sparsemlp_version": __version__,
-                       "backend": ks.name, "dataset": ds.name}, fh, indent=2)
+        _write_json(os.path.join(run_dir, "config.json"),
+                    {"config": cfg.to_dict(), "sparsemlp_version": __version__,
+                     "backend": ks.name, "dataset": ds.name,
+                     "n_features": ds.n_features, "n_classes": ds.n_classes})
+        save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
     m = trainer.model
     logger.info("model %s: nnz %s (%.3g%% of dense)", m.sizes, m.nnz(),
                 100 * sum(m.nnz()) / max(1, sum(la.n_in * la.n_out for la in m.layers)))

@@ -281,7 +281,8 @@ def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", "--hidden", "2000", "2000",
-                          "--epochs", "500", "--batch-size", "2", "--out", str(out)],
+                          "--epochs", "500", "--batch-size", "2", "--lr", "0.01",
+                          "--out", str(out)],
                          stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
     while not (out / "config.json").exists() and time.time() < deadline:

@@ -1,0 +1,138 @@
+"""Command line: ``python -m sparsemlp.evaluate RUN_DIR`` scores a trained model on a data set."""
+
+import argparse
+import dataclasses
+import json
+import sys
+
+import numpy as np
+
+from ._cli_common import find_checkpoint, parse, run_tool
+from ._rng import Streams
+from .data import DataError
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m sparsemlp.evaluate",
+        description="Score a trained sparse MLP (a run directory or checkpoint) on a data set.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint directory")
+    p.add_argument("--checkpoint", default="final",
+                   help="'final', 'latest' or a name under checkpoints/ (e.g. epoch-0010)")
+    p.add_argument("--dataset", help="data set (default: the run's own)")
+    p.add_argument("--data-dir", help="directory searched for data set files")
+    p.add_argument("--split", choices=("test", "train", "both"), default="test",
+                   help="which split to score")
+    p.add_argument("--backend", choices=("auto", "cython", "numba", "numpy"), default=None,
+                   help="kernel backend (default: the run's)")
+    p.add_argument("--threads", type=int, default=None, help="kernel threads (0 = all)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="tracebacks on errors")
+    return p
+
+
+def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, split="test",
+                 backend=None, threads=None):
+    """Load a run's model and score it on a data set.
+
+    The data set is loaded, split and scaled exactly as the run did (same config and
+    seed), unless ``dataset`` names another one, which is then split and scaled the same way.
+
+    Parameters
+    ----------
+    run_dir : str
+        Run directory or checkpoint directory.
+    checkpoint : str, default="final"
+        Which checkpoint of a run directory (see :func:`find_checkpoint`).
+    dataset, data_dir : str, optional
+        Override the run's data set.
+    split : {"test", "train", "both"}, default="test"
+        Which split to score.
+    backend : str, optional
+        Kernel backend override.
+    threads : int, optional
+        Thread count override.
+
+    Returns
+    -------
+    dict
+        ``checkpoint``, ``epoch``, ``dataset`` and per split ``loss``, ``accuracy``,
+        ``count``, ``per_class_accuracy``.
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is missing or corrupted.
+    DataError
+        If the data set cannot be loaded or does not fit the model.
+    """
+    from .train import load_dataset
+    from .trainer import Trainer
+
+    ck = find_checkpoint(run_dir, checkpoint)
+    tr = Trainer.from_checkpoint(ck, backend=backend, verbose=False)
+    cfg = tr.config
+    over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
+            if v is not None}
+    cfg = dataclasses.replace(cfg, **over)
+    tr.config = cfg
+    ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng))
+    n_in, n_out = tr.model.layers[0].n_in, tr.model.layers[-1].n_out
+    if ds.n_features != n_in:
+        raise DataError(f"{ds.name} has {ds.n_features} features but the model takes {n_in}. "
+                        "Evaluate on the data set the model was trained on.")
+    if ds.n_classes > n_out:
+        raise DataError(f"{ds.name} has {ds.n_classes} classes but the model has {n_out} "
+                        "outputs. Evaluate on the data set the model was trained on.")
+    out = {"checkpoint": ck, "epoch": tr.epoch, "dataset": ds.name}
+    parts = ("train", "test") if split == "both" else (split,)
+    for part in parts:
+        X, y = getattr(ds, f"X_{part}"), getattr(ds, f"y_{part}")
+        r = tr.evaluate(X, y)
+        pred = np.argmax(tr.model.predict_raw(X, batch_size=cfg.eval_batch_size), axis=1)
+        per_class = [float(np.mean(pred[y == c] == c)) if np.any(y == c) else None
+                     for c in range(n_out)]
+        out[part] = {"loss": r["loss"], "accuracy": r["accuracy"], "count": r["count"],
+                     "per_class_accuracy": per_class}
+    return out
+
+
+def _run(args):
+    res = evaluate_run(args.run_dir, checkpoint=args.checkpoint, dataset=args.dataset,
+                       data_dir=args.data_dir, split=args.split, backend=args.backend,
+                       threads=args.threads)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"{res['checkpoint']} (epoch {res['epoch']}) on {res['dataset']}")
+    for part in ("train", "test"):
+        if part in res:
+            r = res[part]
+            pc = " ".join("-" if a is None else f"{a:.3f}" for a in r["per_class_accuracy"])
+            print(f"  {part}: accuracy {r['accuracy']:.4f}  loss {r['loss']:.6g}  "
+                  f"({r['count']} samples)\n    per class: {pc}")
+    return 0
+
+
+def main(argv=None):
+    """Evaluate a run; return the process exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success, 1 failure, 2 usage/data/checkpoint error.
+    """
+    args, code = parse(_parser(), argv)
+    if args is None:
+        return code
+    return run_tool(_run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The evaluate and info tools and the ``sparsemlp`` dispatcher: in-process, against oracles."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from dense_reference import forward as dense_forward
+
+from sparsemlp import checkpoint, cli, evaluate, info
+from sparsemlp import train as train_cli
+from sparsemlp._rng import Streams
+from sparsemlp.config import TrainConfig
+from sparsemlp.train import load_dataset
+
+ARGS = ["--hidden", "40", "30", "--epsilon", "4", "--epochs", "3", "--batch-size", "32",
+        "--checkpoint-every", "1", "-q"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r"
+    assert train_cli.main([*ARGS, "--out", str(out)]) == 0
+    return out
+
+
+def _weights(path):
+    ws, arrays, meta = checkpoint.load(path)
+    return ws, [arrays[f"layers.{i}.bias"] for i in range(len(ws))], meta
+
+
+def test_evaluate_matches_dense_oracle_and_metrics(run_dir, capsys):
+    assert evaluate.main([str(run_dir), "--split", "both", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert res["epoch"] == 3
+    assert res["test"]["accuracy"] == pytest.approx(last["test_accuracy"], abs=1e-12)
+    # oracle: dense NumPy forward of the saved weights on the same split
+    ws, bs, meta = _weights(run_dir / "final")
+    cfg = TrainConfig.from_dict(meta["config"]).resolve()
+    ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng))
+    dense = [W.toarray().astype(np.float64) for W in ws]  # tiny test model only
+    layers = dense_forward(dense, [b.astype(np.float64) for b in bs],
+                           ["relu", "relu", "softmax"], ds.X_test.astype(np.float64))
+    pred = np.argmax(layers[-1][1], axis=1)
+    assert res["test"]["accuracy"] == pytest.approx(np.mean(pred == ds.y_test), abs=1e-12)
+    per = res["test"]["per_class_accuracy"]
+    for c in range(10):
+        assert per[c] == pytest.approx(np.mean(pred[ds.y_test == c] == c), abs=1e-12)
+    assert res["train"]["count"] == ds.X_train.shape[0]
+
+
+def test_evaluate_named_checkpoint_and_text(run_dir, capsys):
+    assert evaluate.main([str(run_dir), "--checkpoint", "epoch-0002"]) == 0
+    out = capsys.readouterr().out
+    assert "(epoch 2)" in out and "accuracy" in out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["{missing}"], "does not exist"),
+    (["{run}", "--checkpoint", "epoch-9999"], "no checkpoint 'epoch-9999'"),
+    (["{run}", "--dataset", "synthetic"], "features but the model takes"),
+    (["{run}", "--dataset", "nope"], "nope"),
+])
+def test_evaluate_errors(run_dir, tmp_path, capsys, argv, msg):
+    argv = [a.format(run=run_dir, missing=tmp_path / "missing") for a in argv]
+    assert evaluate.main(argv) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_info_against_scipy(run_dir, capsys):
+    assert info.main([str(run_dir), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    ws, _, _ = _weights(run_dir / "final")
+    assert r["nnz"] == sum(W.nnz for W in ws)
+    assert r["sizes"] == [64, 40, 30, 10]
+    for la, W in zip(r["layers"], ws):
+        csc = sp.csc_array(W)
+        indeg = np.diff(csc.indptr)
+        outdeg = np.diff(W.indptr)
+        assert la["nnz"] == W.nnz and la["density"] == W.nnz / (W.shape[0] * W.shape[1])
+        assert la["in_degree"]["max"] == indeg.max() and la["in_degree"]["zero"] == np.sum(indeg == 0)
+        assert la["out_degree"]["mean"] == pytest.approx(outdeg.mean())
+        assert la["bytes"] == W.data.nbytes + W.indices.nbytes + W.indptr.nbytes
+    assert r["share_of_dense"] == pytest.approx(r["nnz"] / (64 * 40 + 40 * 30 + 30 * 10))
+
+
+def test_info_text_and_errors(run_dir, tmp_path, capsys):
+    assert info.main([str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "B/conn" in out and "total:" in out
+    (tmp_path / "empty").mkdir()
+    assert info.main([str(tmp_path / "empty")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_initial_degrees_file(run_dir):
+    ws0 = np.load(run_dir / "initial_degrees.npz")
+    # after evolution nnz per layer is unchanged, so degree sums agree with the final layers
+    ws, _, _ = _weights(run_dir / "final")
+    for i, W in enumerate(ws):
+        assert ws0[f"out_{i}"].sum() == ws0[f"in_{i}"].sum() == W.nnz
+        assert ws0[f"out_{i}"].shape == (W.shape[0],) and ws0[f"in_{i}"].shape == (W.shape[1],)
+
+
+def test_dispatcher(run_dir, capsys):
+    assert cli.main(["info", str(run_dir)]) == 0
+    assert "total:" in capsys.readouterr().out
+    assert cli.main([]) == 2
+    assert cli.main(["--help"]) == 0
+    assert cli.main(["frobnicate"]) == 2
+    assert "unknown subcommand" in capsys.readouterr().err
+
+
+def test_subsample_and_synthetic_flags(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert train_cli.main(["--dataset", "synthetic", "--synthetic-samples", "300",
+                           "--synthetic-features", "12", "--synthetic-classes", "3",
+                           "--train-samples", "50", "--test-samples", "40", "--hidden", "8",
+                           "--epochs", "1", "--out", str(out), "-q"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["n_features"], cfg["n_classes"]) == (12, 3)
+    assert "50 train / 40 test" in cfg["dataset"]
+    assert train_cli.main(["--train-samples", "99999", "--out", str(tmp_path / "t")]) == 2
+    assert "exceeds" in capsys.readouterr().err
+
+
+def test_console_module_subprocess(run_dir):
+    p = subprocess.run([sys.executable, "-m", "sparsemlp", "info", str(run_dir)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "SparseMLP [64, 40, 30, 10]" in p.stdout
