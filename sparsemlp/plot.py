@@ -1,0 +1,447 @@
+"""Figures of run directories (learning curves, time per epoch, degrees): ``python -m sparsemlp.plot``."""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+from . import checkpoint
+
+__all__ = ["PlotError", "read_metrics", "degrees", "degree_histogram", "read_degrees",
+           "plot_learning_curves", "plot_time_per_epoch", "plot_degrees", "main"]
+
+REQUIRED = ("epoch", "train_loss", "test_loss", "test_accuracy", "seconds_train",
+            "seconds_evolution", "seconds_eval")
+PHASES = (("seconds_train", "training"), ("seconds_evolution", "evolution"),
+          ("seconds_eval", "evaluation"))
+INITIAL_DEGREES = "initial_degrees.npz"
+
+
+class PlotError(ValueError):
+    """A run directory, its metrics or its checkpoint cannot be plotted, or matplotlib is missing."""
+
+
+def _figure(width, height):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise PlotError('matplotlib is not installed; the plots need it. Install it with '
+                        'pip install "sparsemlp[plot]".') from None
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # draw with Agg, never touching pyplot's global backend
+    return fig
+
+
+def _save(fig, path, dpi):
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
+    return path
+
+
+def _names(run_dirs):
+    base = [os.path.basename(os.path.normpath(os.fspath(d))) for d in run_dirs]
+    return base if len(set(base)) == len(base) else [os.fspath(d) for d in run_dirs]
+
+
+def _num(v):
+    return math.nan if v is None else float(v)
+
+
+def read_metrics(run_dir):
+    """Read the per-epoch records of a run from ``RUN_DIR/metrics.jsonl``.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        Run directory written by ``python -m sparsemlp.train --out RUN_DIR``.
+
+    Returns
+    -------
+    list of dict
+        One record per epoch, in file order (``null`` values are kept as ``None``).
+
+    Raises
+    ------
+    PlotError
+        If ``run_dir`` has no ``metrics.jsonl``, the file is empty, or a line is not a JSON
+        object holding the keys the figures need (the message names the line).
+    """
+    run_dir = os.fspath(run_dir)
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        what = "does not exist" if not os.path.isdir(run_dir) else "has no metrics.jsonl"
+        raise PlotError(f"{run_dir} {what}: it is not a sparsemlp run directory. Pass a directory "
+                        "written by python -m sparsemlp.train --out DIR.")
+    records = []
+    with open(path) as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise PlotError(f"{path} line {n} is not valid JSON ({exc.msg} at column "
+                                f"{exc.colno}). Fix or delete that line.") from None
+            if not isinstance(rec, dict):
+                raise PlotError(f"{path} line {n} is a JSON {type(rec).__name__}, not an object. "
+                                "Fix or delete that line.")
+            missing = [k for k in REQUIRED if k not in rec]
+            if missing:
+                raise PlotError(f"{path} line {n} lacks {', '.join(missing)}. Fix or delete that "
+                                "line, or rerun the training with this sparsemlp.")
+            records.append(rec)
+    if not records:
+        raise PlotError(f"{path} is empty: the run has not finished an epoch. Train at least "
+                        "one epoch (or --resume the run) before plotting.")
+    return records
+
+
+def degrees(W):
+    """Connections per neuron of one sparse layer.
+
+    Parameters
+    ----------
+    W : scipy.sparse.csr_array
+        Weights of shape ``(n_in, n_out)``; every stored entry counts as a connection,
+        including weights of exactly 0.0.
+
+    Returns
+    -------
+    out_degree : numpy.ndarray of int64, shape (n_in,)
+        Connections leaving each input neuron (row counts).
+    in_degree : numpy.ndarray of int64, shape (n_out,)
+        Connections entering each output neuron (column counts).
+    """
+    out_deg = np.diff(np.asarray(W.indptr, dtype=np.int64))
+    in_deg = np.bincount(np.asarray(W.indices, dtype=np.int64), minlength=W.shape[1])
+    return out_deg, in_deg.astype(np.int64)
+
+
+def degree_histogram(degree):
+    """Number of neurons with each degree.
+
+    Parameters
+    ----------
+    degree : array-like of int
+        Degree of every neuron, as returned by :func:`degrees`.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        ``h[d]`` is the number of neurons with exactly ``d`` connections
+        (``numpy.bincount``; length ``max(degree) + 1``).
+    """
+    return np.bincount(np.asarray(degree, dtype=np.int64)).astype(np.int64)
+
+
+def _final_checkpoint(run_dir):
+    final = os.path.join(run_dir, "final")
+    if os.path.isdir(final):
+        return final
+    latest = checkpoint.read_latest(run_dir)
+    if latest is None:
+        raise PlotError(f"{run_dir} has no final/ or latest checkpoint, so there is no topology to "
+                        "plot. Let the training finish (or --resume it) first.")
+    return latest
+
+
+def read_degrees(run_dir):
+    """Degrees of the final topology of a run and, when recorded, of its initial one.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        Run directory; its ``final/`` checkpoint (else the one named by ``latest``) is loaded
+        and verified, and ``initial_degrees.npz`` is read when present.
+
+    Returns
+    -------
+    dict
+        ``"final"``: list of ``(out_degree, in_degree)`` per layer; ``"initial"``: the same
+        from ``initial_degrees.npz`` (keys ``out_<i>``, ``in_<i>``) or ``None`` when the file
+        is absent; ``"shapes"``: list of ``(n_in, n_out)``; ``"nnz"``: list of int;
+        ``"epoch"``: epoch of the checkpoint; ``"checkpoint"``: its path.
+
+    Raises
+    ------
+    PlotError
+        If there is no checkpoint, it fails verification, or ``initial_degrees.npz`` does not
+        match the layers.
+    """
+    run_dir = os.fspath(run_dir)
+    ckpt = _final_checkpoint(run_dir)
+    try:
+        weights, _, meta = checkpoint.load(ckpt)
+    except checkpoint.CheckpointError as exc:
+        raise PlotError(str(exc)) from None
+    out = {"final": [degrees(W) for W in weights], "initial": None,
+           "shapes": [tuple(int(s) for s in W.shape) for W in weights],
+           "nnz": [int(W.nnz) for W in weights], "epoch": meta.get("epoch"), "checkpoint": ckpt}
+    ipath = os.path.join(run_dir, INITIAL_DEGREES)
+    if os.path.exists(ipath):
+        initial = []
+        try:
+            with np.load(ipath, allow_pickle=False) as z:
+                for i, (n_in, n_out) in enumerate(out["shapes"]):
+                    o, d = z[f"out_{i}"].astype(np.int64), z[f"in_{i}"].astype(np.int64)
+                    if o.shape != (n_in,) or d.shape != (n_out,):
+                        raise PlotError(f"{ipath}: out_{i}/in_{i} have lengths {o.shape}/{d.shape}"
+                                        f" but layer {i} is {n_in}x{n_out}. Delete the file to "
+                                        "plot without the initial topology.")
+                    initial.append((o, d))
+        except PlotError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any read failure is a bad file
+            raise PlotError(f"{ipath} cannot be read ({exc}). Delete the file to plot without "
+                            "the initial topology.") from None
+        out["initial"] = initial
+    return out
+
+
+def _learning_curves_figure(run_dirs):
+    fig = _figure(11, 4.2)
+    ax_acc, ax_loss = fig.subplots(1, 2)
+    positive = True
+    for k, (d, name) in enumerate(zip(run_dirs, _names(run_dirs))):
+        recs = read_metrics(d)
+        ep = [r["epoch"] for r in recs]
+        acc = [_num(r["test_accuracy"]) for r in recs]
+        tr, te = [_num(r["train_loss"]) for r in recs], [_num(r["test_loss"]) for r in recs]
+        c = f"C{k % 10}"
+        ax_acc.plot(ep, acc, color=c, marker="o", ms=3, label=name)
+        ax_loss.plot(ep, tr, color=c, ls="--", label=f"{name} train")
+        ax_loss.plot(ep, te, color=c, ls="-", marker="o", ms=3, label=f"{name} test")
+        positive &= all(v > 0 for v in tr + te if math.isfinite(v))
+    ax_acc.set(title="Test accuracy", xlabel="epoch", ylabel="accuracy")
+    ax_loss.set(title="Loss (dashed: train, solid: test)", xlabel="epoch", ylabel="loss")
+    if positive:
+        ax_loss.set_yscale("log")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ax_acc.legend(title="run", fontsize="small")
+    ax_loss.legend(fontsize="small", ncol=1 if len(run_dirs) < 4 else 2)
+    return fig
+
+
+def plot_learning_curves(run_dirs, path, *, dpi=120):
+    """Plot test accuracy and train/test loss per epoch, one colour per run.
+
+    Parameters
+    ----------
+    run_dirs : list of str or path-like
+        Run directories, overlaid in one figure; the legend names them by directory name.
+    path : str or path-like
+        PNG file to write (parent directories are created).
+    dpi : int, default=120
+        Resolution.
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Raises
+    ------
+    PlotError
+        If a directory is not a run directory or its metrics are malformed, or matplotlib is
+        missing.
+    """
+    return _save(_learning_curves_figure(list(run_dirs)), path, dpi)
+
+
+def plot_time_per_epoch(run_dirs, path, *, dpi=120):
+    """Plot seconds per epoch as stacked bars of training, evolution and evaluation.
+
+    Parameters
+    ----------
+    run_dirs : list of str or path-like
+        Run directories; each gets its own panel (stacked vertically, same colours).
+    path : str or path-like
+        PNG file to write (parent directories are created).
+    dpi : int, default=120
+        Resolution.
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Raises
+    ------
+    PlotError
+        If a directory is not a run directory or its metrics are malformed, or matplotlib is
+        missing.
+    """
+    run_dirs = list(run_dirs)
+    data = [read_metrics(d) for d in run_dirs]
+    fig = _figure(9, 1.0 + 2.6 * len(run_dirs))
+    axes = fig.subplots(len(run_dirs), 1, squeeze=False)[:, 0]
+    for ax, recs, name in zip(axes, data, _names(run_dirs)):
+        ep = np.array([r["epoch"] for r in recs])
+        bottom = np.zeros(len(recs))
+        for (key, label), color in zip(PHASES, ("C0", "C1", "C2")):
+            v = np.nan_to_num(np.array([_num(r[key]) for r in recs]))
+            ax.bar(ep, v, bottom=bottom, color=color, label=label, width=0.8)
+            bottom += v
+        ax.set(ylabel="seconds", xlabel="epoch",
+               title=f"{name}: {bottom.mean():.3g} s per epoch on average "
+                     f"(evolution {100 * _share(recs, 'seconds_evolution', bottom):.1f}%)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize="small", loc="upper right")
+    return _save(fig, path, dpi)
+
+
+def _share(recs, key, total):
+    s = float(np.sum(total))
+    return float(np.nansum([_num(r[key]) for r in recs])) / s if s > 0 else 0.0
+
+
+def _stairs(ax, hist_a, hist_b, labels, colors):
+    hists = [h for h in (hist_a, hist_b) if h is not None and h.any()]
+    max_bins = int(np.clip(2 * math.sqrt(hist_b.sum()), 10, 60))
+    hi = max(len(h) for h in hists) - 1
+    lo = min(int(np.flatnonzero(h)[0]) for h in hists)
+    width = max(1, math.ceil((hi - lo + 1) / max_bins))
+    edges = np.arange(lo, hi + width + 1, width) - 0.5
+    for h, label, color in zip((hist_a, hist_b), labels, colors):
+        if h is None:
+            continue
+        deg = np.arange(len(h))
+        counts, _ = np.histogram(deg, bins=edges, weights=h)
+        fill = color == "C7"
+        ax.stairs(counts, edges, fill=fill, alpha=0.45 if fill else 1.0, color=color, label=label,
+                  lw=1.6)
+
+
+def plot_degrees(run_dir, path, *, dpi=120):
+    """Plot the degree distributions of the final topology against the initial Erdős–Rényi one.
+
+    One row per sparse layer (fully dense layers are left out unless all are dense): the
+    histogram of in-degrees (connections per output neuron) and of out-degrees (connections
+    per input neuron). The initial curve comes from ``RUN_DIR/initial_degrees.npz`` and is
+    left out when that file is absent.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        Run directory with a ``final/`` (or ``latest``) checkpoint.
+    path : str or path-like
+        PNG file to write (parent directories are created).
+    dpi : int, default=120
+        Resolution.
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Raises
+    ------
+    PlotError
+        If the checkpoint is missing or fails verification, ``initial_degrees.npz`` does not
+        match, or matplotlib is missing.
+    """
+    run_dir = os.fspath(run_dir)
+    deg = read_degrees(run_dir)
+    layers = [i for i, (s, n) in enumerate(zip(deg["shapes"], deg["nnz"])) if n < s[0] * s[1]]
+    layers = layers or list(range(len(deg["shapes"])))
+    fig = _figure(11, 0.8 + 2.8 * len(layers))
+    axes = fig.subplots(len(layers), 2, squeeze=False)
+    name = _names([run_dir])[0]
+    dense = [str(i) for i in range(len(deg["shapes"])) if i not in layers]
+    fig.suptitle(f"{name}: degree distribution, epoch {deg['epoch']} vs initial Erdős–Rényi"
+                 + ("" if deg["initial"] is not None else f" (no {INITIAL_DEGREES})")
+                 + (f"; fully dense layer {', '.join(dense)} not shown" if dense else ""))
+    for row, i in enumerate(layers):
+        (n_in, n_out), nnz = deg["shapes"][i], deg["nnz"][i]
+        for col, (j, what, who) in enumerate(((1, "in-degree", "output"),
+                                              (0, "out-degree", "input"))):
+            ax = axes[row, col]
+            fin = deg["final"][i][j]
+            ini = deg["initial"][i][j] if deg["initial"] is not None else None
+            labels = (f"initial (mean {ini.mean():.1f})" if ini is not None else None,
+                      f"final (mean {fin.mean():.1f}, max {fin.max()})")
+            _stairs(ax, None if ini is None else degree_histogram(ini), degree_histogram(fin),
+                    labels, ("C7", "C3"))
+            ax.set(xlabel=f"{what} (connections per {who} neuron)", ylabel="neurons",
+                   title=f"layer {i} ({n_in}x{n_out}, {nnz} connections, "
+                         f"{100 * nnz / (n_in * n_out):.2g}%): {what}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+    return _save(fig, path, dpi)
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m sparsemlp.plot",
+        description="Write PNG figures of sparsemlp run directories: learning_curves.png "
+                    "(all runs overlaid), time_per_epoch.png (one panel per run) and degrees.png "
+                    "(first run).",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directory (several: overlaid)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: RUN_DIR/plots of the "
+                                                "first run)")
+    p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG files")
+    p.add_argument("-v", "--verbose", action="store_true", help="tracebacks on unexpected errors")
+    return p
+
+
+def main(argv=None):
+    """Write the figures of one or more run directories; return the process exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success, 1 unexpected failure, 2 usage error, bad run directory or missing matplotlib.
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        if args.dpi <= 0:
+            raise PlotError(f"--dpi must be a positive integer. Got {args.dpi} instead.")
+        for d in args.run_dirs:
+            read_metrics(d)
+        _figure(1, 1)  # fail early, before any file is written, when matplotlib is missing
+        first = args.run_dirs[0]
+        out = args.out or os.path.join(first, "plots")
+        written = [
+            plot_learning_curves(args.run_dirs, os.path.join(out, "learning_curves.png"),
+                                 dpi=args.dpi),
+            plot_time_per_epoch(args.run_dirs, os.path.join(out, "time_per_epoch.png"),
+                                dpi=args.dpi),
+        ]
+        if not os.path.exists(os.path.join(first, INITIAL_DEGREES)):
+            print(f"note: {first} has no {INITIAL_DEGREES} (it is written at the start of "
+                  "training by newer sparsemlp); degrees.png shows the final topology only")
+        written.append(plot_degrees(first, os.path.join(out, "degrees.png"), dpi=args.dpi))
+    except PlotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one line, traceback with -v
+        if args.verbose:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)",
+              file=sys.stderr)
+        return 1
+    for p in written:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
