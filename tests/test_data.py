@@ -1,0 +1,343 @@
+"""Data loaders on tiny files (IDX, madelon, csv, npz), real Madelon, scaling, splits, errors."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+from conftest import shared_data
+
+from sparsemlp import data
+from sparsemlp.data import DataError, load, normalize, split
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")
+IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
+
+
+def idx_bytes(a):
+    """The IDX encoding of array ``a`` (uint8, >i4 or >f4)."""
+    a = np.asarray(a)
+    head = bytes([0, 0, IDX_CODES[a.dtype], a.ndim]) + np.array(a.shape, ">u4").tobytes()
+    return head + a.tobytes()
+
+
+def write_idx(path, a, gz=True):
+    raw = idx_bytes(a)
+    if gz:
+        path = f"{path}.gz"
+        raw = gzip.compress(raw)
+    with open(path, "wb") as fh:
+        fh.write(raw)
+    return path
+
+
+def tiny_idx_set(folder, *, gz=True, seed=0, n_train=30, n_test=12):
+    """Four IDX files: uint8 3x4 images, labels 0..2; returns the arrays."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    arrays = (rng.integers(0, 256, (n_train, 3, 4), dtype=np.uint8), np.arange(n_train) % 3,
+              rng.integers(0, 256, (n_test, 3, 4), dtype=np.uint8), np.arange(n_test) % 3)
+    for stem, a in zip(IDX_FILES, arrays):
+        write_idx(os.path.join(folder, stem), np.asarray(a, np.uint8), gz=gz)
+    return arrays
+
+
+def write_madelon(folder, n_train=12, n_valid=6, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for part, n in (("train", n_train), ("valid", n_valid)):
+        X = rng.integers(0, 1000, (n, d))
+        np.savetxt(os.path.join(folder, f"madelon_{part}.data"), X, fmt="%d", delimiter=" ")
+        lab = np.where(np.arange(n) % 2, 1, -1)
+        np.savetxt(os.path.join(folder, f"madelon_{part}.labels"), lab, fmt="%d")
+    return folder
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch):
+    for v in ("SPARSEMLP_MNIST", "SPARSEMLP_MADELON", "SPARSEMLP_FASHION_MNIST"):
+        monkeypatch.delenv(v, raising=False)
+
+
+# ---------------------------------------------------------------- IDX / mnist
+
+
+@pytest.mark.parametrize("dt", [np.uint8, ">i4", ">f4"])
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_idx_roundtrip(tmp_path, dt, gz):
+    a = (np.arange(24).reshape(2, 3, 4) * 3).astype(dt)
+    np.testing.assert_array_equal(data.read_idx(write_idx(tmp_path / "a", a, gz=gz)), a)
+
+
+def test_read_idx_errors(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01abcd")
+    with pytest.raises(DataError, match="not an IDX file"):
+        data.read_idx(tmp_path / "bad")
+    (tmp_path / "short").write_bytes(idx_bytes(np.zeros((4, 5), np.uint8))[:-3])
+    with pytest.raises(DataError, match="truncated"):
+        data.read_idx(tmp_path / "short")
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_load_mnist_from_data_dir(tmp_path, rng, gz):
+    Xtr, ytr, Xte, yte = tiny_idx_set(tmp_path / "mnist", gz=gz)
+    ds = load("mnist", data_dir=str(tmp_path), rng=rng, normalize_how="none")  # the subfolder
+    assert (ds.X_train.shape, ds.X_test.shape, ds.n_classes) == ((30, 12), (12, 12), 3)
+    np.testing.assert_array_equal(ds.X_train, Xtr.reshape(30, 12).astype(np.float64))
+    np.testing.assert_array_equal(ds.y_test, yte)
+    assert ds.name.startswith("mnist (")
+
+
+def test_load_mnist_env_and_folder_path(tmp_path, rng, monkeypatch):
+    tiny_idx_set(tmp_path / "m")
+    monkeypatch.setenv("SPARSEMLP_MNIST", str(tmp_path / "m"))
+    a = load("mnist", rng=rng)
+    b = load(str(tmp_path / "m"), rng=rng)  # a folder of IDX files as the name
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+
+
+def test_load_mnist_missing(tmp_path, rng):
+    tiny_idx_set(tmp_path)
+    os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(DataError, match="mnist: no folder with .*--data-dir DIR or set SPARSEMLP_MNIST"):
+        load("mnist", data_dir=str(tmp_path), rng=rng)
+    with pytest.raises(DataError, match="lacks t10k-labels-idx1-ubyte"):
+        data.load_idx_dir(tmp_path)
+
+
+def test_idx_count_mismatch(tmp_path, rng):
+    tiny_idx_set(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(29, np.uint8))
+    with pytest.raises(DataError, match="same set"):
+        load("mnist", data_dir=str(tmp_path), rng=rng)
+
+
+@pytest.mark.parametrize("how", ["zscore", "minmax", "none"])
+def test_float32_equals_float64_rounded(tmp_path, rng, how):
+    tiny_idx_set(tmp_path)
+    d64 = load("mnist", data_dir=str(tmp_path), rng=rng, normalize_how=how)
+    d32 = load("mnist", data_dir=str(tmp_path), rng=rng, normalize_how=how, dtype=np.float32)
+    assert d32.X_train.dtype == d32.X_test.dtype == np.float32
+    assert d32.X_train.flags.c_contiguous and d32.X_test.flags.c_contiguous
+    np.testing.assert_array_equal(d32.X_train, d64.X_train.astype(np.float32))
+    np.testing.assert_array_equal(d32.X_test, d64.X_test.astype(np.float32))
+
+
+# ---------------------------------------------------------------- scaling and splits
+
+
+@pytest.mark.parametrize("reference", [True, False])
+@pytest.mark.parametrize("how", ["zscore", "minmax"])
+def test_normalize_blocks_are_bitwise_the_plain_formula(monkeypatch, reference, how):
+    r = np.random.default_rng(3)
+    Xtr = r.integers(0, 5, (50, 7)).astype(np.uint8)
+    Xtr[:, 2] = 4  # a constant feature
+    Xte = r.integers(0, 5, (9, 7)).astype(np.uint8)
+    f, g = Xtr.astype(np.float64), Xte.astype(np.float64)
+    if how == "zscore":  # the formula of the original code
+        mu, s = f.mean(axis=0), f.std(axis=0)
+        s = s + 1e-4 if reference else np.where(s > 0, s, 1.0)
+    else:
+        mu, hi = f.min(axis=0), f.max(axis=0)
+        s = np.where(hi > mu, hi - mu, 1.0)
+    monkeypatch.setattr(data, "_BLOCK", 15)  # two rows per block
+    a, b = normalize(Xtr, Xte, how, reference=reference)
+    assert a.dtype == np.float64
+    np.testing.assert_array_equal(a, (f - mu) / s)
+    np.testing.assert_array_equal(b, (g - mu) / s)
+
+
+def test_normalize_bad_name():
+    with pytest.raises(DataError, match="'zscore', 'minmax' or 'none'"):
+        normalize(np.ones((2, 2)), np.ones((2, 2)), "l2")
+
+
+def test_split_is_stratified_and_a_partition(rng):
+    y = np.repeat([0, 1, 2], [30, 60, 90])
+    X = np.arange(y.size, dtype=np.float64)[:, None]
+    Xtr, ytr, Xte, yte = split(X, y, 1 / 3, rng=rng)
+    assert np.bincount(yte).tolist() == [10, 20, 30]
+    assert np.bincount(ytr).tolist() == [20, 40, 60]
+    assert sorted(np.concatenate([Xtr[:, 0], Xte[:, 0]]).tolist()) == list(range(y.size))
+    again = split(X, y, 1 / 3, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(again[2], Xte)
+
+
+@pytest.mark.parametrize("ts", [0, 1, 1.5, -0.1, "0.3"])
+def test_split_bad_test_size(rng, ts):
+    with pytest.raises(DataError, match="test_size"):
+        split(np.ones((10, 2)), np.arange(10) % 2, ts, rng=rng)
+
+
+def test_digits_float32(rng):
+    d32 = load("digits", rng=np.random.default_rng(0), dtype="float32")
+    d64 = load("digits", rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(d32.X_train, d64.X_train.astype(np.float32))
+    with pytest.raises(DataError, match="float32 or float64"):
+        load("digits", rng=rng, dtype=np.int32)
+
+
+# ---------------------------------------------------------------- madelon
+
+
+def test_madelon_tiny(tmp_path, rng, monkeypatch):
+    write_madelon(tmp_path / "madelon")
+    ds = load("madelon", data_dir=str(tmp_path), rng=rng, normalize_how="none")
+    assert (ds.X_train.shape, ds.X_test.shape) == ((12, 5), (6, 5))
+    assert ds.classes.tolist() == [0, 1] and ds.y_train.tolist() == [0, 1] * 6
+    monkeypatch.setenv("SPARSEMLP_MADELON", str(tmp_path / "madelon"))
+    np.testing.assert_array_equal(load("madelon", rng=rng).X_test,
+                                  load(str(tmp_path / "madelon"), rng=rng).X_test)
+
+
+def test_madelon_real_files(rng):
+    folder = shared_data("madelon")
+    Xtr, ytr, Xte, yte = data.load_madelon(folder)
+    assert (Xtr.shape, Xte.shape) == ((2000, 500), (600, 500))
+    assert np.bincount(ytr).tolist() == [1000, 1000] and np.bincount(yte).tolist() == [300, 300]
+    ds = load("madelon", data_dir=str(folder), rng=rng, dtype=np.float32)
+    assert ds.X_train.shape == (2000, 500) and ds.X_train.dtype == np.float32
+    np.testing.assert_allclose(ds.X_train.mean(axis=0), 0, atol=1e-4)
+
+
+def test_madelon_errors(tmp_path, rng):
+    with pytest.raises(DataError, match="madelon: no folder .*SPARSEMLP_MADELON"):
+        load("madelon", data_dir=str(tmp_path), rng=rng)
+    d = write_madelon(tmp_path / "m")
+    np.savetxt(d / "madelon_valid.labels", np.arange(6) % 2, fmt="%d")  # 0/1, not -1/+1
+    with pytest.raises(DataError, match="each -1 or \\+1"):
+        data.load_madelon(d)
+    write_madelon(d)
+    np.savetxt(d / "madelon_train.labels", np.ones(11), fmt="%d")
+    with pytest.raises(DataError, match="12 rows but .* has 11 labels"):
+        data.load_madelon(d)
+    write_madelon(d)
+    (d / "madelon_train.data").write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        data.load_madelon(d)
+    (d / "madelon_train.data").write_text("1 2 3\n4 5\n")
+    with pytest.raises(DataError, match="not a whitespace-separated numeric table"):
+        data.load_madelon(d)
+
+
+# ---------------------------------------------------------------- csv
+
+
+def test_csv_header_and_label_column(tmp_path, rng):
+    p = tmp_path / "d.csv"
+    rows = "\n".join(f"{i},{i % 2},{2 * i}" for i in range(12))
+    p.write_text("a,label,b\n" + rows + "\n")
+    X, y = data.read_csv(p, label_column=1)
+    assert X.shape == (12, 2) and y.tolist() == [0, 1] * 6
+    p.write_text(rows + "\n\n")  # no header, trailing blank line; label in the last column
+    X, y = data.read_csv(p)
+    np.testing.assert_array_equal(X, np.c_[np.arange(12), np.arange(12) % 2])
+    ds = load(str(p), rng=rng, label_column=1, test_size=0.5)
+    assert ds.n_classes == 2 and np.bincount(ds.y_test).tolist() == [3, 3]
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("", "is empty"),
+    ("\n  \n", "is empty"),
+    ("x,y,label\n", "header but no data rows"),
+    ("1,2,0\n3,4,1\n5,abc,1\n", "line 3, column 2: 'abc' is not a number"),
+    ("1,2,0\n3,4\n", "line 2 has 2 cells but the first row has 3 \\(ragged rows\\)"),
+    ("1,2,0\n3,4,0.5\n", "labels must be integers, found 0.5"),
+    ("1,2,1\n3,4,1\n5,6,1\n", "single class"),
+    ("1\n2\n", "label_column=-1 does not leave a label and at least one feature"),
+    ("1,nan,0\n2,3,1\n", "NaN"),
+])
+def test_csv_errors(tmp_path, rng, text, msg):
+    p = tmp_path / "d.csv"
+    p.write_text(text)
+    with pytest.raises(DataError, match=msg) as e:
+        load(str(p), rng=rng)
+    assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------- npz, names, labels
+
+
+def test_unknown_name_lists_choices(rng):
+    with pytest.raises(DataError, match="Unknown data set 'nope'. Use one of digits, synthetic, "
+                                        "fashion-mnist, mnist, madelon, a path to a .npz, .mat or .csv"):
+        load("nope", rng=rng)
+    with pytest.raises(DataError, match="not found"):
+        load("missing.csv", rng=rng)
+
+
+def test_unsupported_file_and_empty_folder(tmp_path, rng):
+    (tmp_path / "d.txt").write_text("1 2\n")
+    with pytest.raises(DataError, match="supported files are .npz, .mat and .csv"):
+        load(str(tmp_path / "d.txt"), rng=rng)
+    with pytest.raises(DataError, match="holds neither"):
+        load(str(tmp_path), rng=rng)
+
+
+@pytest.mark.parametrize("arrays,msg", [
+    (dict(X=np.ones((5, 2)), y=np.arange(4)), "5 rows of features but labels of shape \\(4,\\)"),
+    (dict(X=np.ones((4, 2)), y=np.array(["a", "b", "a", "b"])), "labels must be integers, found"),
+    (dict(X=np.ones((4, 2)), y=np.array([0.0, 1.0, 2.5, 1.0])), "labels must be integers, found 2.5"),
+    (dict(X=np.ones((4, 2)), y=np.array([[0, 1], [1, 0], [0, 1], [1, 0]])), "labels of shape \\(4, 2\\)"),
+    (dict(X=np.array(["a", "b"]), y=np.arange(2)), "features must be numeric"),
+    (dict(X=np.ones(4), y=np.arange(4)), "expected a non-empty \\(samples, features\\)"),
+    (dict(xtr=np.ones((4, 2)), ytr=np.arange(4) % 2, xte=np.ones((3, 3)), yte=np.arange(3) % 2),
+     "train has 2 features but test 3"),
+    (dict(xtr=np.ones((4, 2)), ytr=np.arange(4) % 2, xte=np.ones((3, 2)), yte=np.arange(2)),
+     "test: 3 rows of features but labels of shape \\(2,\\)"),
+    (dict(a=np.ones(3)), "must hold arrays xtr,ytr,xte,yte"),
+])
+def test_npz_errors(tmp_path, rng, arrays, msg):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DataError, match=msg):
+        load(str(tmp_path / "d.npz"), rng=rng)
+
+
+def test_npz_given_split_and_float_labels(tmp_path, rng):
+    r = np.random.default_rng(1)
+    np.savez(tmp_path / "d.npz", xtr=r.random((6, 2, 2)).astype(np.float32), ytr=np.arange(6.0) % 3,
+             xte=r.random((3, 4)), yte=np.array([2.0, 0.0, 1.0]))
+    ds = load("d.npz", data_dir=str(tmp_path), rng=rng, dtype=np.float32)
+    assert (ds.X_train.shape, ds.X_test.shape, ds.y_test.tolist()) == ((6, 4), (3, 4), [2, 0, 1])
+
+
+# ---------------------------------------------------------------- synthetic
+
+
+@pytest.mark.parametrize("opts,msg", [
+    (dict(n_classes=1), "'n_classes' parameter of synthetic must be an int in the range \\[2, "),
+    (dict(n_samples=1), "'n_samples'"),
+    (dict(n_samples=4, n_classes=5), "'n_classes'"),
+    (dict(n_features=0), "'n_features'"),
+    (dict(n_samples="100"), "'n_samples' .* Got '100'"),
+    (dict(n_informative=0), "'n_informative'"),
+    (dict(n_sample=10), "unknown option\\(s\\) \\['n_sample'\\]"),
+])
+def test_synthetic_validation(rng, opts, msg):
+    with pytest.raises(DataError, match=msg):
+        load("synthetic", rng=rng, synthetic=opts)
+
+
+def test_synthetic_ok(rng):
+    ds = load("synthetic", rng=rng, synthetic=dict(n_samples=60, n_features=8, n_classes=3))
+    assert (ds.X_train.shape[0] + ds.X_test.shape[0], ds.n_features, ds.n_classes) == (60, 8, 3)
+
+
+def test_mat_and_unreadable_files(tmp_path, rng):
+    from scipy.io import savemat
+
+    savemat(tmp_path / "d.mat", {"X": np.arange(24.0).reshape(8, 3), "Y": (np.arange(8) % 2 + 1)[:, None]})
+    ds = load(str(tmp_path / "d.mat"), rng=rng, test_size=0.25)
+    assert (ds.n_features, ds.classes.tolist(), ds.X_test.shape[0]) == (3, [1, 2], 2)
+    savemat(tmp_path / "e.mat", {"A": np.ones((2, 2))})
+    with pytest.raises(DataError, match="must hold variables 'X' and 'Y' \\(found \\['A'\\]\\)"):
+        load(str(tmp_path / "e.mat"), rng=rng)
+    (tmp_path / "f.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a readable .npz file \\(not a zip archive\\)"):
+        load(str(tmp_path / "f.npz"), rng=rng)
