@@ -62,6 +62,7 @@ class TrainConfig:
                       "synthetic, or a path to a .npz/.mat/.csv file")
     data_dir: str = _f(None, "directory searched for data set files")
     download: bool = _f(True, "download Fashion-MNIST (checksum-verified) when it is not found")
+    label_column: int = _f(-1, "column of the label in a .csv data set (-1 = last)")
     test_size: float = _f(1 / 3, "test fraction when the data set has no test split")
     train_samples: int = _f(0, "use this many training samples, drawn at random (0 = all)")
     test_samples: int = _f(0, "use this many test samples, drawn at random (0 = all)")

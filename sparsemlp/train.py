@@ -2,7 +2,6 @@
 
 import argparse
 import dataclasses
-import inspect
 import json
 import logging
 import os
@@ -68,7 +67,7 @@ def _run_dir(cfg):
     return os.path.join("runs", f"{base}-{cfg.mode}-{stamp}")
 
 
-def load_dataset(cfg, streams):
+def load_dataset(cfg, streams, *, progress=True):
     """Load, split, scale and (optionally) subsample the data set a config names.
 
     The same config and seed always give the same split, so ``evaluate`` sees the run's
@@ -81,6 +80,8 @@ def load_dataset(cfg, streams):
         ``train_samples``, ``test_samples``, ``synthetic_*``, ``download``, ``mode``).
     streams : Streams
         The run's random streams (``split`` and ``subsample`` are used).
+    progress : bool, default=True
+        Show a progress bar if a download is needed.
 
     Returns
     -------
@@ -96,14 +97,12 @@ def load_dataset(cfg, streams):
     if cfg.dataset == "synthetic":
         kw["synthetic"] = dict(n_samples=cfg.synthetic_samples, n_features=cfg.synthetic_features,
                                n_classes=cfg.synthetic_classes)
-    params = inspect.signature(load_data).parameters
-    if "download" in params:
-        kw["download"] = cfg.download
-    if "dtype" in params and cfg.mode != "reference":
+    if cfg.mode != "reference":  # reference mode keeps the original's float64 data path
         kw["dtype"] = np.dtype(cfg.dtype)
     ds = load_data(cfg.dataset, test_size=cfg.test_size, normalize_how=cfg.normalize,
                    reference=cfg.mode == "reference", rng=streams.get("split"),
-                   data_dir=cfg.data_dir, **kw)
+                   data_dir=cfg.data_dir, download=cfg.download, label_column=cfg.label_column,
+                   progress=progress, **kw)
     if cfg.train_samples or cfg.test_samples:
         rng = streams.get("subsample")
         for part, n in (("train", cfg.train_samples), ("test", cfg.test_samples)):
@@ -205,7 +204,7 @@ def _main(args):
         return 0
 
     streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
-    ds = load_dataset(cfg, streams)
+    ds = load_dataset(cfg, streams, progress=not args.quiet)
     ks = _kernels.get(cfg.backend)
     logger.info("sparsemlp %s | backend %s | threads %s | seed %s | run %s", __version__,
                 ks.name, cfg.threads or "all", cfg.seed, run_dir)
