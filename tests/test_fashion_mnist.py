@@ -26,3 +26,17 @@ def test_real_fashion_mnist_matches_upstream_labels():
     assert np.bincount(ds.y_train).tolist() == [6000] * 10
     # z-score from training statistics: per-feature train means are ~0
     assert np.abs(ds.X_train.mean(axis=0, dtype=np.float64)).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_default_mode_reaches_0_89(tmp_path):
+    """Issue 3 acceptance: 784-1000-1000-1000-10, default mode, test accuracy >= 0.89."""
+    import json
+
+    from sparsemlp.train import main
+
+    out = tmp_path / "fm"
+    assert main(["--dataset", "fashion-mnist", "--no-download", "--epochs", "20", "--seed", "0",
+                 "--checkpoint-every", "0", "--out", str(out), "-q"]) == 0
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["test_accuracy"] >= 0.89, last
