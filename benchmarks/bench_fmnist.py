@@ -28,6 +28,14 @@ def _rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cur_rss_mib():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def point(model, seed, epochs, hidden, threads, overrides):
     from sparsemlp import TrainConfig, Trainer
     from sparsemlp._parallel import thread_limit
@@ -40,6 +48,7 @@ def point(model, seed, epochs, hidden, threads, overrides):
     streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
     ds = load_dataset(cfg, streams)
     data_rss = _rss_mib()
+    data_cur = _cur_rss_mib()
     t0 = time.perf_counter()
     if model == "sparse":
         tr = Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams, verbose=False)
@@ -55,6 +64,7 @@ def point(model, seed, epochs, hidden, threads, overrides):
                                   log=lambda s: print(s, file=sys.stderr))
         params = m.n_params()
     wall = time.perf_counter() - t0
+    end_cur = _cur_rss_mib()
     spe = [r["seconds_train"] + r.get("seconds_evolution", 0.0) for r in recs]
     return {"bench": "fmnist", "model": model, "seed": seed, "epochs": epochs,
             "hidden": list(hidden), "threads": threads, "overrides": overrides,
@@ -63,7 +73,9 @@ def point(model, seed, epochs, hidden, threads, overrides):
             "s_per_epoch_median": float(np.median(spe)),
             "s_eval_median": float(np.median([r["seconds_eval"] for r in recs])),
             "wall_s": wall, "rss_baseline_mib": base_rss, "rss_after_data_mib": data_rss,
-            "peak_rss_mib": _rss_mib(), "curve": [r["test_accuracy"] for r in recs],
+            "peak_rss_mib": _rss_mib(),
+            "rss_now_after_data_mib": data_cur, "rss_now_after_train_mib": end_cur,
+            "model_rss_mib": end_cur - data_cur, "curve": [r["test_accuracy"] for r in recs],
             "resolved": {k: v for k, v in dataclasses.asdict(cfg).items()
                          if k in ("lr", "lr_schedule", "batch_size", "dropout", "init",
                                   "epsilon", "dtype")},
@@ -106,7 +118,7 @@ def main():
             append_jsonl(a.out, rec)
             print(f"{model:6s} seed {seed}: final {rec['final_acc']:.4f} best {rec['best_acc']:.4f}"
                   f" | {rec['params']:,} params | {rec['s_per_epoch_median']:.2f} s/epoch | peak "
-                  f"RSS {rec['peak_rss_mib']:.0f} MiB (data loaded: {rec['rss_after_data_mib']:.0f})",
+                  f"RSS {rec['peak_rss_mib']:.0f} MiB, model + training {rec['model_rss_mib']:.0f} MiB",
                   flush=True)
 
 

@@ -51,6 +51,10 @@ def _load(name):
     if name == "numpy":
         mod = _reference
     elif name == "cython":
+        # Idle OpenMP threads sleep instead of spinning (unless the user chose otherwise):
+        # on a shared 2-core machine spinning threads made an epoch 4x slower (0.56 vs
+        # 0.14 s/epoch, digits, load average 4). Read by libgomp when it first loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from . import _cython as mod  # compiled at install time from csrc/_cython.pyx
 
