@@ -30,14 +30,16 @@ MODE_DEFAULTS = {
         hidden=(3000, 3000, 3000), epochs=100, batch_size=2, lr=0.01, lr_schedule="constant",
         momentum=0.9,
         weight_decay=2e-4, decay="original", activation="relu", output_activation="sigmoid",
-        loss="mse", dropout=0.0, init="normal", er_law="draws", evolve_output=True,
+        loss="mse", dropout=0.0, dropout_kind="original", init="normal", er_law="draws",
+        evolve_output=True,
         drop_last=True, legacy_rng=True, normalize="zscore",
     ),
     "default": dict(
         hidden=(1000, 1000, 1000), epochs=50, batch_size=32, lr=0.05, lr_schedule="cosine",
         momentum=0.9,
         weight_decay=2e-4, decay="coupled", activation="relu", output_activation="softmax",
-        loss="cross_entropy", dropout=0.2, init="he_uniform", er_law="bernoulli",
+        loss="cross_entropy", dropout=0.2, dropout_kind="inverted", init="he_uniform",
+        er_law="bernoulli",
         evolve_output=False, drop_last=False, legacy_rng=False, normalize="zscore",
     ),
 }
@@ -81,7 +83,10 @@ class TrainConfig:
     output_activation: str = _f(None, "output activation", choices=("softmax", "sigmoid", "identity"))
     alpha: float = _f(0.6, "slope of leaky_relu / all_relu")
     loss: str = _f(None, "loss", choices=("mse", "cross_entropy"))
-    dropout: float = _f(None, "inverted dropout rate on hidden layers")
+    dropout: float = _f(None, "dropout rate on hidden layers")
+    dropout_kind: str = _f(None, "'inverted' (scale by 1/(1-rate) in training) or 'original' (the "
+                           "SET tutorials: no scaling or backward mask in training, (1-rate)*z "
+                           "at inference)", choices=("inverted", "original"))
     dtype: str = _f("float32", "floating dtype", choices=("float32", "float64"))
     # SET
     topology: str = _f("set", "'set' evolves the topology, 'static' keeps it (FixProb)",

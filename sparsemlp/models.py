@@ -1,4 +1,4 @@
-"""SparseMLP: a stack of SparseLinear layers with activations and inverted dropout."""
+"""SparseMLP: a stack of SparseLinear layers with activations and dropout."""
 
 import logging
 import warnings
@@ -26,8 +26,12 @@ class SparseMLP:
     activations : list of Activation
         One per layer; the last is the output activation.
     dropout : float, default=0.0
-        Inverted-dropout rate on hidden activations during training (the mask scales by
-        ``1/(1-rate)`` and also gates the backward delta).
+        Dropout rate on hidden activations during training.
+    dropout_kind : {"inverted", "original"}, default="inverted"
+        ``"inverted"``: the mask scales by ``1/(1-rate)`` and also gates the backward delta.
+        ``"original"`` (the SET tutorials, REFERENCE §2.1): the mask is applied unscaled in
+        training and not to the backward delta; at inference the pre-activations of every
+        layer after the first (bias included) are multiplied by ``1 - rate``.
 
     See Also
     --------
@@ -41,7 +45,7 @@ class SparseMLP:
     gradient) plus activations.
     """
 
-    def __init__(self, layers, activations, *, dropout=0.0):
+    def __init__(self, layers, activations, *, dropout=0.0, dropout_kind="inverted"):
         if len(layers) != len(activations) or not layers:
             raise ValueError("SparseMLP needs one activation per layer and at least one layer.")
         for a, b in zip(layers[:-1], layers[1:]):
@@ -51,12 +55,15 @@ class SparseMLP:
         self.activations = list(activations)
         self.dropout = check_param("dropout", dropout, "float", low=0, high=1, high_open=True,
                                    owner="SparseMLP")
+        self.dropout_kind = check_param("dropout_kind", dropout_kind, "str",
+                                        options=("inverted", "original"), owner="SparseMLP")
         self._cache = None
 
     @classmethod
     def erdos_renyi(cls, sizes, *, epsilon=20.0, law="bernoulli", init="he_uniform",
                     activation="relu", output_activation="softmax", alpha=0.6, dropout=0.0,
-                    dtype=np.float32, rng, kernels="auto", normal_std=0.1, index_dtype=None):
+                    dtype=np.float32, rng, kernels="auto", normal_std=0.1, index_dtype=None,
+                    dropout_kind="inverted"):
         """Build a SparseMLP with Erdős–Rényi layers (SET's initial topology).
 
         Parameters
@@ -79,7 +86,7 @@ class SparseMLP:
         alpha : float, default=0.6
             Slope for ``leaky_relu`` / ``all_relu``.
         dropout : float, default=0.0
-            Inverted dropout rate on hidden layers.
+            Dropout rate on hidden layers.
         dtype : dtype, default=np.float32
             float32 or float64.
         rng : numpy.random.Generator or numpy.random.RandomState
@@ -90,6 +97,8 @@ class SparseMLP:
             Standard deviation of ``init="normal"``.
         index_dtype : dtype, optional
             Force int32 or int64 indices.
+        dropout_kind : {"inverted", "original"}, default="inverted"
+            Dropout semantics, see :class:`SparseMLP`.
 
         Returns
         -------
@@ -130,7 +139,7 @@ class SparseMLP:
             layers.append(SparseLinear(W, kernels=ks))
             last = i == n_layers - 1
             acts.append(make_activation(output_activation if last else activation, alpha, i))
-        return cls(layers, acts, dropout=dropout)
+        return cls(layers, acts, dropout=dropout, dropout_kind=dropout_kind)
 
     # -- introspection -------------------------------------------------------------------
     @property
@@ -234,6 +243,9 @@ class SparseMLP:
         for i, (layer, act) in enumerate(zip(self.layers, self.activations)):
             z = np.empty((layer.n_out, B), layer.dtype)
             layer.forward(x, z)
+            original = self.dropout_kind == "original" and self.dropout > 0
+            if original and not train and i > 0:
+                z *= layer.dtype.type(1.0 - self.dropout)  # the SET tutorials' inference rule
             a = act.forward(z)
             nxt = a
             mask = None
@@ -243,8 +255,11 @@ class SparseMLP:
                      if isinstance(rng, np.random.Generator)
                      else rng.random_sample((layer.n_out, B)))
                 mask = (u >= self.dropout).astype(layer.dtype)
-                mask *= layer.dtype.type(1.0 / keep)
+                if not original:
+                    mask *= layer.dtype.type(1.0 / keep)
                 nxt = a * mask
+                if original:
+                    mask = None  # the tutorials do not mask the backward delta
             if train:
                 cache.append((x, z, a, mask))
             x = nxt

@@ -94,7 +94,7 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None):
             sizes, epsilon=cfg.epsilon, law=cfg.er_law, init=cfg.init,
             activation=cfg.activation, output_activation=cfg.output_activation, alpha=cfg.alpha,
             dropout=cfg.dropout, dtype=dtype, rng=rng, kernels=kernels,
-            normal_std=cfg.normal_std)
+            normal_std=cfg.normal_std, dropout_kind=cfg.dropout_kind)
     if [W.shape for W in weights] != list(zip(sizes[:-1], sizes[1:])):
         raise checkpoint.CheckpointError(
             f"checkpoint layer shapes {[W.shape for W in weights]} do not match sizes {sizes}.")
@@ -102,7 +102,7 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None):
     n = len(layers)
     acts = [make_activation(cfg.output_activation if i == n - 1 else cfg.activation, cfg.alpha, i)
             for i in range(n)]
-    return SparseMLP(layers, acts, dropout=cfg.dropout)
+    return SparseMLP(layers, acts, dropout=cfg.dropout, dropout_kind=cfg.dropout_kind)
 
 
 class _InterruptFlag:

@@ -164,3 +164,48 @@ def test_model_rejects_bad_construction():
     m = SparseMLP.erdos_renyi([5, 4, 2], epsilon=1, rng=rng, kernels="numpy")
     assert m.sizes == [5, 4, 2]
     assert _kernels.get("numpy") is m.kernels
+
+
+def test_original_dropout_matches_dense_oracle():
+    """dropout_kind='original' (SET tutorials): unscaled mask, no backward mask, (1-p)*z at inference."""
+    rate, B = 0.3, 5
+    rng = np.random.default_rng(3)
+    m = SparseMLP.erdos_renyi([6, 8, 7, 3], epsilon=3, rng=rng, dtype=np.float64, dropout=rate,
+                              dropout_kind="original", kernels="numpy")
+    for la in m.layers:
+        la.b[:] = rng.normal(size=la.n_out)
+    Ws = [la.W.toarray() for la in m.layers]  # tiny oracle model only
+    bs = [la.b.copy() for la in m.layers]
+    X = rng.normal(size=(B, 6))
+    Y = np.eye(3)[rng.integers(0, 3, B)]
+    # inference: z_l *= (1 - rate) for every layer after the first, bias included
+    a = X
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        z = a @ W + b
+        if i > 0:
+            z = z * (1 - rate)
+        a = np.maximum(z, 0) if i < 2 else dref.act("softmax", z)
+    np.testing.assert_allclose(m.forward(np.ascontiguousarray(X.T)).T, a, rtol=1e-12)
+    # training: masks from the same generator draws the model makes (feature-major)
+    seed_rng = np.random.default_rng(11)
+    masks = [(seed_rng.random((n, B), dtype=np.float32) >= rate).T.astype(float) for n in (8, 7)]
+    out = m.forward(np.ascontiguousarray(X.T), train=True, rng=np.random.default_rng(11))
+    zs, acts_ = [], [X]
+    a = X
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        z = a @ W + b
+        zs.append(z)
+        a = np.maximum(z, 0) * masks[i] if i < 2 else dref.act("softmax", z)
+        acts_.append(a)
+    np.testing.assert_allclose(out.T, a, rtol=1e-12)
+    flat, grads = m.make_grads()
+    m.backward(np.ascontiguousarray((a - Y).T), grads)
+    delta = a - Y
+    for i in (2, 1, 0):
+        gW = acts_[i].T @ delta
+        Wi = m.layers[i].W
+        r, c = np.repeat(np.arange(Wi.shape[0]), np.diff(Wi.indptr)), Wi.indices
+        np.testing.assert_allclose(grads[2 * i], gW[r, c], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(grads[2 * i + 1], delta.sum(axis=0), rtol=1e-10, atol=1e-12)
+        if i:
+            delta = (delta @ Ws[i].T) * (zs[i - 1] > 0)  # no dropout mask on the delta
