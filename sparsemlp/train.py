@@ -28,6 +28,8 @@ def _parser():
     )
     p.add_argument("--config", help="TOML file with settings (defaults < file < flags)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--profile", action="store_true",
+                   help="print where the epochs' time went, per phase and per layer")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more output (tracebacks)")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the summary")
@@ -231,7 +233,16 @@ def _main(args):
     logger.info("model %s: nnz %s (%.3g%% of dense)", m.sizes, m.nnz(),
                 100 * sum(m.nnz()) / max(1, sum(la.n_in * la.n_out for la in m.layers)))
     t0 = time.perf_counter()
+    prof = None
+    if args.profile:
+        from .profile import Profiler
+
+        prof = Profiler(trainer)
     hist = trainer.fit(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+    if prof is not None:
+        prof.detach()
+        print(prof.report())
+        _write_json(os.path.join(run_dir, "profile.json"), prof.as_dict())
     wall = time.perf_counter() - t0
     last = hist[-1] if len(hist) else {}
     n_ep = max(1, len(hist))

@@ -133,3 +133,32 @@ def test_console_module_subprocess(run_dir):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "SparseMLP [64, 40, 30, 10]" in p.stdout
+
+
+def test_profile_counts_calls_and_detaches(tmp_path, capsys):
+    import numpy as np
+
+    from sparsemlp import TrainConfig, Trainer
+    from sparsemlp.data import load
+    from sparsemlp.profile import Profiler
+
+    ds = load("digits", rng=np.random.default_rng(0))
+    cfg = TrainConfig(hidden=(30, 20), epochs=3, batch_size=100, checkpoint_every=0)
+    tr = Trainer.from_config(cfg, ds.n_features, ds.n_classes, verbose=False)
+    layer0 = tr.model.layers[0]
+    prof = Profiler(tr)
+    tr.fit(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+    prof.detach()
+    n_batches = -(-ds.X_train.shape[0] // 100)
+    assert prof.calls["train: layer 0 forward"] == 3 * n_batches  # eval forwards not counted
+    assert prof.calls["train: optimizer update"] == 3 * n_batches
+    # no evolution after the last epoch; the output layer is not evolved in default mode
+    assert prof.calls["evolution: layer 0"] == prof.calls["evolution: layer 1"] == 2
+    assert "evolution: layer 2" not in prof.calls
+    assert "forward" not in vars(layer0) and "step" not in vars(tr.optimizer)
+    rep = prof.report()
+    assert "train: layer 1 backward" in rep and "evaluation" in rep
+    # the CLI flag prints the table and writes profile.json
+    out = tmp_path / "p"
+    assert train_cli.main([*ARGS, "--out", str(out), "--profile"]) == 0
+    assert "s/epoch" in capsys.readouterr().out and (out / "profile.json").exists()
