@@ -84,3 +84,34 @@ def test_subprocess_run(tmp_path):
                         str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "test accuracy" in r.stdout
+
+
+def test_cli_resume_from_mid_run_checkpoint_is_exact(tmp_path):
+    """4 epochs straight == the same run resumed by the CLI from its epoch-2 checkpoint."""
+    import shutil
+
+    from sparsemlp import checkpoint
+
+    a = tmp_path / "a"
+    assert main([*FAST[:-1], "--epochs", "4", "--checkpoint-every", "1", "--keep-checkpoints", "5",
+                 "--out", str(a), "-q"]) == 0
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    shutil.rmtree(b / "final")
+    for d in ("epoch-0003",):
+        shutil.rmtree(b / "checkpoints" / d)
+    checkpoint.write_latest(str(b), os.path.join("checkpoints", "epoch-0002"))
+    assert main(["--resume", str(b), "-q"]) == 0
+    wa, sa, _ = checkpoint.load(str(a / "final"))
+    wb, sb, _ = checkpoint.load(str(b / "final"))
+    for x, y in zip(wa, wb):
+        np.testing.assert_array_equal(x.indices, y.indices)
+        np.testing.assert_array_equal(x.data, y.data)
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k])
+    ma = (a / "metrics.jsonl").read_text().splitlines()
+    mb = (b / "metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(x).items() if not k.startswith(("seconds", "peak"))}
+             for x in ma]
+    assert strip == [{k: v for k, v in json.loads(x).items()
+                      if not k.startswith(("seconds", "peak"))} for x in mb]
