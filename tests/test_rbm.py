@@ -88,3 +88,77 @@ def test_set_evolution_keeps_nnz_with_generator():
     X = (rng.random((50, 30)) > 0.5).astype(float)
     h = rbm.fit(X, epochs=3, rng=rng)
     assert [r["nnz"] for r in h[:-1]] == [nnz, nnz] and h[-1]["nnz"] < nnz
+
+
+def _brute(rbm):
+    """log Z and log p(v) for all v by enumerating every (v, h) pair: the oracle."""
+    from scipy.special import logsumexp
+
+    V, H = rbm.n_visible, rbm.n_hidden
+    Wd = rbm.W.toarray()  # tiny oracle model only
+    vs = ((np.arange(2 ** V)[:, None] >> np.arange(V)) & 1).astype(float)
+    hs = ((np.arange(2 ** H)[:, None] >> np.arange(H)) & 1).astype(float)
+    neg_e = vs @ Wd @ hs.T + (vs @ rbm.b_visible)[:, None] + (hs @ rbm.b_hidden)[None, :]
+    log_pv_un = logsumexp(neg_e, axis=1)
+    log_z = logsumexp(log_pv_un)
+    return vs, log_pv_un - log_z, log_z
+
+
+@pytest.fixture(scope="module")
+def small_rbm():
+    rng = np.random.default_rng(7)
+    W = erdos_renyi(8, 5, density=0.6, rng=rng, dtype=np.float64, init="normal", normal_std=1.0)
+    return SparseRBM(W, rng.normal(size=8) * 0.5, rng.normal(size=5) * 0.5)
+
+
+def test_exact_log_partition_and_likelihood_against_brute_force(small_rbm):
+    from sparsemlp.rbm_metrics import log_likelihood, log_partition_exact
+
+    vs, log_pv, log_z = _brute(small_rbm)
+    assert log_partition_exact(small_rbm, chunk=7) == pytest.approx(log_z, rel=1e-12)
+    X = vs[[0, 5, 77, 200, 255]]
+    assert log_likelihood(small_rbm, X, log_z) == pytest.approx(np.mean(log_pv[[0, 5, 77, 200, 255]]),
+                                                               rel=1e-12)
+
+
+def test_ais_estimate_close_to_exact(small_rbm):
+    from sparsemlp.rbm_metrics import ais_log_partition, log_partition_exact
+
+    exact = log_partition_exact(small_rbm)
+    est, sd = ais_log_partition(small_rbm, n_chains=200, n_betas=2000,
+                                rng=np.random.default_rng(0), return_std=True)
+    assert abs(est - exact) < 0.05, (est, exact, sd)
+    base = np.full(8, 0.3)
+    est2 = ais_log_partition(small_rbm, n_chains=200, n_betas=2000, base_visible_bias=base,
+                             rng=np.random.default_rng(1))
+    assert abs(est2 - exact) < 0.05
+
+
+def test_pseudo_log_likelihood_against_brute_force(small_rbm):
+    from scipy.special import logsumexp
+
+    from sparsemlp.rbm_metrics import pseudo_log_likelihood
+
+    vs, log_pv, _ = _brute(small_rbm)
+    idx = np.array([3, 100, 254])
+    want = []
+    for k in idx:
+        total = 0.0
+        for i in range(8):
+            flipped = int(k) ^ (1 << i)  # the code of v with unit i flipped
+            total += log_pv[k] - logsumexp([log_pv[k], log_pv[flipped]])
+        want.append(total)
+    np.testing.assert_allclose(pseudo_log_likelihood(small_rbm, vs[idx]), want, rtol=1e-10)
+    est = pseudo_log_likelihood(small_rbm, vs[idx], rng=np.random.default_rng(0))
+    assert est.shape == (3,) and np.all(est <= 0)
+
+
+def test_ais_on_a_16_hidden_unit_model():
+    from sparsemlp.rbm_metrics import ais_log_partition, log_partition_exact
+
+    rng = np.random.default_rng(3)
+    W = erdos_renyi(100, 16, density=0.3, rng=rng, dtype=np.float64, init="normal", normal_std=0.5)
+    rbm = SparseRBM(W, rng.normal(size=100) * 0.5, rng.normal(size=16) * 0.5)
+    exact = log_partition_exact(rbm)
+    est = ais_log_partition(rbm, n_chains=100, n_betas=3000, rng=np.random.default_rng(0))
+    assert abs(est - exact) < 0.05 and abs(est - exact) / abs(exact) < 1e-3
