@@ -7,13 +7,14 @@ from .evolution import EvolutionResult, evolve, importance_prune, set_thresholds
 from .layers import SparseLinear
 from .models import SparseMLP
 from .optim import SGD, Adam
+from .rbm import SparseRBM
 from .topology import erdos_renyi, init_values
 from .trainer import Callback, Trainer
 
 __all__ = [
     "__version__", "show_versions", "TrainConfig", "SparseLinear", "SparseMLP", "SGD", "Adam",
     "Trainer", "Callback", "erdos_renyi", "init_values", "evolve", "importance_prune",
-    "set_thresholds", "EvolutionResult", "SparseMLPClassifier",
+    "set_thresholds", "EvolutionResult", "SparseRBM", "SparseMLPClassifier", "SparseBernoulliRBM",
 ]
 
 
@@ -23,4 +24,8 @@ def __getattr__(name):
         from .estimators import SparseMLPClassifier
 
         return SparseMLPClassifier
+    if name == "SparseBernoulliRBM":
+        from .rbm_estimator import SparseBernoulliRBM
+
+        return SparseBernoulliRBM
     raise AttributeError(f"module 'sparsemlp' has no attribute {name!r}")

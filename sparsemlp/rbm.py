@@ -1,6 +1,8 @@
 """SparseRBM: a restricted Boltzmann machine on CSR weights, trained by CD-k with SET evolution."""
 
+import logging
 import time
+import warnings
 
 import numpy as np
 
@@ -10,6 +12,8 @@ from .layers import SparseLinear
 from .topology import erdos_renyi
 
 __all__ = ["SparseRBM"]
+
+logger = logging.getLogger("sparsemlp")
 
 
 def _sigmoid(z, out=None):
@@ -91,8 +95,12 @@ class SparseRBM:
         SparseRBM
             Biases zero.
         """
-        W = erdos_renyi(n_visible, n_hidden, epsilon=epsilon, law=law, init=init, rng=rng,
-                        dtype=dtype, normal_std=normal_std, saturate=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            W = erdos_renyi(n_visible, n_hidden, epsilon=epsilon, law=law, init=init, rng=rng,
+                            dtype=dtype, normal_std=normal_std, saturate=True)
+        for w in caught:  # a saturated (fully dense) small layer is legitimate: say so quietly
+            logger.info("SparseRBM: %s", w.message)
         return cls(W, kernels=kernels)
 
     # -- introspection ---------------------------------------------------------------------

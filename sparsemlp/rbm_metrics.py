@@ -155,7 +155,7 @@ def log_likelihood(rbm, X, log_z):
     return float(np.mean(-free_energy(rbm, X)) - log_z)
 
 
-def pseudo_log_likelihood(rbm, X, *, rng=None):
+def pseudo_log_likelihood(rbm, X, *, rng=None, units=None):
     """Pseudo-log-likelihood ``sum_i log p(v_i | v_-i)`` per sample.
 
     With ``rng`` the sum is estimated from one random unit per sample (times
@@ -170,6 +170,8 @@ def pseudo_log_likelihood(rbm, X, *, rng=None):
         Binary data.
     rng : numpy.random.Generator, optional
         Randomness for the one-unit estimate.
+    units : ndarray of shape (n_samples,), optional
+        The unit flipped for each sample in the one-unit estimate (instead of ``rng``).
 
     Returns
     -------
@@ -179,8 +181,8 @@ def pseudo_log_likelihood(rbm, X, *, rng=None):
     X = np.asarray(X, np.float64)
     n, V = X.shape
     fe = free_energy(rbm, X)
-    if rng is not None:
-        i = rng.integers(0, V, n)
+    if rng is not None or units is not None:
+        i = np.asarray(units, np.int64) if units is not None else rng.integers(0, V, n)
         Xf = X.copy()
         Xf[np.arange(n), i] = 1 - Xf[np.arange(n), i]
         return V * -_softplus(-(free_energy(rbm, Xf) - fe))
