@@ -26,6 +26,7 @@ class SparseLinear:
     ----------
     indptr_t, indices_t, perm : ndarray
         Transposed (column) index: ``W.data[perm[k]]`` is the k-th entry in column order.
+        Built lazily: on first use and on the first use after :meth:`refresh_index`.
 
     Notes
     -----
@@ -43,7 +44,8 @@ class SparseLinear:
         self.b = np.zeros(n_out, W.dtype) if b is None else np.ascontiguousarray(b, W.dtype)
         if self.b.shape != (n_out,):
             raise ValueError(f"b must have shape ({n_out},). Got {self.b.shape}.")
-        self.indptr_t = self.indices_t = self.perm = None
+        self._indptr_t = self._indices_t = self._perm = None
+        self._index_stale = True
         self.refresh_index()
 
     @property
@@ -66,19 +68,77 @@ class SparseLinear:
         """Floating dtype of weights and activations."""
         return self.W.data.dtype
 
+    @property
+    def indptr_t(self):
+        """Column pointer of the transposed index (rebuilt first if stale).
+
+        Returns
+        -------
+        ndarray of shape (n_out + 1,)
+            Index array (W's index dtype).
+        """
+        return self.ensure_index()[0]
+
+    @property
+    def indices_t(self):
+        """Row of each entry in column order (rebuilt first if stale).
+
+        Returns
+        -------
+        ndarray of shape (nnz,)
+            Index array (W's index dtype).
+        """
+        return self.ensure_index()[1]
+
+    @property
+    def perm(self):
+        """Position in ``W.data`` of each entry in column order (rebuilt first if stale).
+
+        Returns
+        -------
+        ndarray of shape (nnz,)
+            Index array (W's index dtype).
+        """
+        return self.ensure_index()[2]
+
     def refresh_index(self):
-        """Rebuild the transposed index after the pattern of W changed (O(nnz + n))."""
+        """Mark the transposed index stale after the pattern of W changed.
+
+        The index is rebuilt (O(nnz + n), ``csr_transpose``) on its next use, so a run of
+        topology changes rebuilds it once, and the 8 bytes per connection it holds can be
+        released in between (:meth:`release_index`).
+        """
         W = self.W
-        idt = W.indices.dtype
-        nnz = self.nnz
-        if self.perm is None or self.perm.shape[0] != nnz or self.perm.dtype != idt:
-            self.indptr_t = np.empty(self.n_out + 1, idt)
-            self.indices_t = np.empty(nnz, idt)
-            self.perm = np.empty(nnz, idt)
-        self.kernels.csr_transpose(W.indptr, W.indices, self.n_out, self.indptr_t,
-                                   self.indices_t, self.perm)
         W.has_sorted_indices = True
         W.has_canonical_format = True
+        self._index_stale = True
+
+    def release_index(self):
+        """Free the transposed index (8 bytes per connection in int32) until its next use."""
+        self._indptr_t = self._indices_t = self._perm = None
+        self._index_stale = True
+
+    def ensure_index(self):
+        """The transposed index ``(indptr_t, indices_t, perm)``, rebuilt if stale.
+
+        Returns
+        -------
+        tuple of ndarray
+            ``indptr_t``, ``indices_t``, ``perm``.
+        """
+        if self._index_stale:
+            W = self.W
+            idt = W.indices.dtype
+            nnz = self.nnz
+            if self._perm is None or self._perm.shape[0] != nnz or self._perm.dtype != idt:
+                self._indptr_t = self._indices_t = self._perm = None
+                self._indptr_t = np.empty(self.n_out + 1, idt)
+                self._indices_t = np.empty(nnz, idt)
+                self._perm = np.empty(nnz, idt)
+            self.kernels.csr_transpose(W.indptr, W.indices, self.n_out, self._indptr_t,
+                                       self._indices_t, self._perm)
+            self._index_stale = False
+        return self._indptr_t, self._indices_t, self._perm
 
     def set_weights(self, W):
         """Replace W by a matrix of the same shape and dtypes (nnz may change).
@@ -108,8 +168,8 @@ class SparseLinear:
         ndarray
             ``out``.
         """
-        W = self.W
-        self.kernels.spmm(self.indptr_t, self.indices_t, self.perm, W.data, xt, out)
+        indptr_t, indices_t, perm = self.ensure_index()
+        self.kernels.spmm(indptr_t, indices_t, perm, self.W.data, xt, out)
         out += self.b[:, None]
         return out
 

@@ -146,7 +146,7 @@ class SGD(_Optimizer):
         self.decay = check_param("decay", decay, "str", options=("original", "coupled"),
                                  owner="SGD")
 
-    def step(self, grads, batch_divisor, lr=None):
+    def step(self, grads, batch_divisor, lr=None, *, only=None, advance=True):
         """Apply one update from gradient sums.
 
         Parameters
@@ -157,14 +157,21 @@ class SGD(_Optimizer):
             Number of samples the sums cover.
         lr : float, optional
             Learning rate for this step (schedules); defaults to ``self.lr``.
+        only : sequence of int, optional
+            Update only these parameters (a step split over several calls, e.g. layer by
+            layer during the backward pass); default all.
+        advance : bool, default=True
+            Count the step (pass False on every call of a split step but the last).
         """
         lr = self.lr if lr is None else lr
         coupled = int(self.decay == "coupled")
         upd = self.kernels.sgd_update
-        for p, v, g in zip(self.params, self.state["velocity"], grads):
-            upd(p, v, g, lr, self.momentum, self.weight_decay, float(batch_divisor), coupled,
-                int(self.nesterov))
-        self.n_steps += 1
+        vel = self.state["velocity"]
+        for i in range(len(self.params)) if only is None else only:
+            upd(self.params[i], vel[i], grads[i], lr, self.momentum, self.weight_decay,
+                float(batch_divisor), coupled, int(self.nesterov))
+        if advance:
+            self.n_steps += 1
 
 
 class Adam(_Optimizer):
@@ -205,7 +212,7 @@ class Adam(_Optimizer):
                                     owner="Adam")
         self.decoupled = check_param("decoupled", decoupled, "bool", owner="Adam")
 
-    def step(self, grads, batch_divisor, lr=None):
+    def step(self, grads, batch_divisor, lr=None, *, only=None, advance=True):
         """Apply one update from gradient sums (see :meth:`SGD.step`).
 
         Parameters
@@ -216,15 +223,22 @@ class Adam(_Optimizer):
             Number of samples the sums cover.
         lr : float, optional
             Learning rate for this step.
+        only : sequence of int, optional
+            Update only these parameters; default all.
+        advance : bool, default=True
+            Count the step (False on every call of a split step but the last).
         """
         lr = self.lr if lr is None else lr
         t = self.n_steps + 1
         bc1, bc2 = 1 - self.beta1**t, 1 - self.beta2**t
         upd = self.kernels.adam_update
-        for p, m, v, g in zip(self.params, self.state["m"], self.state["v"], grads):
-            upd(p, m, v, g, lr, self.beta1, self.beta2, self.adam_eps, self.weight_decay,
-                float(batch_divisor), bc1, bc2, int(self.decoupled))
-        self.n_steps = t
+        ms, vs = self.state["m"], self.state["v"]
+        for i in range(len(self.params)) if only is None else only:
+            upd(self.params[i], ms[i], vs[i], grads[i], lr, self.beta1, self.beta2,
+                self.adam_eps, self.weight_decay, float(batch_divisor), bc1, bc2,
+                int(self.decoupled))
+        if advance:
+            self.n_steps = t
 
 
 def make_optimizer(name, params, **kw):

@@ -188,7 +188,11 @@ class Trainer:
                if cfg.optimizer == "sgd" else
                dict(beta1=cfg.adam_beta1, beta2=cfg.adam_beta2, adam_eps=cfg.adam_eps,
                     decoupled=cfg.decay != "coupled")))
-        self._flat, self._grads = model.make_grads()
+        # Serial runs apply each layer's update as soon as its gradient is complete
+        # (model.backward's on_layer), so one gradient buffer the size of the largest
+        # layer serves them all; with several ranks the flat buffer is allreduced first.
+        self._stream = getattr(self.comm, "size", 1) == 1
+        self._flat, self._grads = self._make_grads()
         self.epoch = 0
         self.step = 0
         self.best_accuracy = None
@@ -197,6 +201,11 @@ class Trainer:
         self._resume = None  # mid-epoch state restored from a checkpoint
         self.timer = PhaseTimer()
         self.stop_training = False
+
+    def _make_grads(self):
+        if self._stream:
+            return self.model.make_layer_grads()
+        return self.model.make_grads()
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -428,9 +437,13 @@ class Trainer:
                         raise FloatingPointError(self._diverged_msg(e, j, lv))
                     z_out = model._cache[-1][1]
                     delta = output_delta(cfg.loss, out_act, z_out, yhat, yt, set_quirk=quirk)
-                    model.backward(delta, self._grads)
-                    self.comm.allreduce_sum_(self._flat)
-                    self.optimizer.step(self._grads, idx.shape[0] * self.comm.size, lr=lr)
+                    if self._stream:
+                        model.backward(delta, self._grads,
+                                       _LayerStep(self.optimizer, self._grads, idx.shape[0], lr))
+                    else:
+                        model.backward(delta, self._grads)
+                        self.comm.allreduce_sum_(self._flat)
+                        self.optimizer.step(self._grads, idx.shape[0] * self.comm.size, lr=lr)
                     losses.append(lv)
                     self.step += 1
                     bar.update(1)
@@ -473,19 +486,32 @@ class Trainer:
         upto = n if cfg.evolve_output else n - 1
         prune_now = (cfg.prune_percentile > 0 and e + 1 > cfg.prune_after
                      and (e + 1) % cfg.prune_every == 0)
+        # The gradient buffer and the transposed indices (8 bytes per connection) are dead
+        # between epochs: free them while evolution's temporaries peak, rebuild after
+        # (untouched pages of the new gradient buffer cost no RSS).
+        self._flat = self._grads = None
+        for layer in layers:
+            layer.release_index()
         changed = False
-        for i in range(upto):
-            layer = layers[i]
-            rng = self.streams.get("evolve", e, i)
-            if prune_now and i < n - 1:
-                keep = importance_prune(layer, cfg.prune_percentile)
-                self.optimizer.remap(2 * i, keep, np.empty(0, np.int64), new_param=layer.W.data)
-                changed = True
-            res = evolve(layer, zeta=cfg.zeta_for(i, n), rng=rng, init=cfg.init,
-                         normal_std=cfg.normal_std)
-            self.optimizer.remap(2 * i, res.keep_index, res.new_positions, new_param=layer.W.data)
+        try:
+            for i in range(upto):
+                layer = layers[i]
+                rng = self.streams.get("evolve", e, i)
+                if prune_now and i < n - 1:
+                    keep = importance_prune(layer, cfg.prune_percentile)
+                    self.optimizer.remap(2 * i, keep, np.empty(0, np.int64),
+                                         new_param=layer.W.data)
+                    changed = True
+                res = evolve(layer, zeta=cfg.zeta_for(i, n), rng=rng, init=cfg.init,
+                             normal_std=cfg.normal_std)
+                self.optimizer.remap(2 * i, res.keep_index, res.new_positions,
+                                     new_param=layer.W.data)
+                del res
+        finally:
+            for layer in layers:
+                layer.ensure_index()
+            self._flat, self._grads = self._make_grads()
         if changed:
-            self._flat, self._grads = model.make_grads()
             self.optimizer.rebind(model.parameters())
 
     def _check_weights(self, e):
@@ -582,6 +608,19 @@ class Trainer:
             extra_arrays={"trainer.order": order, "trainer.batch_losses": np.asarray(losses)},
             extra_meta={"mid_epoch": {"batch": next_batch, "dropout_rng": rng_state}})
         logger.warning("saved checkpoint %s; resume with --resume %s", name, self.run_dir)
+
+
+class _LayerStep:
+    """``on_layer`` callback of a serial step: update layer i's W.data and b right away."""
+
+    __slots__ = ("opt", "grads", "div", "lr")
+
+    def __init__(self, opt, grads, div, lr):
+        self.opt, self.grads, self.div, self.lr = opt, grads, div, lr
+
+    def __call__(self, i):
+        self.opt.step(self.grads, self.div, lr=self.lr, only=(2 * i, 2 * i + 1),
+                      advance=i == 0)
 
 
 def _json_state(state):

@@ -151,7 +151,8 @@ def test_profile_counts_calls_and_detaches(tmp_path, capsys):
     prof.detach()
     n_batches = -(-ds.X_train.shape[0] // 100)
     assert prof.calls["train: layer 0 forward"] == 3 * n_batches  # eval forwards not counted
-    assert prof.calls["train: optimizer update"] == 3 * n_batches
+    # serial runs update layer by layer during the backward pass: one call per layer
+    assert prof.calls["train: optimizer update"] == 3 * n_batches * len(tr.model.layers)
     # no evolution after the last epoch; the output layer is not evolved in default mode
     assert prof.calls["evolution: layer 0"] == prof.calls["evolution: layer 1"] == 2
     assert "evolution: layer 2" not in prof.calls
