@@ -74,6 +74,69 @@ def _distinct_by_rejection(population, k, rng):
     return out
 
 
+# Below this many elements a k-subset is drawn by sorting rejection rounds; above it by
+# geometric gaps (no sort of random data, which costs 40-60 ns per element on the 2-core
+# reference machine).
+_GAPS_MIN = 1024
+# Chunk length of the gap, value and key-conversion loops: bounds the float64 / int64
+# temporaries to a few MiB at any layer size.
+_CHUNK = 1 << 18
+# Row pointers come from one binary search per row while rows are fewer than nnz / this
+# (O(n_in log nnz), no per-entry temporary), else from counting (O(nnz + n_in)).
+_SEARCH_RATIO = 16
+# Geometric gaps are computed in float64: exact integers up to 2**53.
+_GAPS_MAX_POPULATION = 1 << 53
+
+
+def _bernoulli_positions(population, p, rng):
+    """Sorted positions of independent Bernoulli(p) trials over ``range(population)``, int64.
+
+    Gaps between successive successes are geometric: ``1 + floor(E / -log1p(-p))`` with E
+    standard exponential (P(gap > g) = (1 - p)^g). Their running sum lists the successes in
+    increasing order, so nothing is sorted. For ``p > 0.5`` the failures are drawn this way
+    and complemented in a boolean array of ``population <= 2 * E[count]`` entries.
+    Exponentials are drawn in chunks whose sizes depend only on ``(population, p)`` and the
+    counts so far, so the result is a function of the stream. O(count) time, O(count) memory
+    (the result) plus O(_CHUNK) temporaries.
+    """
+    population = int(population)
+    if p <= 0.0 or population == 0:
+        return np.empty(0, np.int64)
+    if p >= 1.0:
+        return np.arange(population, dtype=np.int64)
+    if p > 0.5:
+        mask = np.ones(population, dtype=bool)
+        mask[_bernoulli_positions(population, 1.0 - p, rng)] = False
+        return np.flatnonzero(mask).astype(np.int64, copy=False)
+    inv = -1.0 / math.log1p(-p)
+    mean = population * p
+    cap = int(mean + 6.0 * math.sqrt(mean) + 16)  # first allocation; grown if ever exceeded
+    out = np.empty(cap, dtype=np.int64)
+    n = 0
+    last = -1  # position of the last success so far
+    while last < population:
+        rest = population - 1 - last
+        size = min(_CHUNK, int(rest * p + 4.0 * math.sqrt(rest * p) + 16))
+        e = rng.standard_exponential(size)
+        e *= inv
+        np.minimum(e, population, out=e)  # a gap past the end is as good as any larger one
+        np.floor(e, out=e)
+        g = e.astype(np.int64)
+        g[0] += last + 1
+        g[1:] += 1
+        np.cumsum(g, out=g)
+        if g[-1] >= population:
+            g = g[:int(np.searchsorted(g, population))]
+            last = population
+        else:
+            last = int(g[-1])
+        if n + g.size > out.size:
+            out = np.concatenate([out[:n], np.empty(max(g.size, out.size // 2), np.int64)])
+        out[n:n + g.size] = g
+        n += g.size
+    return out[:n]
+
+
 def _sample_distinct(population, k, rng):
     """A uniformly random k-subset of ``range(population)``, sorted, as int64.
 
@@ -93,14 +156,16 @@ def _sample_distinct(population, k, rng):
 
     Notes
     -----
-    While ``2k < population``: draw k values with replacement, ``np.unique`` them and redraw
-    only the shortfall until k distinct values are held. Each round draws exactly the shortfall,
-    so the result is the first k distinct values of one i.i.d. uniform stream, a uniform
-    k-subset; the expected number of rounds is O(log k) and the shortfall shrinks by at least
-    half per round. Otherwise the complement (``population - k <= k`` elements) is sampled the
-    same way and removed from a boolean array of size ``population <= 2k``.
-    O(k log k) time and O(k) memory in both cases; an array of size ``population`` is never
-    built unless ``population <= 2k``.
+    If ``2k >= population`` the complement (``population - k <= k`` elements) is sampled
+    and removed from a boolean array of size ``population <= 2k``. Otherwise, for
+    ``k < _GAPS_MIN``: draw k values with replacement, sort and deduplicate them, redraw the
+    shortfall until k distinct values are held (the first k distinct values of one i.i.d.
+    uniform stream). For larger k: Bernoulli(k / population) trials by geometric gaps
+    (:func:`_bernoulli_positions`, already sorted), then a uniformly random subset of the
+    surplus is deleted, or the shortfall is added by rejection rounds from the complement.
+    A Bernoulli set is a uniform subset given its size, so either fix-up leaves a uniform
+    k-subset; the fix-up is O(sqrt(k)) elements. O(k) time (no sort of k random values) and
+    O(k) memory; an array of size ``population`` is never built unless ``population <= 2k``.
     """
     population = int(population)
     k = int(k)
@@ -108,13 +173,47 @@ def _sample_distinct(population, k, rng):
         raise ValueError(f"cannot draw {k} distinct values from a population of {population}.")
     if k == 0:
         return np.empty(0, np.int64)
-    if 2 * k < population:
+    if 2 * k >= population:
+        m = population - k
+        mask = np.ones(population, dtype=bool)
+        if m:
+            mask[_sample_sparse(population, m, rng)] = False
+        return np.flatnonzero(mask).astype(np.int64, copy=False)
+    return _sample_sparse(population, k, rng)
+
+
+def _sample_sparse(population, k, rng):
+    """:func:`_sample_distinct` for ``1 <= k``, ``2k <= population``."""
+    if k < _GAPS_MIN or population > _GAPS_MAX_POPULATION:
         return _distinct_by_rejection(population, k, rng)
-    m = population - k
-    mask = np.ones(population, dtype=bool)
-    if m:
-        mask[_distinct_by_rejection(population, m, rng)] = False
-    return np.flatnonzero(mask).astype(np.int64, copy=False)
+    out = _bernoulli_positions(population, k / population, rng)
+    c = out.size
+    if c > k:
+        return np.delete(out, _sample_distinct(c, c - k, rng))
+    if c < k:
+        out = _add_distinct(out, population, k - c, rng)
+    return out
+
+
+def _add_distinct(out, population, r, rng):
+    """Insert r uniform distinct values of ``range(population)`` not in sorted ``out``."""
+    added = np.empty(0, dtype=np.int64)
+    while added.size < r:
+        cand = _sorted_unique(_draw_ints(rng, population, r - added.size))
+        taken = _isin_sorted(cand, out)
+        taken |= _isin_sorted(cand, added)
+        new = cand[~taken]
+        added = np.insert(added, np.searchsorted(added, new), new)
+    return np.insert(out, np.searchsorted(out, added), added)
+
+
+def _isin_sorted(a, b):
+    """``np.isin(a, b)`` for sorted unique int64 ``b``, by binary search: O(len(a) log len(b))."""
+    if b.size == 0:
+        return np.zeros(a.shape[0], dtype=bool)
+    pos = np.searchsorted(b, a)
+    np.minimum(pos, b.size - 1, out=pos)
+    return b[pos] == a
 
 
 def init_values(init, n_in, n_out, size, rng, dtype=np.float32, *, normal_std=0.1):
@@ -170,14 +269,35 @@ def init_values(init, n_in, n_out, size, rng, dtype=np.float32, *, normal_std=0.
                              owner="init_values")
     legacy = _check_rng(rng, "init_values")
     dtype = _check_float_dtype(dtype, "init_values")
+    out = np.empty(size, dtype=dtype)
+    _fill_values(out, init, n_in, n_out, rng, normal_std, legacy)
+    return out
+
+
+def _fill_values(out, init, n_in, n_out, rng, normal_std, legacy=None):
+    """Write ``out.size`` values of the law into ``out``, drawn in float64 chunks.
+
+    Every law draws value by value from the stream (Generator ziggurat, legacy Box-Muller
+    with its cached second value, ``lo + (hi - lo) * U``), so chunked draws equal one vector
+    draw bit for bit; the float64 temporary is O(_CHUNK), not O(size).
+    """
+    if legacy is None:
+        legacy = isinstance(rng, np.random.RandomState)
+    size = out.shape[0]
     if init == "normal":
-        z = rng.randn(size) if legacy else rng.standard_normal(size)
-        v = z / (1.0 / normal_std)
+        scale = 1.0 / normal_std
+        draw = rng.randn if legacy else rng.standard_normal
     else:
         fan = n_in if init == "he_uniform" else n_in + n_out
         lim = math.sqrt(6.0 / fan)
-        v = rng.uniform(-lim, lim, size)
-    return np.asarray(v, dtype=np.float64).astype(dtype, copy=False)
+    for a in range(0, size, _CHUNK):
+        b = min(size, a + _CHUNK)
+        if init == "normal":
+            v = draw(b - a)
+            v /= scale
+        else:
+            v = rng.uniform(-lim, lim, b - a)
+        out[a:b] = v
 
 
 def _scalar_value_fn(init, n_in, n_out, rng, normal_std):
@@ -192,13 +312,38 @@ def _scalar_value_fn(init, n_in, n_out, rng, normal_std):
     return lambda: uniform(-lim, lim)
 
 
+def _keys_to_csr(keys, n_in, n_out, idt):
+    """Row pointer and column indices (dtype ``idt``) of sorted distinct linear keys.
+
+    The row pointer comes from one binary search per row boundary (O(n_in log nnz)) and the
+    columns from chunked ``key - (key // n_out) * n_out``: no int64 temporary of size nnz.
+    """
+    nnz = keys.shape[0]
+    counting = n_in * _SEARCH_RATIO > nnz  # narrow layer: as many rows as entries
+    if counting:
+        indptr = np.zeros(n_in + 1, dtype=idt)
+    else:
+        bounds = np.arange(n_in + 1, dtype=np.int64)
+        bounds *= n_out
+        indptr = np.searchsorted(keys, bounds).astype(idt)
+        del bounds
+    cols = np.empty(nnz, dtype=idt)
+    for a in range(0, nnz, _CHUNK):
+        k = keys[a:a + _CHUNK]
+        r = k // n_out
+        if counting:
+            indptr[1:] += np.bincount(r, minlength=n_in).astype(idt, copy=False)
+        r *= n_out
+        np.subtract(k, r, out=r)
+        cols[a:a + _CHUNK] = r
+    if counting:
+        np.cumsum(indptr, out=indptr)
+    return indptr, cols
+
+
 def _csr_from_keys(keys, values, n_in, n_out, idt):
     """Canonical csr_array from sorted distinct linear keys ``i * n_out + j`` and their values."""
-    rows = keys // n_out
-    cols = (keys - rows * n_out).astype(idt)
-    indptr = np.zeros(n_in + 1, dtype=idt)
-    if keys.size:
-        np.cumsum(np.bincount(rows, minlength=n_in), out=indptr[1:])
+    indptr, cols = _keys_to_csr(keys, n_in, n_out, idt)
     W = sp.csr_array((values, cols, indptr), shape=(n_in, n_out), copy=False)
     if W.indices.dtype != idt:  # scipy may choose another index dtype; force the requested one
         W.indices = cols
@@ -277,16 +422,21 @@ def erdos_renyi(n_in, n_out, *, epsilon=None, density=None, nnz=None, law="berno
 
     Notes
     -----
-    ``"bernoulli"`` draws the count from ``Binomial(n_in * n_out, p)`` and then that many
-    distinct uniform linear positions (:func:`_sample_distinct`); positions first, values next,
-    in row-major order. O(nnz log nnz) time and O(nnz) memory at any density: no
-    ``n_in x n_out`` array is built (the originals used a dense ``rand(n, m)``).
-    ``"draws"`` with a Generator draws values, rows and columns as three vectors (same
-    distribution as the original, not the same numbers); with a RandomState it calls, per
-    draw, ``v = randn() / 10`` (the law's scalar draw), ``i = randint(0, n_in)``,
-    ``j = randint(0, n_out)`` exactly as the original, which is O(T) Python calls (~1 us each).
-    Memory: O(T) for ``T = round(epsilon * (n_in + n_out))`` draws; Law B peaks at about 36
-    bytes per connection of temporaries (measured). Bytes per connection of the result: value
+    ``"bernoulli"`` lists the present slots directly in row-major order from geometric gaps
+    between them (``1 + floor(E / -log1p(-p))``, E standard exponential; for ``p > 0.5`` the
+    absent slots, complemented), so the count is ``Binomial(n_in * n_out, p)`` and nothing is
+    sorted; then the values, in row-major order. O(nnz) time and memory at any density: no
+    ``n_in x n_out`` array is built (the originals used a dense ``rand(n, m)``). ``nnz=``
+    takes a uniform subset of exactly that size (:func:`_sample_distinct`).
+    ``"draws"`` with a Generator draws the ``T`` linear positions first (``integers(0,
+    n_in * n_out)``), then one value per occupied slot in row-major order: the law of the
+    original (a slot's value is its last draw's, and values are i.i.d.), not its numbers;
+    with a RandomState it calls, per draw, ``v = randn() / 10`` (the law's scalar draw),
+    ``i = randint(0, n_in)``, ``j = randint(0, n_out)`` exactly as the original, which is
+    O(T) Python calls (~1 us each).
+    Memory: O(T) for ``T = round(epsilon * (n_in + n_out))`` draws. Temporaries (measured,
+    float32/int32): Law B about 8 bytes per connection (the int64 positions) plus O(2**18)
+    chunk buffers; values are drawn in float64 chunks. Bytes per connection of the result: value
     + column index (8 B in float32/int32) plus ``indptr``.
 
     References
@@ -362,7 +512,7 @@ def erdos_renyi(n_in, n_out, *, epsilon=None, density=None, nnz=None, law="berno
         if legacy:
             keys, vals = _draws_legacy(n_in, n_out, n_draws, init, rng, normal_std)
         else:
-            keys, vals = _draws_vector(n_in, n_out, n_draws, init, rng, normal_std)
+            keys, vals = _draws_vector(n_in, n_out, n_draws, init, rng, normal_std, dtype)
         dens = keys.size / slots
         if dens >= _DENSE_WARN:
             warnings.warn(
@@ -403,36 +553,37 @@ def _index_dtype(index_dtype, n_in, n_out, nnz, owner):
 
 
 def _bernoulli(n_in, n_out, p, init, rng, dtype, index_dtype, normal_std):
-    """Law B in O(nnz): count ~ Binomial(n_in*n_out, p), then distinct uniform positions."""
+    """Law B in O(nnz): Bernoulli(p) slots by geometric gaps, then the values, row-major."""
     slots = n_in * n_out
-    count = int(rng.binomial(slots, p)) if 0.0 < p < 1.0 else (slots if p >= 1.0 else 0)
-    keys = _sample_distinct(slots, count, rng)
+    if slots <= _GAPS_MAX_POPULATION:
+        keys = _bernoulli_positions(slots, p, rng)
+    else:
+        count = int(rng.binomial(slots, p)) if 0.0 < p < 1.0 else (slots if p >= 1.0 else 0)
+        keys = _sample_distinct(slots, count, rng)
+    count = keys.shape[0]
     vals = init_values(init, n_in, n_out, count, rng, dtype, normal_std=normal_std)
     idt = _index_dtype(index_dtype, n_in, n_out, count, "erdos_renyi")
     return _csr_from_keys(keys, vals, n_in, n_out, idt)
 
 
-def _draws_vector(n_in, n_out, n_draws, init, rng, normal_std):
-    """Law A with a Generator: vectors of values, rows, columns; last write wins."""
-    vals = init_values(init, n_in, n_out, n_draws, rng, np.float64, normal_std=normal_std)
-    rows = rng.integers(0, n_in, size=n_draws, dtype=np.int64)
-    cols = rng.integers(0, n_out, size=n_draws, dtype=np.int64)
-    keys = rows * n_out + cols
+def _draws_vector(n_in, n_out, n_draws, init, rng, normal_std, dtype):
+    """Law A with a Generator: positions of the draws, then one value per occupied slot.
+
+    The stored value of a slot is its last draw's value; values are i.i.d. and independent
+    of the positions, so drawing ``n_draws`` linear positions first and then one value per
+    occupied slot (row-major) has the same law at a quarter of the random numbers on a
+    98 %-dense layer (4 draws per slot there). Positions are drawn in chunks of _CHUNK.
+    """
     slots = n_in * n_out
     if slots <= 2 * n_draws:
-        # dense regime: index of the last draw per slot in an O(n_draws) array (10x faster
-        # than sorting; ufunc.at applies every draw, so the maximum is the last write)
-        last_draw = np.full(slots, -1, dtype=np.int64)
-        np.maximum.at(last_draw, keys, np.arange(n_draws, dtype=np.int64))
-        keys_u = np.flatnonzero(last_draw >= 0)
-        return keys_u, vals[last_draw[keys_u]]
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    last = np.empty(keys.size, dtype=bool)  # last of each run of equal keys = the last write
-    if keys.size:
-        last[-1] = True
-        np.not_equal(keys[1:], keys[:-1], out=last[:-1])
-    return keys[last], vals[order[last]]
+        occupied = np.zeros(slots, dtype=bool)  # dense regime: O(slots) <= O(2 n_draws)
+        for a in range(0, n_draws, _CHUNK):
+            occupied[rng.integers(0, slots, size=min(_CHUNK, n_draws - a), dtype=np.int64)] = True
+        keys = np.flatnonzero(occupied).astype(np.int64, copy=False)
+    else:
+        keys = _sorted_unique(rng.integers(0, slots, size=n_draws, dtype=np.int64))
+    vals = init_values(init, n_in, n_out, keys.shape[0], rng, dtype, normal_std=normal_std)
+    return keys, vals
 
 
 def _draws_legacy(n_in, n_out, n_draws, init, rng, normal_std):

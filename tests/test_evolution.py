@@ -266,6 +266,80 @@ def test_evolve_properties(spec, zeta):
     assert_layer_equal(layer, twin)
 
 
+# The fast paths switch on size (bracket selection, geometric gaps, binary-search row
+# pointers, sparse-rank mapping); with every switch at its extreme the small hypothesis
+# layers run each path, and the two settings must give the same thresholds and topology
+# checks (the keyed results differ only through the sampler, see below).
+_PATHS = {
+    "small": dict(_SELECT_MIN=1 << 60, _GAPS_MIN=1 << 60, _SEARCH_RATIO=1 << 60,
+                  _DENSE_SLOTS=1 << 60),
+    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0),
+}
+
+
+def _force_paths(monkeypatch, which):
+    import sparsemlp.evolution as ev
+    import sparsemlp.topology as topo
+
+    for name, value in _PATHS[which].items():
+        for mod in (ev, topo):
+            if hasattr(mod, name):
+                monkeypatch.setattr(mod, name, value)
+
+
+@pytest.mark.parametrize("which", ["small", "large"])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(spec=layer_specs(), zeta=st.sampled_from([0.3, 0.99]) | st.floats(0, 0.99))
+def test_evolve_properties_every_path(monkeypatch, which, spec, zeta):
+    with monkeypatch.context() as mp:
+        _force_paths(mp, which)
+        layer = make_layer(spec["n"], spec["m"], spec["nnz"], spec["seed"], spec["dtype"],
+                           spec["idt"], spec["ties"])
+        old = snapshot(layer)
+        res = evolve(layer, zeta=zeta, rng=np.random.default_rng(spec["seed"] + 1))
+        check_result(old, layer, res, zeta)
+        check_csr(layer.W)
+
+
+@pytest.mark.parametrize("which", ["small", "large"])
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(w=st.lists(pool_values | st.floats(-10, 10, allow_nan=False, width=32), min_size=1,
+                  max_size=300),
+       zeta=st.sampled_from([0.0, 0.3, 0.5, 0.99]) | st.floats(0, 0.99))
+def test_thresholds_every_path(monkeypatch, which, w, zeta):
+    with monkeypatch.context() as mp:
+        _force_paths(mp, which)
+        w = np.array(w, dtype=np.float32)
+        assert set_thresholds(w, zeta) == oracle_thresholds(w, zeta)
+
+
+@pytest.mark.parametrize("order", ["random", "sorted", "reversed", "blocks"])
+def test_thresholds_bracket_large_and_adversarial(order):
+    """Bracket selection on 10^5 values, including orders that defeat a strided sample."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(100_000).astype(np.float32)
+    w[:5000] = 0.25  # a big tie
+    if order == "sorted":
+        w.sort()
+    elif order == "reversed":
+        w = np.sort(w)[::-1].copy()
+    elif order == "blocks":  # every 16th value (the sample) far from the rest
+        w[::16] = np.linspace(-50, 50, w[::16].size, dtype=np.float32)
+    for zeta in (0.0, 0.1, 0.3, 0.9):
+        assert set_thresholds(w, zeta) == oracle_thresholds(w, zeta)
+
+
+def test_evolve_large_layer_matches_oracle_selection():
+    """Real sizes (bracket, gaps, binary-search paths): kept set is the oracle's keep mask."""
+    layer = SparseLinear(erdos_renyi(3000, 3000, epsilon=20, rng=np.random.default_rng(0)),
+                         kernels="numpy")
+    old = snapshot(layer)
+    res = evolve(layer, zeta=0.3, rng=np.random.default_rng(1))
+    check_result(old, layer, res, 0.3)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=layer_specs(), zeta=st.sampled_from([0.3, 0.5]) | st.floats(0.01, 0.99))
 def test_evolve_legacy_matches_amar_oracle(spec, zeta):

@@ -216,20 +216,38 @@ def test_law_a_generator_positions_uniform():
 
 
 @pytest.mark.parametrize("n,m,eps", [(4, 3, 10), (30, 20, 2)])  # slot-array / sorting regimes
-def test_law_a_generator_last_write_wins(n, m, eps):
-    """Vectorised path: each stored value is the last draw at its position."""
+def test_law_a_generator_stream_order(n, m, eps):
+    """Vectorised path: all draw positions first, then one value per occupied slot, row-major.
+
+    (The value of a slot is its last draw's; values are i.i.d. and independent of positions,
+    so this has the law of the per-draw order with fewer random numbers.)
+    """
     rng = np.random.default_rng(5)
     t = int(round(eps * (n + m)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         W = erdos_renyi(n, m, epsilon=eps, law="draws", rng=rng, dtype=np.float64)
     r2 = np.random.default_rng(5)
-    vals = r2.standard_normal(t) / 10.0
-    rows, cols = r2.integers(0, n, t), r2.integers(0, m, t)
-    expect = {}
-    for v, i, j in zip(vals, rows, cols, strict=True):
-        expect[(int(i), int(j))] = v
+    keys = r2.integers(0, n * m, size=t, dtype=np.int64)  # t < _CHUNK: one chunk
+    occupied = sorted(set(keys.tolist()))
+    vals = r2.standard_normal(len(occupied)) / 10.0
+    expect = {(k // m, k % m): v for k, v in zip(occupied, vals, strict=True)}
     assert_same_cells(W, expect, np.float64)
+
+
+def test_law_a_generator_value_law_and_occupancy():
+    """Values are N(0, 0.1^2) and the occupied count follows the occupancy law."""
+    n, m, eps = 300, 5, 20
+    mean, sd = _law_a_moments(n, m, eps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        Ws = [erdos_renyi(n, m, epsilon=eps, law="draws", rng=np.random.default_rng(s),
+                          dtype=np.float64) for s in range(30)]
+    counts = np.array([W.nnz for W in Ws])
+    assert abs(counts.mean() - mean) < 4 * sd / math.sqrt(counts.size)
+    v = np.concatenate([W.data for W in Ws])
+    assert np.std(v) == pytest.approx(0.1, rel=0.03)
+    assert stats.normaltest(v).pvalue > P_MIN
 
 
 def test_dense_warnings():
@@ -312,6 +330,77 @@ def test_sample_distinct_uniform_subsets(population, k):
         counts[key] = counts.get(key, 0) + 1
     assert len(counts) == math.comb(population, k)
     assert stats.chisquare(np.array(list(counts.values()))).pvalue > P_MIN
+
+
+@pytest.mark.parametrize("population,k", [(6, 2), (7, 3), (9, 4), (6, 5)])
+def test_sample_distinct_uniform_subsets_gap_path(monkeypatch, population, k):
+    """The geometric-gap sampler with its surplus / shortfall fix-ups, forced on tiny sizes."""
+    import sparsemlp.topology as topo
+
+    monkeypatch.setattr(topo, "_GAPS_MIN", 1)
+    counts = {}
+    rng = np.random.default_rng(12)
+    for _ in range(4000):
+        s = _sample_distinct(population, k, rng)
+        assert s.dtype == np.int64 and s.shape == (k,) and np.all(np.diff(s) > 0)
+        counts[tuple(s.tolist())] = counts.get(tuple(s.tolist()), 0) + 1
+    assert len(counts) == math.comb(population, k)
+    assert stats.chisquare(np.array(list(counts.values()))).pvalue > P_MIN
+
+
+@pytest.mark.parametrize("population,k", [(10**6, 3000), (10**9, 50_000), (5000, 2400),
+                                          (2**40, 2000)])
+def test_sample_distinct_gap_path_sizes(population, k):
+    s = _sample_distinct(population, k, np.random.default_rng(1))
+    assert s.shape == (k,) and np.all(np.diff(s) > 0) and s[0] >= 0 and s[-1] < population
+
+
+@pytest.mark.parametrize("p", [1e-6, 0.01, 0.3, 0.5, 0.7, 0.999])
+def test_bernoulli_positions_law(p):
+    """Count ~ Binomial(S, p), positions uniform over the slots (the geometric-gap walk)."""
+    from sparsemlp.topology import _bernoulli_positions
+
+    size = 200_000
+    rng = np.random.default_rng(7)
+    pos = _bernoulli_positions(size, p, rng)
+    assert pos.dtype == np.int64 and np.all(np.diff(pos) > 0)
+    assert pos.size == 0 or (pos[0] >= 0 and pos[-1] < size)
+    mean, sd = size * p, math.sqrt(size * p * (1 - p))
+    assert abs(pos.size - mean) < 5 * sd + 1
+    if pos.size > 1000:
+        assert stats.chisquare(np.bincount(pos * 20 // size, minlength=20)).pvalue > P_MIN
+
+
+def test_chunked_paths_equal_one_shot(monkeypatch):
+    """Values, positions and CSR conversion do not depend on the chunk length."""
+    import sparsemlp.topology as topo
+
+    def build():
+        out = []
+        for mk in (np.random.default_rng, np.random.RandomState):
+            for init in ("normal", "he_uniform"):
+                out.append(init_values(init, 30, 20, 5001, mk(3), np.float32))
+        out.append(erdos_renyi(300, 200, epsilon=5, rng=np.random.default_rng(4)))
+        return out
+
+    ref = build()
+    monkeypatch.setattr(topo, "_CHUNK", 64)
+    monkeypatch.setattr(topo, "_SEARCH_RATIO", 0)  # and the search-based row pointer
+    new = build()
+    for a, b in zip(ref[:-1], new[:-1], strict=True):
+        np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+    # the gap walk reads the same exponentials in any chunking: same pattern (the values
+    # after it may differ, as the last chunk over-draws a different number of exponentials)
+    np.testing.assert_array_equal(ref[-1].indptr, new[-1].indptr)
+    np.testing.assert_array_equal(ref[-1].indices, new[-1].indices)
+    keys = np.sort(np.random.default_rng(5).choice(300 * 200, 5000, replace=False))
+    ip1, c1 = topo._keys_to_csr(keys, 300, 200, np.int32)
+    monkeypatch.setattr(topo, "_SEARCH_RATIO", 1 << 60)  # counting
+    ip2, c2 = topo._keys_to_csr(keys, 300, 200, np.int32)
+    np.testing.assert_array_equal(ip1, ip2)
+    np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_array_equal(c1, keys % 200)
+    np.testing.assert_array_equal(ip1, np.searchsorted(keys, np.arange(301) * 200))
 
 
 def test_sample_distinct_errors():
