@@ -4,9 +4,11 @@ For sparse (about 1 % dense) and narrow, ~98 %-dense layers it times
 
 * ``init``: ``sparsemlp.topology.erdos_renyi`` with a Generator (Law B for the sparse cases,
   Law A draws for the narrow ones, ``density=0.98`` for the large narrow one);
-* ``evolve``: one ``sparsemlp.evolution.evolve(zeta=0.3)`` with a Generator, plus the share
-  spent in the backend kernels (``csr_merge`` and the ``csr_transpose`` of
-  ``refresh_index``) and the optimizer remap that follows a step (DESIGN section 4.6);
+* ``evolve``: one ``sparsemlp.evolution.evolve(zeta=0.3)`` with a Generator and the
+  rebuild of the layer's transposed index it implies (``ensure_index``), plus the share
+  spent in the backend kernels (``csr_merge``, ``csr_transpose``) and the optimizer remap
+  that follows a step (DESIGN section 4.6); with a tracemalloc pass for the temporaries
+  (bytes per connection) of one init and one evolve;
 * ``evolve_legacy``: the same step with a RandomState (reference mode, RNG-exact port of
   the original fast routine);
 * competitors (cases up to ``--original-max-nnz``): ``original_init``, the original
@@ -51,7 +53,13 @@ CASES = {
     "3000x5": (3000, 5, dict(epsilon=20, law="draws")),  # 98 %: the lung output layer
     "10000x5": (10000, 5, dict(epsilon=20, law="draws")),  # 98 %
     "100000x50": (100000, 50, dict(density=0.98)),  # 98 %, 4.9 M connections
+    # scale cases (issue 4, target 2: h = 300 k ... 3.3 M hidden, epsilon 20); not run by
+    # default: pass them with --cases
+    "300000x300000": (300000, 300000, dict(epsilon=20)),  # 12 M connections
+    "1000000x1000000": (1000000, 1000000, dict(epsilon=20)),  # 40 M
+    "3300000x3300000": (3300000, 3300000, dict(epsilon=20)),  # 132 M
 }
+DEFAULT_CASES = ["30000x30000", "3000x3000", "3000x5", "10000x5", "100000x50"]
 ZETA = 0.3
 
 
@@ -169,6 +177,12 @@ class _TimedKernels:
         return wrapped
 
 
+def _rebuild_index(layer):
+    """Build the layer's transposed index now (layers since a231a31 build it on first use)."""
+    if hasattr(layer, "ensure_index"):
+        layer.ensure_index()
+
+
 def point_sparsemlp(case, args):
     from sparsemlp import _kernels
     from sparsemlp.evolution import evolve
@@ -199,6 +213,7 @@ def point_sparsemlp(case, args):
         proxy.seconds = 0.0
         t0 = time.perf_counter()
         res = evolve(layer, zeta=ZETA, rng=rng)
+        _rebuild_index(layer)  # the transposed index is rebuilt lazily: count it here
         t1 = time.perf_counter()
         t_kernels.append(proxy.seconds)
         fresh = np.zeros(nnz, bool)  # the optimizer remap of DESIGN 4.6, in place
@@ -216,7 +231,9 @@ def point_sparsemlp(case, args):
         lay64 = SparseLinear(W64, kernels=ks)
         t_legacy, _ = timed(lambda: evolve(lay64, zeta=ZETA, rng=np.random.RandomState(1)),
                             max(1, args.repeats // 2))
+    mem = {} if args.no_memory else memory_point(n_in, n_out, kw, dtype, ks, args.seed)
     out = {
+        **mem,
         "nnz": int(nnz), "density": nnz / (n_in * n_out), "n_removed": int(np.median(n_removed)),
         "init": summary(t_init, nnz), "evolve": summary(t_evolve, nnz),
         "evolve_kernels_ns_per_conn": float(np.median(t_kernels)) / nnz * 1e9,
@@ -229,6 +246,45 @@ def point_sparsemlp(case, args):
     if t_legacy is not None:
         out["evolve_legacy"] = summary(t_legacy, nnz)
     return out
+
+
+def memory_point(n_in, n_out, kw, dtype, ks, seed):
+    """Peak temporaries of one init and one evolve, bytes per connection (tracemalloc).
+
+    NumPy reports its data buffers to tracemalloc, so the peak above the starting point,
+    minus what the call returns (the CSR arrays of init; the int64 ``keep_index`` and
+    ``new_positions`` of evolve, whose layer arrays are rewritten in place), is the
+    temporaries' high-water mark. Untimed, in the same subprocess after the timings.
+    """
+    import tracemalloc
+
+    from sparsemlp.evolution import evolve
+    from sparsemlp.layers import SparseLinear
+    from sparsemlp.topology import erdos_renyi
+
+    rng = np.random.default_rng(seed + 1)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        W = erdos_renyi(n_in, n_out, rng=rng, dtype=dtype, **kw)
+    _, peak = tracemalloc.get_traced_memory()
+    nnz = W.nnz
+    result = W.data.nbytes + W.indices.nbytes + W.indptr.nbytes
+    init_temp = (peak - base - result) / nnz
+    layer = SparseLinear(W, kernels=ks)
+    _rebuild_index(layer)
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    res = evolve(layer, zeta=ZETA, rng=rng)
+    _rebuild_index(layer)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    returned = res.keep_index.nbytes + res.new_positions.nbytes
+    return {"init_result_bytes_per_conn": result / nnz,
+            "init_temp_bytes_per_conn": init_temp,
+            "evolve_returned_bytes_per_conn": returned / nnz,
+            "evolve_temp_bytes_per_conn": (peak - base - returned) / nnz}
 
 
 def point_original(case, args):
@@ -288,7 +344,8 @@ def _spawn(case, impl, args):
            impl, "--repeats", str(args.repeats), "--original-repeats",
            str(args.original_repeats), "--seed", str(args.seed), "--dtype", args.dtype,
            "--backend", args.backend, "--original-max-nnz", str(args.original_max_nnz),
-           "--legacy-max-nnz", str(args.legacy_max_nnz)]
+           "--legacy-max-nnz", str(args.legacy_max_nnz)] + (
+               ["--no-memory"] if args.no_memory else [])
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
     if r.returncode != 0:
         return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"}
@@ -366,6 +423,10 @@ def print_row(r):
           f"remap {_g(o, 'remap', 'ns_per_conn'):3.0f})  "
           f"legacy {_g(o, 'evolve_legacy', 'ns_per_conn'):6.0f} ns/c  "
           f"[{o['backend']}, {o['peak_rss_mib']:.0f} MiB]")
+    if "init_temp_bytes_per_conn" in o:
+        print(f"{'':>12s} temporaries: init {o['init_temp_bytes_per_conn']:.1f} B/c, "
+              f"evolve {o['evolve_temp_bytes_per_conn']:.1f} B/c "
+              f"(+ returned index arrays {o['evolve_returned_bytes_per_conn']:.1f} B/c)")
     if "original_evolve" in g:
         print(f"{'':>12s} original: init {_g(g, 'original_init', 'ns_per_conn'):7.0f} ns/c  "
               f"evolve {_g(g, 'original_evolve', 'ns_per_conn'):7.0f} ns/c "
@@ -380,7 +441,9 @@ def print_row(r):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    p.add_argument("--cases", nargs="+", default=DEFAULT_CASES, choices=list(CASES))
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the (untimed) tracemalloc pass that measures temporaries")
     p.add_argument("--repeats", type=int, default=5, help="repeats of the sparsemlp timings")
     p.add_argument("--original-repeats", type=int, default=1,
                    help="repeats of the (slow) original routines")

@@ -160,9 +160,10 @@ def _sample_distinct(population, k, rng):
     and removed from a boolean array of size ``population <= 2k``. Otherwise, for
     ``k < _GAPS_MIN``: draw k values with replacement, sort and deduplicate them, redraw the
     shortfall until k distinct values are held (the first k distinct values of one i.i.d.
-    uniform stream). For larger k: Bernoulli(k / population) trials by geometric gaps
-    (:func:`_bernoulli_positions`, already sorted), then a uniformly random subset of the
-    surplus is deleted, or the shortfall is added by rejection rounds from the complement.
+    uniform stream). For larger k: Bernoulli trials at rate ``(k + 4 sqrt(k) + 16) /
+    population`` by geometric gaps (:func:`_bernoulli_positions`, already sorted), then a
+    uniformly random subset of the surplus is deleted, or (rarely) the shortfall is added by
+    rejection rounds from the complement.
     A Bernoulli set is a uniform subset given its size, so either fix-up leaves a uniform
     k-subset; the fix-up is O(sqrt(k)) elements. O(k) time (no sort of k random values) and
     O(k) memory; an array of size ``population`` is never built unless ``population <= 2k``.
@@ -186,7 +187,11 @@ def _sample_sparse(population, k, rng):
     """:func:`_sample_distinct` for ``1 <= k``, ``2k <= population``."""
     if k < _GAPS_MIN or population > _GAPS_MAX_POPULATION:
         return _distinct_by_rejection(population, k, rng)
-    out = _bernoulli_positions(population, k / population, rng)
+    # a rate slightly above k / population makes a surplus (deleted: O(count)) far more
+    # likely than a shortfall (inserted by rejection rounds, slower); exactness does not
+    # depend on the rate
+    rate = min(0.5, (k + 4.0 * math.sqrt(k) + 16.0) / population)
+    out = _bernoulli_positions(population, rate, rng)
     c = out.size
     if c > k:
         return np.delete(out, _sample_distinct(c, c - k, rng))
