@@ -286,6 +286,7 @@ class SparseMLP:
             if train:
                 cache.append((x, z, a, mask))
             x = nxt
+            z = a = None  # inference keeps one activation array per layer boundary alive
         self._cache = cache
         return x
 

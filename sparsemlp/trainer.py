@@ -27,6 +27,9 @@ __all__ = ["Trainer", "Callback", "build_model"]
 
 logger = logging.getLogger(__name__)
 
+# Bytes of one activation array (units x chunk) that evaluation aims at.
+_EVAL_BYTES = 1 << 21
+
 
 class Callback:
     """Hooks called by :meth:`Trainer.fit`; ``on_epoch_end`` may return True to stop."""
@@ -316,7 +319,11 @@ class Trainer:
         n = X.shape[0]
         n_out = self.model.layers[-1].n_out
         loss_sum, correct = 0.0, 0
-        bs = cfg.eval_batch_size
+        # chunk so that one activation array stays within _EVAL_BYTES: at 600,000 units a
+        # 68-sample chunk would hold 160 MB per array, more than the layer's own weights
+        width = max(self.model.sizes[1:])
+        bs = max(1, min(cfg.eval_batch_size,
+                        _EVAL_BYTES // (width * self.model.dtype.itemsize)))
         with thread_limit(cfg.threads):
             for s in range(0, n, bs):
                 idx = slice(s, min(n, s + bs))
