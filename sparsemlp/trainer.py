@@ -27,9 +27,6 @@ __all__ = ["Trainer", "Callback", "build_model"]
 
 logger = logging.getLogger(__name__)
 
-# Bytes of one activation array (units x chunk) that evaluation aims at.
-_EVAL_BYTES = 1 << 21
-
 
 class Callback:
     """Hooks called by :meth:`Trainer.fit`; ``on_epoch_end`` may return True to stop."""
@@ -319,11 +316,11 @@ class Trainer:
         n = X.shape[0]
         n_out = self.model.layers[-1].n_out
         loss_sum, correct = 0.0, 0
-        # chunk so that one activation array stays within _EVAL_BYTES: at 600,000 units a
-        # 68-sample chunk would hold 160 MB per array, more than the layer's own weights
+        # Chunk so that the activations stay small next to the weights: at 600,000 units a
+        # 68-sample chunk holds 160 MB per array (2.6 B per connection of the model).
+        # nnz / (8 * width) samples (at least 16) keep one array within 1/8 of W.data.
         width = max(self.model.sizes[1:])
-        bs = max(1, min(cfg.eval_batch_size,
-                        _EVAL_BYTES // (width * self.model.dtype.itemsize)))
+        bs = min(cfg.eval_batch_size, max(16, sum(self.model.nnz()) // (8 * width)))
         with thread_limit(cfg.threads):
             for s in range(0, n, bs):
                 idx = slice(s, min(n, s + bs))
