@@ -214,18 +214,18 @@ def _unchanged(nnz):
     return EvolutionResult(np.arange(nnz, dtype=np.int64), np.empty(0, np.int64), 0, 0)
 
 
-def _compact(W, keep, keep_index):
+def _compact(W, keep_index):
     """Kept row pointer (W's index dtype), kept column indices and values (copies).
 
     The row pointer is one binary search of each row start in ``keep_index``
     (O(n_in log nnz)), or a cumulative count in W's index dtype on narrow layers.
     """
     idt = W.indices.dtype
-    nnz = keep.shape[0]
+    nnz = int(W.indptr[-1])
     if (W.indptr.shape[0] - 1) * _SEARCH_RATIO > nnz:  # narrow layer: count instead
-        kept_before = np.empty(nnz + 1, dtype=idt)
-        kept_before[0] = 0
-        np.cumsum(keep, dtype=idt, out=kept_before[1:])
+        kept_before = np.zeros(nnz + 1, dtype=idt)
+        kept_before[keep_index + 1] = 1
+        np.cumsum(kept_before, out=kept_before)
         indptr_k = kept_before[W.indptr]
     else:
         indptr_k = np.searchsorted(keep_index, W.indptr).astype(idt)
@@ -273,19 +273,27 @@ def _empty_slots(indptr_k, ind_k, n_out, ranks):
         occupied[_linear_keys(indptr_k, ind_k, n_out)] = True
         np.logical_not(occupied, out=occupied)
         return np.flatnonzero(occupied)[ranks]
-    # g_t = (i * n_out - indptr_k[i]) + (col_t - (t - indptr_k[i])): a per-row base plus
-    # ind_k minus the position t, the latter subtracted in chunks (no full-size arange)
-    base = np.arange(n_rows, dtype=np.int64)
-    base *= n_out
-    g = np.repeat(base, np.diff(indptr_k))
-    del base
-    g += ind_k
-    for a in range(0, g.shape[0], _CHUNK):
-        b = min(g.shape[0], a + _CHUNK)
-        g[a:b] -= np.arange(a, b, dtype=np.int64)
+    # g_t = E_i + col_t - (t - indptr_k[i]) for t in row i, with E_i = i * n_out - indptr_k[i]
+    # the empty slots before row i; g of row i lies in [E_i, E_{i+1}]. A chunk of sorted
+    # ranks r (E_lo <= r < E_{hi+1}) needs g only on rows lo..hi: every earlier entry has
+    # g <= r and every later one g > r. So g is built per chunk (no nnz-sized int64 array,
+    # and a cache-sized search).
+    E = np.arange(n_rows + 1, dtype=np.int64)
+    E *= n_out
+    E -= indptr_k
     for a in range(0, ranks.shape[0], _CHUNK):
         r = ranks[a:a + _CHUNK]
-        r += np.searchsorted(g, r, side="right")
+        lo = int(np.searchsorted(E, r[0], side="right")) - 1
+        hi = int(np.searchsorted(E, r[-1], side="right")) - 1
+        t0, t1 = int(indptr_k[lo]), int(indptr_k[hi + 1])
+        base = np.arange(lo, hi + 1, dtype=np.int64)
+        base *= n_out
+        g = np.repeat(base, np.diff(indptr_k[lo:hi + 2]))
+        g += ind_k[t0:t1]
+        g -= np.arange(t0, t1, dtype=np.int64)
+        pos = np.searchsorted(g, r, side="right")
+        pos += t0
+        r += pos
     return ranks
 
 
@@ -322,16 +330,33 @@ def _merge_new(layer, indptr_k, ind_k, data_k, keys, vals):
 
 
 def _remove(layer, zeta):
-    """Selection step: (keep mask, keep_index), or None when nothing would change."""
+    """Selection step: keep_index (int64, ascending), or None when nothing would change."""
     W = layer.W
     nnz = int(W.indptr[-1])
     if zeta == 0.0 or nnz == 0:
         return None
-    keep = removal_mask(W.data[:nnz], zeta)
-    keep_index = np.flatnonzero(keep)
-    if keep_index.size == nnz:
+    v = W.data[:nnz]
+    t_neg, t_pos = set_thresholds(v, zeta)
+    # the keep rule chunk by chunk: count, then fill keep_index (no nnz-sized masks)
+    n_keep = 0
+    for a in range(0, nnz, _CHUNK):
+        c = v[a:a + _CHUNK]
+        m = c < t_neg
+        m |= c > t_pos
+        n_keep += int(np.count_nonzero(m))
+    if n_keep == nnz:
         return None
-    return keep, keep_index
+    keep_index = np.empty(n_keep, dtype=np.int64)
+    w = 0
+    for a in range(0, nnz, _CHUNK):
+        c = v[a:a + _CHUNK]
+        m = c < t_neg
+        m |= c > t_pos
+        idx = np.flatnonzero(m)
+        idx += a
+        keep_index[w:w + idx.shape[0]] = idx
+        w += idx.shape[0]
+    return keep_index
 
 
 def _check_common(layer, zeta, rng, init, normal_std, regrow, owner):
@@ -441,13 +466,11 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
     W = layer.W
     n_in, n_out = W.shape
     nnz = int(W.indptr[-1])
-    sel = _remove(layer, zeta)
-    if sel is None:
+    keep_index = _remove(layer, zeta)
+    if keep_index is None:
         return _unchanged(nnz)
-    keep, keep_index = sel
     n_removed = nnz - keep_index.size
-    indptr_k, ind_k, data_k = _compact(W, keep, keep_index)
-    del keep, sel
+    indptr_k, ind_k, data_k = _compact(W, keep_index)
     if not regrow:
         _replace_arrays(layer, indptr_k, ind_k, data_k)
         return EvolutionResult(keep_index, np.empty(0, np.int64), n_removed, 0)
@@ -545,12 +568,11 @@ def evolve_original(layer, *, zeta, rng, normal_std, init="normal", regrow=True)
     W = layer.W
     n_in, n_out = W.shape
     nnz = int(W.indptr[-1])
-    sel = _remove(layer, zeta)
-    if sel is None:
+    keep_index = _remove(layer, zeta)
+    if keep_index is None:
         return _unchanged(nnz)
-    keep, keep_index = sel
     n_removed = nnz - keep_index.size
-    indptr_k, ind_k, data_k = _compact(W, keep, keep_index)
+    indptr_k, ind_k, data_k = _compact(W, keep_index)
     if not regrow:
         _replace_arrays(layer, indptr_k, ind_k, data_k)
         return EvolutionResult(keep_index, np.empty(0, np.int64), n_removed, 0)
@@ -643,6 +665,6 @@ def importance_prune(layer, percentile):
     keep_index = np.flatnonzero(keep)
     if keep_index.size == nnz:
         return np.arange(nnz, dtype=np.int64)
-    indptr_k, ind_k, data_k = _compact(W, keep, keep_index)
+    indptr_k, ind_k, data_k = _compact(W, keep_index)
     _replace_arrays(layer, indptr_k, ind_k, data_k)
     return keep_index.astype(np.int64, copy=False)

@@ -194,10 +194,27 @@ def _sample_sparse(population, k, rng):
     out = _bernoulli_positions(population, rate, rng)
     c = out.size
     if c > k:
-        return np.delete(out, _sample_distinct(c, c - k, rng))
+        return _delete_sorted(out, _sample_distinct(c, c - k, rng))
     if c < k:
         out = _add_distinct(out, population, k - c, rng)
     return out
+
+
+def _delete_sorted(a, drop):
+    """``np.delete(a, drop)`` for sorted distinct ``drop``, compacting ``a`` in place.
+
+    Returns a view of ``a``'s buffer; chunked, so no second array of ``a``'s size is made.
+    """
+    w = 0
+    for lo in range(0, a.shape[0], _CHUNK):
+        hi = min(a.shape[0], lo + _CHUNK)
+        d0, d1 = np.searchsorted(drop, [lo, hi])
+        keep = np.ones(hi - lo, dtype=bool)
+        keep[drop[d0:d1] - lo] = False
+        seg = a[lo:hi][keep]
+        a[w:w + seg.shape[0]] = seg
+        w += seg.shape[0]
+    return a[:w]
 
 
 def _add_distinct(out, population, r, rng):

@@ -273,7 +273,7 @@ def test_evolve_properties(spec, zeta):
 _PATHS = {
     "small": dict(_SELECT_MIN=1 << 60, _GAPS_MIN=1 << 60, _SEARCH_RATIO=1 << 60,
                   _DENSE_SLOTS=1 << 60),
-    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0),
+    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0, _CHUNK=5),
 }
 
 
