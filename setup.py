@@ -1,6 +1,7 @@
 """Build the optional compiled kernels (csrc/_cython.pyx); all metadata is in pyproject.toml."""
 
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -9,11 +10,19 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 REQUIRED = os.environ.get("SPARSEMLP_REQUIRE_EXTENSIONS") == "1"
+# -ffp-contract=off: no FMA contraction in any variant, so the gathers (forward, backward)
+# give the same bits whatever instruction set runs them.
 CFLAGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros",
-          "-fno-trapping-math"]
+          "-fno-trapping-math", "-ffp-contract=off"]
 if os.environ.get("SPARSEMLP_NATIVE") == "1":  # opt-in for local builds only
     CFLAGS.append("-march=native")
 OMP = ["-fopenmp"]
+# The same kernels built once more per x86-64 ISA level; sparsemlp._kernels imports the best
+# one the running CPU supports (baseline SSE2 otherwise). SPARSEMLP_ISA_VARIANTS=0 skips them.
+X86_VARIANTS = {
+    "avx2": ["-march=x86-64-v3"],
+    "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512"],
+}
 
 
 def _openmp_works(compiler):
@@ -55,14 +64,16 @@ def _extensions():
             raise
         print("sparsemlp: Cython missing, skipping compiled kernels", file=sys.stderr)
         return []
-    ext = Extension(
-        "sparsemlp._kernels._cython",
-        ["csrc/_cython.pyx"],
-        extra_compile_args=CFLAGS + OMP,
-        extra_link_args=OMP,
-    )
+    exts = [Extension("sparsemlp._kernels._cython", ["csrc/_cython.pyx"],
+                      extra_compile_args=CFLAGS + OMP, extra_link_args=OMP)]
+    x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
+    if x86 and os.environ.get("SPARSEMLP_ISA_VARIANTS", "1") != "0":
+        for isa, flags in X86_VARIANTS.items():
+            exts.append(Extension(f"sparsemlp._kernels._cython_{isa}", [f"csrc/_cython_{isa}.pyx"],
+                                  extra_compile_args=CFLAGS + flags + OMP, extra_link_args=OMP,
+                                  define_macros=[("SMLP_ISA", f'"{isa}"')]))
     exts = cythonize(
-        [ext],
+        exts,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -22,9 +22,11 @@
 #
 #   Vectorisation: the innermost loop always runs over the contiguous batch axis B. The gathers
 #   (spmm, spmm_t) are elementwise over B: each out[j, b] gets the bits of a plain sequential
-#   loop (checked for B = 1-69, 96, 127-130 in the default build; an opt-in -march=native
-#   build contracts to FMA). The build's -fassociative-math lets GCC vectorise the B-dot-products of
-#   sddmm/backward_fused; that order depends only on B and the compiled code, not on threads.
+#   loop (checked for B = 1-69, 96, 127-130), in every instruction-set variant (setup.py builds
+#   this file for baseline x86-64, x86-64-v3 and x86-64-v4, all with -ffp-contract=off; see
+#   _cython_avx2.pyx, _cython_avx512.pyx). The build's -fassociative-math lets GCC vectorise the
+#   B-dot-products of sddmm/backward_fused; that order depends only on B and the compiled code
+#   (so also on the variant), not on threads.
 #   The optimizer updates are compiled without reassociation/contraction (C block below) and
 #   give the reference's bits.
 #
@@ -56,6 +58,31 @@ cdef extern from *:
     #define SMLP_VEC_BYTES 16
     #endif
     #define SMLP_TILE_F (8 * SMLP_VEC_BYTES / 4)
+
+    /* Instruction-set variant of this module (setup.py builds this file once per variant:
+       _cython baseline x86-64/SSE2, _cython_avx2 x86-64-v3, _cython_avx512 x86-64-v4). */
+    #ifndef SMLP_ISA
+    #define SMLP_ISA "baseline"
+    #endif
+
+    /* What the running CPU (and OS) supports: 0 baseline, 1 x86-64-v3 (AVX2, FMA, BMI2),
+       2 x86-64-v4 (AVX-512 F/BW/CD/DQ/VL). Decides which variant _kernels imports, so it is
+       asked of the baseline module before any variant is loaded. */
+    static int smlp_cpu_level(void) {
+    #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+        int v3, v4;
+        __builtin_cpu_init();
+        v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+             && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2")
+             && __builtin_cpu_supports("popcnt");
+        v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+             && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
+             && __builtin_cpu_supports("avx512vl");
+        return v4 ? 2 : (v3 ? 1 : 0);
+    #else
+        return 0;
+    #endif
+    }
 
     #if defined(__GNUC__) || defined(__clang__)
     #define SMLP_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
@@ -162,6 +189,8 @@ cdef extern from *:
     SMLP_STRICT_END
     """
     int SMLP_HAVE_OPENMP
+    const char* SMLP_ISA
+    int smlp_cpu_level() nogil
     int smlp_max_threads() nogil
     enum: SMLP_VEC_BYTES
     enum: SMLP_TILE_F
@@ -188,10 +217,12 @@ ctypedef fused floating:
 
 __all__ = [
     "spmm", "spmm_t", "sddmm", "backward_fused", "csr_transpose", "csr_merge", "sgd_update",
-    "adam_update", "set_parallel_threshold", "openmp_enabled", "max_threads",
+    "adam_update", "set_parallel_threshold", "openmp_enabled", "max_threads", "cpu_level",
+    "ISA",
 ]
 
 NAME = "cython"
+ISA = SMLP_ISA.decode("ascii")  # "baseline", "avx2" or "avx512": what this copy was built for
 
 cdef enum:
     # Elements per task of the elementwise optimizer updates (each task a vectorised stream;
@@ -210,6 +241,11 @@ def set_parallel_threshold(long long n):
     if n < 0:
         raise ValueError(f"The parallel threshold must be >= 0. Got {n} instead.")
     _par_min_flops = n
+
+
+def cpu_level():
+    """ISA level of the running CPU: 0 baseline, 1 x86-64-v3 (AVX2), 2 x86-64-v4 (AVX-512)."""
+    return smlp_cpu_level()
 
 
 def openmp_enabled():

@@ -40,6 +40,10 @@ def _info():
         omp = getattr(cy, "openmp_enabled", lambda: False)()
         lines.append(("cython OpenMP", f"yes, max {cy.max_threads()} threads" if omp else
                       "no (serial kernels: the compiler had no OpenMP at install time)"))
+        usable = _kernels.cython_variants()
+        others = "; ".join(f"{k}: {v}" for k, v in _kernels._isa_reasons.items())
+        lines.append(("cython ISA", f"{cy.ISA} (usable here: {', '.join(usable)}"
+                      + (f"; unavailable {others})" if others else ")")))
     if "numba" in sys.modules:
         import numba
 

@@ -1,6 +1,7 @@
 """Kernel backend discovery and selection; the only importer of compiled code."""
 
 import functools
+import importlib
 import logging
 import os
 import types
@@ -9,7 +10,8 @@ import numpy as np
 
 from . import _flags, _reference
 
-__all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "unavailable_reasons"]
+__all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "unavailable_reasons",
+           "cython_variants"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,8 @@ KERNEL_NAMES = (
 
 
 class KernelSet(types.SimpleNamespace):
-    """Frozen namespace of one backend's kernels (``ks.spmm(...)``) plus ``ks.name``."""
+    """Frozen namespace of one backend's kernels (``ks.spmm(...)``) plus ``ks.name`` and
+    ``ks.isa`` (the Cython module's instruction-set variant, None for the other backends)."""
 
     def __setattr__(self, key, value):
         raise AttributeError("KernelSet is read-only")
@@ -56,12 +59,13 @@ def _load(name):
         # 0.14 s/epoch, digits, load average 4). Read by libgomp when it first loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
-            from . import _cython as mod  # compiled at install time from csrc/_cython.pyx
-
-            mod.set_parallel_threshold(_flags.PAR_MIN_FLOPS)
+            from . import _cython as base  # compiled at install time from csrc/_cython.pyx
         except ImportError as exc:
             _reasons[name] = f"not built (no C compiler at install time?): {exc}"
-            mod = None
+            base = None
+        if base is not None:
+            mod = _cython_variant(base, os.environ.get("SPARSEMLP_ISA", "auto") or "auto")
+            mod.set_parallel_threshold(_flags.PAR_MIN_FLOPS)
     elif name == "numba":
         try:
             from . import _numba as mod
@@ -73,6 +77,69 @@ def _load(name):
     if mod is not None:
         _modules[name] = mod
     return mod
+
+
+# Instruction-set variants of the Cython module, fastest first, with the CPU level each needs
+# (the baseline module's cpu_level(): 1 = x86-64-v3, 2 = x86-64-v4). Same source, same
+# results for the gathers (no FMA contraction); the dot products of sddmm may differ in the
+# last bits between variants (vector width sets the summation order).
+ISAS = {"avx512": 2, "avx2": 1, "baseline": 0}
+_isa_reasons: dict[str, str] = {}
+
+
+def _import_isa(isa, base):
+    """The Cython module built for ``isa``, or None with the reason in _isa_reasons."""
+    if isa == "baseline":
+        return base
+    if base.cpu_level() < ISAS[isa]:
+        _isa_reasons[isa] = "this CPU lacks the instructions"
+        return None
+    try:
+        return importlib.import_module(f"{__name__}._cython_{isa}")
+    except ImportError as exc:
+        _isa_reasons[isa] = f"not built ({exc})"
+        return None
+
+
+def _cython_variant(base, want):
+    """The best usable ISA variant (``want="auto"``) or the one named by SPARSEMLP_ISA."""
+    if want != "auto":
+        if want not in ISAS:
+            raise ValueError(f"SPARSEMLP_ISA={want!r} is not an instruction-set variant. "
+                             f"Choose one of 'auto', {', '.join(map(repr, ISAS))}.")
+        mod = _import_isa(want, base)
+        if mod is None:
+            raise ValueError(f"SPARSEMLP_ISA={want!r} is unavailable: {_isa_reasons[want]}. "
+                             "Unset it to take the best variant this machine supports.")
+        return mod
+    for isa in ISAS:
+        mod = _import_isa(isa, base)
+        if mod is not None:
+            return mod
+    return base  # unreachable: the baseline is always usable
+
+
+def cython_variants():
+    """Instruction-set variants of the Cython backend usable here.
+
+    Returns
+    -------
+    dict
+        ISA name (``"avx512"``, ``"avx2"``, ``"baseline"``) -> KernelSet, for every variant
+        that is built and that this CPU can run (empty without the Cython backend). The
+        ``"cython"`` backend is the first of them unless ``SPARSEMLP_ISA`` names another.
+    """
+    if not _is_available("cython"):
+        return {}
+    from . import _cython as base
+
+    out = {}
+    for isa in ISAS:
+        mod = _import_isa(isa, base)
+        if mod is not None:
+            mod.set_parallel_threshold(_flags.PAR_MIN_FLOPS)
+            out[isa] = _kernel_set("cython", mod)
+    return out
 
 
 def _is_available(name):
@@ -156,11 +223,15 @@ def get(name="auto"):
             f"The kernel backend {name!r} is unavailable: {_reasons[name]}. "
             f"Available here: {available()}."
         )
+    return _kernel_set(name, mod)
+
+
+def _kernel_set(name, mod):
     debug = os.environ.get("SPARSEMLP_DEBUG", "") not in ("", "0")
     fns = {k: getattr(mod, k) for k in KERNEL_NAMES}
     if debug:
         fns = {k: _debug_wrap(k, f) for k, f in fns.items()}
-    return KernelSet(name=name, **fns)
+    return KernelSet(name=name, isa=getattr(mod, "ISA", None), **fns)
 
 
 def active():
