@@ -24,9 +24,19 @@ Competitors, all in the same process:
 * ``cython``, ``numba``, ``numpy``: sparsemlp kernel backends (skipped with the reason when
   unavailable). ``numpy`` is the reference backend (test oracle).
 
-Threads are set with ``sparsemlp._parallel.thread_limit`` (OpenMP, BLAS, Numba).
+* ``cython-baseline``, ``cython-avx2``, ``cython-avx512``: one instruction-set variant of the
+  Cython module each (``cython`` is the one sparsemlp picks here).
+
+Threads are set with ``sparsemlp._parallel.thread_limit`` (OpenMP, BLAS, Numba, torch).
 FLOP counts: 2*nnz*B per product, 4*nnz*B for the fused backward; sgd reports GB/s instead
 (5 arrays of nnz values read or written).
+
+Bandwidth: a STREAM-like triad ``a = b + s*c`` (float32, 3 x 4 B per element counted, Numba
+``prange``) is measured in the same run for each thread count, and every kernel's ``bytes``
+(the traffic model of ``traffic_bytes``: every nonzero fetches its whole gathered B-row in
+64-byte lines, plus the index, value and output streams) is reported as GB/s and as a
+fraction of that triad bandwidth. A fraction above 1 means the gathered rows were served
+by the caches.
 """
 
 import argparse
@@ -72,6 +82,18 @@ def erdos_renyi_csr(n_in, n_out, epsilon, rng, dtype, index_dtype):
     np.cumsum(np.bincount(rows, minlength=n_in), out=indptr[1:])
     data = (rng.standard_normal(nnz) / np.sqrt(epsilon)).astype(dtype)
     return indptr, cols.astype(index_dtype), data
+
+
+def cpu_model():
+    """The CPU's model name (Linux /proc/cpuinfo), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def git_describe():
@@ -194,32 +216,107 @@ class Layer:
             "sgd": (sgd, None),
         }
 
-    def torch_calls(self, torch):
+    def torch_calls(self, torch, into_out):
+        """torch.sparse CSR products; ``into_out``: write into preallocated outputs (``addmm``
+        with ``beta=0`` and ``out=``, ``sampled_addmm(out=)``) instead of allocating them."""
         L = self
         idx = torch.int64 if L.indices.dtype == np.int64 else torch.int32
-        Wt = torch.sparse_csr_tensor(torch.from_numpy(L.indptr_t).to(idx),
-                                     torch.from_numpy(L.indices_t).to(idx),
-                                     torch.from_numpy(L.data[L.perm]),
-                                     size=(L.n_out, L.n_in))
-        W = torch.sparse_csr_tensor(torch.from_numpy(L.indptr).to(idx),
-                                    torch.from_numpy(L.indices).to(idx),
-                                    torch.from_numpy(L.data), size=(L.n_in, L.n_out))
-        xt, dyt = torch.from_numpy(L.xt), torch.from_numpy(L.dyt)
-        dyT = dyt.T.contiguous()
 
-        def sddmm():
-            return torch.sparse.sampled_addmm(W, xt, dyT, beta=0.0, alpha=1.0)
+        def csr(indptr, indices, values, shape):
+            return torch.sparse_csr_tensor(torch.from_numpy(indptr).to(idx),
+                                           torch.from_numpy(indices).to(idx),
+                                           torch.from_numpy(values), size=shape)
+
+        Wt = csr(L.indptr_t, L.indices_t, L.data[L.perm], (L.n_out, L.n_in))
+        W = csr(L.indptr, L.indices, L.data, (L.n_in, L.n_out))
+        dW = csr(L.indptr, L.indices, L.data.copy(), (L.n_in, L.n_out))
+        xt, dyt = torch.from_numpy(L.xt), torch.from_numpy(L.dyt)
+        dyT = dyt.T  # (B, n_out) view: measured faster than a contiguous copy
+        out = torch.from_numpy(L.out)
+        dxt = torch.from_numpy(L.dxt)
+        res = {}
+
+        if into_out:
+            def forward():
+                torch.addmm(out, Wt, xt, beta=0.0, out=out)
+
+            def backward():
+                torch.addmm(dxt, W, dyt, beta=0.0, out=dxt)
+
+            def sddmm():
+                torch.sparse.sampled_addmm(W, xt, dyT, beta=0.0, out=dW)
+
+            fw_res, bw_res = (lambda: L.out), (lambda: L.dxt)
+            dw_res = lambda: dW.values().numpy()  # noqa: E731
+        else:
+            def forward():
+                res["fw"] = torch.mm(Wt, xt)
+
+            def backward():
+                res["bw"] = torch.mm(W, dyt)
+
+            def sddmm():
+                res["dw"] = torch.sparse.sampled_addmm(W, xt, dyT, beta=0.0)
+
+            fw_res, bw_res = (lambda: res["fw"].numpy()), (lambda: res["bw"].numpy())
+            dw_res = lambda: res["dw"].values().numpy()  # noqa: E731
 
         def fused():
-            torch.mm(W, dyt)
+            backward()
             sddmm()
 
         return {
-            "forward": (lambda: torch.mm(Wt, xt), None),
-            "backward": (lambda: torch.mm(W, dyt), None),
-            "sddmm": (sddmm, None),
-            "fused": (fused, None),
+            "forward": (forward, fw_res),
+            "backward": (backward, bw_res),
+            "sddmm": (sddmm, dw_res),
+            "fused": (fused, dw_res),
         }
+
+
+def traffic_bytes(op, layer):
+    """Bytes a kernel moves if no gathered row is reused from cache (see the docstring).
+
+    Per nonzero: its index (plus ``perm`` for the forward), its value or gradient (4 or 8 B),
+    and the gathered B-row rounded up to 64-byte lines; per output row: the row written once;
+    sddmm/fused also read their own ``xt`` rows once, sgd streams 5 arrays.
+    """
+    L = layer
+    fsz, isz = L.data.itemsize, L.indices.itemsize
+    row = -(-L.batch * fsz // 64) * 64
+    nnz = L.nnz
+    if op == "forward":
+        return nnz * (2 * isz + fsz + row) + L.n_out * L.batch * fsz
+    if op == "forward_vcopy":
+        return nnz * (isz + fsz + row) + L.n_out * L.batch * fsz
+    if op == "backward":
+        return nnz * (isz + fsz + row) + L.n_in * L.batch * fsz
+    if op == "sddmm":
+        return nnz * (isz + fsz + row) + L.n_in * L.batch * fsz
+    if op == "fused":
+        return nnz * (isz + 2 * fsz + row) + 2 * L.n_in * L.batch * fsz
+    if op == "sgd":
+        return 5 * nnz * fsz
+    return None
+
+
+def measure_triad(threads, n=40_000_000, repeats=7):
+    """STREAM-like triad bandwidth in GB/s (12 B per float32 element), or (None, reason)."""
+    try:
+        import numba  # noqa: PLC0415 - optional
+    except ImportError as exc:
+        return None, f"numba not installed ({exc})"
+
+    @numba.njit(parallel=True, cache=False)
+    def triad(a, b, c, s):
+        for i in numba.prange(a.shape[0]):
+            a[i] = b[i] + s * c[i]
+
+    a = np.zeros(n, np.float32)
+    b = np.ones(n, np.float32)
+    c = np.full(n, 2.0, np.float32)
+    with thread_limit(threads):
+        tmin, tmed, _ = time_call(lambda: triad(a, b, c, np.float32(3.0)), repeats, 0.0)
+    return 12 * n / tmed / 1e9, None
 
 
 def flops(op, nnz, batch):
@@ -237,13 +334,24 @@ def run(args):
     }
     backends = {}
     skipped = {}
+    variants = _kernels.cython_variants()
     for name in args.backends:
         if name == "scipy":
+            continue
+        if name.startswith("cython-"):
+            isa = name.split("-", 1)[1]
+            if isa in variants:
+                backends[name] = variants[isa]
+            else:
+                skipped[name] = _kernels._isa_reasons.get(isa, f"unknown variant {isa!r}")
             continue
         try:
             backends[name] = _kernels.get(name)
         except ValueError as exc:
             skipped[name] = str(exc)
+    if "cython" in backends:
+        base["cython_isa"] = backends["cython"].isa
+    base["cpu"] = cpu_model()
     try:
         import torch  # noqa: PLC0415 - optional competitor
 
@@ -261,6 +369,7 @@ def run(args):
     out_path = pathlib.Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
+    triads = {}
     with open(out_path, "a") as fout:
         for name, why in skipped.items():
             fout.write(json.dumps({**base, "backend": name, "skipped": why,
@@ -276,15 +385,25 @@ def run(args):
                     ref_calls[op][0]()
                     expected[op] = ref_calls[op][1]().copy()
                 for threads in args.threads:
+                    if threads not in triads:
+                        triads[threads] = measure_triad(threads)
+                        gbs, why = triads[threads]
+                        rec = {**base, "op": "triad", "threads": threads, "gbytes_per_s": gbs,
+                               "skipped": why, "time": datetime.datetime.now().isoformat()}
+                        fout.write(json.dumps(rec) + "\n")
+                        print(f"# triad, {threads} thread(s): "
+                              + (f"{gbs:.1f} GB/s" if gbs else f"skipped ({why})"), flush=True)
+                    triad_gbs = triads[threads][0]
                     with thread_limit(threads) as nt:
                         competitors = {"scipy": layer.scipy_calls()}
+                        if torch_mod is not None:  # before ours: their best time is the ratio
+                            torch_mod.set_num_threads(nt)
+                            competitors["torch"] = layer.torch_calls(torch_mod, False)
+                            competitors["torch-out"] = layer.torch_calls(torch_mod, True)
                         for name, ks in backends.items():
                             competitors[name] = layer.kernel_calls(ks)
-                        if torch_mod is not None:
-                            torch_mod.set_num_threads(nt)
-                            competitors["torch"] = layer.torch_calls(torch_mod)
                         for op in args.ops:
-                            scipy_med = None
+                            scipy_med = torch_med = None
                             for name, calls in competitors.items():
                                 if op not in calls:
                                     continue
@@ -305,15 +424,23 @@ def run(args):
                                               file=sys.stderr)
                                 if name == "scipy":
                                     scipy_med = tmed
+                                if name.startswith("torch"):
+                                    torch_med = min(tmed, torch_med or np.inf)
                                 f = flops(op, layer.nnz, batch)
+                                nbytes = traffic_bytes(op, layer)
+                                gbs = nbytes / tmed / 1e9 if nbytes else None
                                 rec = {
                                     **base, "op": op, "backend": name, "n_in": n, "n_out": n,
                                     "nnz": layer.nnz, "batch": batch, "threads": nt,
                                     "number": number, "min_s": tmin, "median_s": tmed,
                                     "gflops": f / tmed / 1e9 if f else None,
-                                    "gbytes_per_s": (5 * layer.nnz * layer.data.itemsize / tmed
-                                                     / 1e9) if op == "sgd" else None,
+                                    "bytes": nbytes, "gbytes_per_s": gbs,
+                                    "triad_gbytes_per_s": triad_gbs,
+                                    "fraction_of_triad": (gbs / triad_gbs
+                                                          if gbs and triad_gbs else None),
                                     "speedup_vs_scipy": scipy_med / tmed if scipy_med else None,
+                                    "speedup_vs_torch": (torch_med / tmed if torch_med and not
+                                                         name.startswith("torch") else None),
                                     "max_rel_err_vs_numpy": err,
                                     "vcopy_s": vcopy if op == "forward_vcopy" else None,
                                     "loadavg_before": la0, "loadavg_after": la1,
@@ -327,18 +454,22 @@ def run(args):
     return rows
 
 
-HEADER = (f"{'op':<14}{'n':>7}{'B':>5}{'thr':>4} {'backend':<8}{'median ms':>11}{'min ms':>10}"
-          f"{'GFLOP/s':>9}{'vs scipy':>10}")
+HEADER = (f"{'op':<14}{'n':>7}{'B':>5}{'thr':>4} {'backend':<15}{'median ms':>11}{'min ms':>10}"
+          f"{'GFLOP/s':>9}{'GB/s':>7}{'triad':>7}{'vs scipy':>10}{'vs torch':>10}")
 
 
 def print_row(r):
     if not getattr(print_row, "_header", False):
         print(HEADER)
         print_row._header = True
-    rate = f"{r['gflops']:.2f}" if r["gflops"] else f"{r['gbytes_per_s']:.1f}GB/s"
-    ratio = f"{r['speedup_vs_scipy']:.2f}x" if r["speedup_vs_scipy"] else "-"
-    print(f"{r['op']:<14}{r['n_in']:>7}{r['batch']:>5}{r['threads']:>4} {r['backend']:<8}"
-          f"{r['median_s'] * 1e3:>11.3f}{r['min_s'] * 1e3:>10.3f}{rate:>9}{ratio:>10}",
+
+    def fmt(v, spec, suffix=""):
+        return "-" if v is None else f"{v:{spec}}{suffix}"
+
+    print(f"{r['op']:<14}{r['n_in']:>7}{r['batch']:>5}{r['threads']:>4} {r['backend']:<15}"
+          f"{r['median_s'] * 1e3:>11.3f}{r['min_s'] * 1e3:>10.3f}{fmt(r['gflops'], '.2f'):>9}"
+          f"{fmt(r['gbytes_per_s'], '.1f'):>7}{fmt(r['fraction_of_triad'], '.2f'):>7}"
+          f"{fmt(r['speedup_vs_scipy'], '.2f', 'x'):>10}{fmt(r['speedup_vs_torch'], '.2f', 'x'):>10}",
           flush=True)
 
 
