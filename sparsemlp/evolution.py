@@ -476,8 +476,8 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
         return EvolutionResult(keep_index, np.empty(0, np.int64), n_removed, 0)
     k = n_removed
     if legacy:
-        keys, vals = _regrow_amar(indptr_k, ind_k, n_in, n_out, k, rng, init, normal_std)
-        vals = vals.astype(W.data.dtype, copy=False)
+        keys, vals = _regrow_amar(indptr_k, ind_k, n_in, n_out, k, rng, init, normal_std,
+                                  W.data.dtype)
     else:
         n_empty = n_in * n_out - keep_index.size
         keys = _empty_slots(indptr_k, ind_k, n_out, _sample_distinct(n_empty, k, rng))
@@ -487,27 +487,57 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
     return EvolutionResult(keep_index, new_positions, n_removed, k)
 
 
-def _regrow_amar(indptr_k, ind_k, n_in, n_out, k, rng, init, normal_std):
-    """The reference's fast regrowth, RNG-exact: sorted new keys and their values."""
-    vals = init_values(init, n_in, n_out, k, rng, np.float64, normal_std=normal_std)
-    kept = _linear_keys(indptr_k, ind_k, n_out)
-    added = np.empty(0, dtype=np.int64)  # sorted keys appended so far
-    rounds = []
+def _regrow_amar(indptr_k, ind_k, n_in, n_out, k, rng, init, normal_std, dtype):
+    """The reference's fast regrowth, RNG-exact: sorted new keys and their values.
+
+    Value t belongs to the t-th new position found (rounds in order, each round ascending);
+    ``found`` carries that index beside the sorted keys, so no list of rounds, concatenation
+    or argsort is kept, and the kept pattern is never expanded to int64 keys (_in_pattern).
+    Values are drawn in float64 and stored in ``dtype`` (as the reference's cast).
+    """
+    vals = init_values(init, n_in, n_out, k, rng, dtype, normal_std=normal_std)
+    added = np.empty(0, dtype=np.int64)  # sorted keys found so far
+    found = np.empty(0, dtype=np.int32 if k < 2**31 else np.int64)  # discovery index of each
     need = k
     while need > 0:
-        i = rng.randint(0, n_in, size=need, dtype=np.int32)
-        j = rng.randint(0, n_out, size=need, dtype=np.int32)
-        cand = _sorted_unique(i.astype(np.int64) * n_out + j)  # unique (row, col), row-major
-        taken = _isin_sorted(cand, kept)
+        cand = rng.randint(0, n_in, size=need, dtype=np.int32).astype(np.int64)
+        cand *= n_out
+        cand += rng.randint(0, n_out, size=need, dtype=np.int32)
+        cand = _sorted_unique(cand, inplace=True)  # unique (row, col), row-major
+        taken = _in_pattern(cand, indptr_k, ind_k, n_out)
         taken |= _isin_sorted(cand, added)
         new = cand[~taken]
-        if new.size:
-            rounds.append(new)
-            added = np.insert(added, np.searchsorted(added, new), new)
+        del cand, taken
+        if added.size == 0:  # first round (nearly all of k on sparse layers): no insert copies
+            added = new
+            found = np.arange(new.size, dtype=found.dtype)
             need -= new.size
-    keys = np.concatenate(rounds) if rounds else np.empty(0, np.int64)
-    order = np.argsort(keys, kind="stable")
-    return keys[order], vals[order]
+        elif new.size:
+            pos = np.searchsorted(added, new)
+            added = np.insert(added, pos, new)
+            found = np.insert(found, pos, np.arange(k - need, k - need + new.size,
+                                                    dtype=found.dtype))
+            need -= new.size
+    return added, vals[found]
+
+
+def _in_pattern(keys, indptr, indices, n_out):
+    """``np.isin(keys, linear keys of the CSR pattern)`` for sorted int64 ``keys``.
+
+    Chunk by chunk of keys, the pattern's keys are built only for the rows the chunk spans:
+    O(len(keys) + nnz) time and O(_CHUNK + entries of those rows) memory.
+    """
+    out = np.empty(keys.shape[0], dtype=bool)
+    step = _CHUNK // 4
+    for a in range(0, keys.shape[0], step):
+        c = keys[a:a + step]
+        lo, hi = int(c[0] // n_out), int(c[-1] // n_out)
+        t0, t1 = int(indptr[lo]), int(indptr[hi + 1])
+        row_keys = np.repeat(np.arange(lo, hi + 1, dtype=np.int64) * n_out,
+                             np.diff(indptr[lo:hi + 2]))
+        row_keys += indices[t0:t1]
+        out[a:a + c.shape[0]] = _isin_sorted(c, row_keys)
+    return out
 
 
 def evolve_original(layer, *, zeta, rng, normal_std, init="normal", regrow=True):
