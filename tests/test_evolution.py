@@ -279,7 +279,7 @@ _PATHS = {
 
 def _force_paths(monkeypatch, which):
     import sparsemlp.evolution as ev
-    import sparsemlp.topology as topo
+    import sparsemlp.topology.laws as topo
 
     for name, value in _PATHS[which].items():
         for mod in (ev, topo):

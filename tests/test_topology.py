@@ -335,7 +335,7 @@ def test_sample_distinct_uniform_subsets(population, k):
 @pytest.mark.parametrize("population,k", [(6, 2), (7, 3), (9, 4), (6, 5)])
 def test_sample_distinct_uniform_subsets_gap_path(monkeypatch, population, k):
     """The geometric-gap sampler with its surplus / shortfall fix-ups, forced on tiny sizes."""
-    import sparsemlp.topology as topo
+    import sparsemlp.topology.laws as topo
 
     monkeypatch.setattr(topo, "_GAPS_MIN", 1)
     counts = {}
@@ -373,7 +373,7 @@ def test_bernoulli_positions_law(p):
 
 def test_chunked_paths_equal_one_shot(monkeypatch):
     """Values, positions and CSR conversion do not depend on the chunk length."""
-    import sparsemlp.topology as topo
+    import sparsemlp.topology.laws as topo
 
     def build():
         out = []

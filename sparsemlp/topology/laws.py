@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kernels
-from ._validation import check_param
+from .. import _kernels
+from .._validation import check_param
 
 __all__ = ["INIT_LAWS", "ER_LAWS", "init_values", "erdos_renyi", "describe"]
 
