@@ -1,5 +1,6 @@
 """Sparse topologies: Erdős–Rényi, uniform random, regular and clash-free patterns; init laws."""
 
+from .hardware import CLASH_KINDS, balance_z, clash_free, feasible_cycles
 from .laws import (  # noqa: F401  (private helpers shared with evolution)
     ER_LAWS,
     INIT_LAWS,
@@ -9,6 +10,8 @@ from .laws import (  # noqa: F401  (private helpers shared with evolution)
     erdos_renyi,
     init_values,
 )
+from .nets import PREDEFINED_KINDS, predefined_layers
+from .predefined import random, regular
 from .sampling import (  # noqa: F401  (private helpers shared with evolution and rewiring)
     _CHUNK,
     _SEARCH_RATIO,
@@ -22,5 +25,8 @@ from .sampling import (  # noqa: F401  (private helpers shared with evolution an
     _sample_distinct,
     _sorted_unique,
 )
+from .schedule import SCHEDULE_COLUMNS, ClashFreeSchedule
 
-__all__ = ["INIT_LAWS", "ER_LAWS", "init_values", "erdos_renyi", "describe"]
+__all__ = ["INIT_LAWS", "ER_LAWS", "init_values", "erdos_renyi", "describe", "random", "regular",
+           "clash_free", "balance_z", "feasible_cycles", "CLASH_KINDS", "ClashFreeSchedule",
+           "SCHEDULE_COLUMNS", "PREDEFINED_KINDS", "predefined_layers"]
