@@ -270,7 +270,7 @@ def accuracy(yhat, labels):
     return int(np.count_nonzero(predictions(yhat) == labels))
 
 
-def kl_divergence(p_ref, p):
+def kl_divergence(p_ref, p, *, eps=0.0):
     """Mean Kullback-Leibler divergence of predictions ``p`` from reference predictions.
 
     The comparison metric of Dey et al. (``preds_compare``, REFERENCE section 5.7): the
@@ -283,6 +283,11 @@ def kl_divergence(p_ref, p):
         Reference class probabilities (e.g. the dense model's, averaged over runs).
     p : array_like of shape (n_samples, n_classes)
         Compared class probabilities.
+    eps : float, default=0.0
+        Floor applied to ``p`` before normalising (``max(p, eps)``). A float32 softmax
+        underflows to exactly 0 for confident predictions, which makes the divergence
+        infinite; ``eps=1e-7`` (the clip of the cross-entropy loss) keeps it finite. The
+        original used no floor.
 
     Returns
     -------
@@ -320,6 +325,11 @@ def kl_divergence(p_ref, p):
             raise ValueError(f"{name} must hold finite, non-negative probabilities.")
         if (x.sum(axis=1) <= 0).any():
             raise ValueError(f"every row of {name} must have a positive sum.")
+    if eps < 0 or not np.isfinite(eps):
+        raise ValueError(f"The 'eps' parameter of kl_divergence must be a finite float >= 0. "
+                         f"Got {eps!r} instead.")
+    if eps:
+        b = np.maximum(b, eps)
     a = a / a.sum(axis=1, keepdims=True)
     b = b / b.sum(axis=1, keepdims=True)
     pos = a > 0

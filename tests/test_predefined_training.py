@@ -245,6 +245,9 @@ def test_kl_divergence_matches_scipy_entropy():
     assert kl_divergence(2 * a, b) == pytest.approx(ref, rel=1e-12)  # rows normalised
     b[0, 0] = 0.0
     assert kl_divergence(a, b) == np.inf
+    floor = np.maximum(b, 1e-7)
+    ref = np.mean([stats.entropy(a[i], floor[i]) for i in range(200)])
+    assert kl_divergence(a, b, eps=1e-7) == pytest.approx(ref, rel=1e-12)
     with pytest.raises(ValueError, match="same shape"):
         kl_divergence(a, b[:5])
     with pytest.raises(ValueError, match="non-negative"):
