@@ -9,7 +9,9 @@ optimizer, L2 and schedule (sparsemlp's default mode), each in its own subproces
 points, the KL divergence of every model's test softmax outputs from the dense [784, 112, 10]
 predictions averaged over seeds (the original's ``preds_compare``; leave-one-out for the
 dense-112 runs themselves; compared outputs floored at 1e-7, as exact float32 zeros make it
-infinite) is computed and one JSON line per point is appended.
+infinite) is computed and one JSON line per point is appended. ``regular-rewire`` and
+``clash-free-rewire`` train the same patterns with degree-preserving SET rewiring of the
+hidden layer after every epoch (``--rewire degree-preserving``).
 
 Example::
 
@@ -36,6 +38,11 @@ MODELS = {
     "regular": dict(topology="regular", hidden=(100,), fan_out=(50, 10), pad_inputs=800),
     "clash-free": dict(topology="clash-free", hidden=(100,), fan_out=(50, 10), z=(200, 5),
                        pad_inputs=800),
+    # the same patterns, rewired after every epoch by degree-preserving SET (hidden layer)
+    "regular-rewire": dict(topology="regular", hidden=(100,), fan_out=(50, 10), pad_inputs=800,
+                           rewire="degree-preserving"),
+    "clash-free-rewire": dict(topology="clash-free", hidden=(100,), fan_out=(50, 10),
+                              z=(200, 5), pad_inputs=800, rewire="degree-preserving"),
     "dense112": dict(hidden=(112,)),
     "dense100": dict(hidden=(100,)),
     "dense52": dict(hidden=(52,)),
@@ -99,6 +106,7 @@ def point(model, seed, epochs, threads, overrides, preds_path):
             "final_acc": recs[-1]["test_accuracy"], "best_acc": recs[-1]["best_test_accuracy"],
             "acc_from_preds": acc, "final_test_loss": recs[-1]["test_loss"],
             "s_per_epoch_median": float(np.median(spe)), "wall_s": wall,
+            "s_evolution_total": float(sum(r.get("seconds_evolution", 0.0) for r in recs)),
             "curve": [r["test_accuracy"] for r in recs], **extra,
             "resolved": {k: v for k, v in dataclasses.asdict(cfg).items()
                          if k in ("lr", "lr_schedule", "batch_size", "dropout", "init",
@@ -161,20 +169,20 @@ def main():
                 rec = json.loads(res.stdout.strip().splitlines()[-1])
                 records.append(rec)
                 preds[(model, seed)] = np.load(path)
-                print(f"{model:10s} seed {seed}: final {rec['final_acc']:.4f} (best "
+                print(f"{model:17s} seed {seed}: final {rec['final_acc']:.4f} (best "
                       f"{rec['best_acc']:.4f}) | {rec['params']:,} params | "
                       f"{rec['s_per_epoch_median']:.2f} s/epoch | load "
                       f"{rec['conditions']['loadavg'][0]:.2f}", flush=True)
     add_kl(records, preds)
     for rec in records:
         append_jsonl(a.out, rec)
-    print(f"\n{'model':10s} {'params':>8s} {'final acc (mean over seeds)':>28s} {'KL vs dense112':>15s}")
+    print(f"\n{'model':17s} {'params':>8s} {'final acc (mean over seeds)':>28s} {'KL vs dense112':>15s}")
     for model in a.models:
         rs = [r for r in records if r["model"] == model]
         accs = [r["final_acc"] for r in rs]
         kls = [r["kl_vs_dense112"] for r in rs if r["kl_vs_dense112"] is not None]
         kl = f"{np.mean(kls):.4f}" if kls else "-"
-        print(f"{model:10s} {rs[0]['params']:8,d} {np.mean(accs):20.4f} +- {np.std(accs):.4f} "
+        print(f"{model:17s} {rs[0]['params']:8,d} {np.mean(accs):20.4f} +- {np.std(accs):.4f} "
               f"{kl:>15s}")
 
 
