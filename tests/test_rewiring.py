@@ -214,3 +214,18 @@ def test_swap_rows_law_is_uniform(groups):
         assert set(seen) == valid
     assert len(seen) > (5 if not groups else 1)
     assert stats.chisquare(np.array([seen[v] for v in sorted(seen)])).pvalue > 1e-4
+
+
+def test_every_backend_gives_the_same_rewiring(backend):
+    W, s = clash_free(64, 40, 5, 16, kind=2, rng=np.random.default_rng(4))
+    ref = SparseLinear(W.copy(), kernels="numpy")
+    ref.schedule = s.copy()
+    layer = SparseLinear(W.copy(), kernels=backend)
+    layer.schedule = s.copy()
+    for e in range(3):
+        evolve_degree_preserving(ref, zeta=0.3, rng=np.random.default_rng(e))
+        evolve_degree_preserving(layer, zeta=0.3, rng=np.random.default_rng(e))
+    np.testing.assert_array_equal(ref.W.indices, layer.W.indices)
+    np.testing.assert_array_equal(ref.W.data, layer.W.data)
+    np.testing.assert_array_equal(ref.schedule.order, layer.schedule.order)
+    assert layer.schedule.is_clash_free(layer.W)
