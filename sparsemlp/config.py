@@ -13,11 +13,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "MODE_DEFAULTS", "load_toml", "ConfigError"]
+__all__ = ["TrainConfig", "MODE_DEFAULTS", "TOPOLOGIES", "PREDEFINED", "load_toml", "ConfigError"]
 
 
 class ConfigError(ValueError):
     """A configuration value, file or combination is invalid (CLI exit code 2)."""
+
+
+# --topology values; the last three are pre-defined (Dey et al.) and need --fan-out.
+TOPOLOGIES = ("set", "static", "random", "regular", "clash-free")
+PREDEFINED = ("random", "regular", "clash-free")
+CLASH_KINDS = (1, 2, 3)
 
 
 def _f(default, help, **kw):
@@ -89,8 +95,30 @@ class TrainConfig:
                            "at inference)", choices=("inverted", "original"))
     dtype: str = _f("float32", "floating dtype", choices=("float32", "float64"))
     # SET
-    topology: str = _f("set", "'set' evolves the topology, 'static' keeps it (FixProb)",
-                       choices=("set", "static"))
+    topology: str = _f("set", "'set': Erdős–Rényi layers evolved by SET; 'static': Erdős–Rényi, "
+                       "frozen (FixProb); 'random', 'regular', 'clash-free': the pre-defined "
+                       "patterns of Dey et al. (see --fan-out, --z, --rewire)",
+                       choices=TOPOLOGIES)
+    rewire: str = _f("auto", "topology change after each epoch: 'set' (prune, regrow at random), "
+                     "'degree-preserving' (prune, regrow by swaps that keep every degree and, "
+                     "on clash-free layers, every cycle's banks), 'none' (frozen); 'auto' is "
+                     "'set' for --topology set and 'none' otherwise",
+                     choices=("auto", "none", "set", "degree-preserving"))
+    fan_out: tuple = _f((), "pre-defined topologies: out-degree of every input, one value per "
+                        "layer, e.g. --fan-out 50 10 ('random': total connections only)",
+                        nargs="+", type=int)
+    z: tuple = _f((), "clash-free: memory banks (connections per clock cycle) per layer, e.g. "
+                  "--z 200 5; or give --cycles", nargs="+", type=int)
+    cycles: int = _f(0, "clash-free: clock cycles per layer; z is balanced so that every layer "
+                     "takes this many (0 = use --z)")
+    clash_kind: int = _f(1, "clash-free address pattern: 1 random order per bank, 2 counters "
+                         "from random starts, 3 as 2 with the same pattern in every sweep",
+                         choices=CLASH_KINDS)
+    dither: bool = _f(False, "clash-free: read the banks in a random lane order per sweep")
+    swaps: float = _f(3.0, "degree-preserving rewiring: accepted swaps per regrown connection, "
+                      "on average (more mixes better, costs more)")
+    pad_inputs: int = _f(0, "zero-pad the features to this many inputs, e.g. 800 for 784 pixels "
+                         "(Dey et al.; lets z divide the inputs); 0 = no padding")
     zeta: tuple = _f((0.3,), "fraction rewired per epoch; one value or one per layer",
                      nargs="+", type=float)
     evolve_output: bool = _f(None, "evolve the output layer too")
@@ -144,6 +172,8 @@ class TrainConfig:
         if self.mode not in MODE_DEFAULTS:
             raise ConfigError(f"mode must be 'default' or 'reference'. Got {self.mode!r}.")
         fill = {k: v for k, v in MODE_DEFAULTS[self.mode].items() if getattr(self, k) is None}
+        if self.rewire == "auto":
+            fill["rewire"] = "set" if self.topology == "set" else "none"
         cfg = dataclasses.replace(self, **fill)
         cfg._validate()
         return cfg
@@ -153,7 +183,7 @@ class TrainConfig:
             for f in fields(self):
                 v = getattr(self, f.name)
                 choices = f.metadata.get("choices")
-                if choices and v is not None:
+                if choices and v is not None and isinstance(choices[0], str):
                     check_param(f.name, v, "str", options=choices, owner="TrainConfig")
             hp = dict(owner="TrainConfig")
             if not self.hidden:
@@ -194,6 +224,7 @@ class TrainConfig:
             check_param("adam_eps", self.adam_eps, "float", low=0, low_open=True, **hp)
             for b in ("adam_beta1", "adam_beta2"):
                 check_param(b, getattr(self, b), "float", low=0, high=1, high_open=True, **hp)
+            self._validate_topology(n_layers)
             if self.loss == "cross_entropy" and self.output_activation == "identity":
                 raise ConfigError("loss='cross_entropy' needs output_activation 'softmax' or "
                                   "'sigmoid'. Set --output-activation softmax or --loss mse.")
@@ -201,6 +232,51 @@ class TrainConfig:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(str(exc)) from None
+
+    def _validate_topology(self, n_layers):
+        hp = dict(owner="TrainConfig")
+        check_param("cycles", self.cycles, "int", low=0, **hp)
+        check_param("swaps", self.swaps, "float", low=0, **hp)
+        check_param("pad_inputs", self.pad_inputs, "int", low=0, **hp)
+        if self.clash_kind not in CLASH_KINDS or isinstance(self.clash_kind, bool):
+            raise ConfigError(f"clash_kind must be 1, 2 or 3. Got {self.clash_kind!r}.")
+        for name in ("fan_out", "z"):
+            for v in getattr(self, name):
+                check_param(name, v, "int", low=1, **hp)
+        flag = {"set": "--topology static", "static": "--topology set"}
+        if (self.topology, self.rewire) in (("set", "none"), ("static", "set"),
+                                            ("static", "degree-preserving")):
+            raise ConfigError(f"topology={self.topology!r} contradicts rewire={self.rewire!r}. Use "
+                              f"{flag[self.topology]} or drop --rewire.")
+        pre = self.topology in PREDEFINED
+        if not pre:
+            for name in ("fan_out", "z"):
+                if getattr(self, name):
+                    raise ConfigError(f"{name} applies to the pre-defined topologies only "
+                                      f"({', '.join(PREDEFINED)}). Got topology={self.topology!r}; "
+                                      "pass --topology regular or clash-free, or drop "
+                                      f"--{name.replace('_', '-')}.")
+            return
+        if self.fan_out and len(self.fan_out) != n_layers:
+            raise ConfigError(f"fan_out needs one value per layer ({n_layers} for hidden="
+                              f"{list(self.hidden)}). Got {len(self.fan_out)}: "
+                              f"{list(self.fan_out)}.")
+        if not self.fan_out and self.topology != "random":
+            raise ConfigError(f"topology={self.topology!r} needs fan_out, one value per layer "
+                              f"({n_layers}), e.g. --fan-out 50 10 for hidden=[100].")
+        if self.topology != "clash-free":
+            if self.z or self.cycles:
+                raise ConfigError("z and cycles apply to topology 'clash-free' only. Drop them "
+                                  "or pass --topology clash-free.")
+            return
+        if bool(self.z) == bool(self.cycles):
+            raise ConfigError("topology 'clash-free' needs either z (memory banks per layer, e.g. "
+                              "--z 200 5) or cycles (z balanced so every layer takes that many "
+                              f"cycles, e.g. --cycles 200). Got z={list(self.z)}, "
+                              f"cycles={self.cycles}.")
+        if self.z and len(self.z) != n_layers:
+            raise ConfigError(f"z needs one value per layer ({n_layers}). Got {len(self.z)}: "
+                              f"{list(self.z)}.")
 
     def zeta_for(self, layer, n_layers):
         """The zeta of one layer (a single value applies to all).

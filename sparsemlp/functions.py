@@ -7,7 +7,7 @@ mutate their inputs except the explicit ``delta`` argument of ``Activation.backw
 import numpy as np
 
 __all__ = ["ACTIVATIONS", "LOSSES", "make_activation", "loss_value", "output_delta", "accuracy",
-           "predictions"]
+           "predictions", "kl_divergence"]
 
 
 class Activation:
@@ -268,3 +268,71 @@ def accuracy(yhat, labels):
         Number of correct predictions.
     """
     return int(np.count_nonzero(predictions(yhat) == labels))
+
+
+def kl_divergence(p_ref, p, *, eps=0.0):
+    """Mean Kullback-Leibler divergence of predictions ``p`` from reference predictions.
+
+    The comparison metric of Dey et al. (``preds_compare``, REFERENCE section 5.7): the
+    softmax outputs of a dense "standard" model against a sparse model's, on the same test
+    samples; lower is better, 0 for identical predictions.
+
+    Parameters
+    ----------
+    p_ref : array_like of shape (n_samples, n_classes)
+        Reference class probabilities (e.g. the dense model's, averaged over runs).
+    p : array_like of shape (n_samples, n_classes)
+        Compared class probabilities.
+    eps : float, default=0.0
+        Floor applied to ``p`` before normalising (``max(p, eps)``). A float32 softmax
+        underflows to exactly 0 for confident predictions, which makes the divergence
+        infinite; ``eps=1e-7`` (the clip of the cross-entropy loss) keeps it finite. The
+        original used no floor.
+
+    Returns
+    -------
+    float
+        ``mean_i sum_c p_ref[i, c] * ln(p_ref[i, c] / p[i, c])``, each row first normalised
+        to sum 1 (as ``scipy.stats.entropy``, which the original called per sample), terms
+        with ``p_ref = 0`` counting 0; ``inf`` if ``p`` is 0 where ``p_ref`` is not.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, a value is negative or not finite, or a row sums to 0.
+
+    Notes
+    -----
+    Computed in float64, O(n_samples * n_classes).
+
+    References
+    ----------
+    Dey, Huang, Beerel, Chugg, "Pre-Defined Sparse Neural Networks with Hardware
+    Acceleration", IEEE JETCAS 9(2):332-345 (2019).
+
+    Examples
+    --------
+    >>> kl_divergence([[0.5, 0.5]], [[0.5, 0.5]])
+    0.0
+    """
+    a = np.asarray(p_ref, dtype=np.float64)
+    b = np.asarray(p, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"p_ref and p must be 2-D arrays of the same shape (n_samples, "
+                         f"n_classes). Got {a.shape} and {b.shape}.")
+    for name, x in (("p_ref", a), ("p", b)):
+        if not np.isfinite(x).all() or (x < 0).any():
+            raise ValueError(f"{name} must hold finite, non-negative probabilities.")
+        if (x.sum(axis=1) <= 0).any():
+            raise ValueError(f"every row of {name} must have a positive sum.")
+    if eps < 0 or not np.isfinite(eps):
+        raise ValueError(f"The 'eps' parameter of kl_divergence must be a finite float >= 0. "
+                         f"Got {eps!r} instead.")
+    if eps:
+        b = np.maximum(b, eps)
+    a = a / a.sum(axis=1, keepdims=True)
+    b = b / b.sum(axis=1, keepdims=True)
+    pos = a > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(pos, a * (np.log(np.where(pos, a, 1.0)) - np.log(b)), 0.0)
+    return float(terms.sum(axis=1).mean())

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import checkpoint as _ck
 from ._cli_common import find_checkpoint, parse, read_run_config, run_tool
+from .topology import ClashFreeSchedule
 
 
 def _parser():
@@ -21,6 +22,9 @@ def _parser():
     p.add_argument("--checkpoint", default="final",
                    help="'final', 'latest' or a name under checkpoints/ (e.g. epoch-0010)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--schedule-out", metavar="DIR",
+                   help="write the cycle schedule of every clash-free layer to DIR/layer_<i>.csv "
+                        "and .json (cycle, lane, bank, address, input, output)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="tracebacks on errors")
     return p
 
@@ -33,8 +37,8 @@ def _stats(deg):
             "std": float(deg.std()), "zero": int(np.count_nonzero(deg == 0))}
 
 
-def layer_info(W, *, epsilon=None):
-    """Size, storage and degree statistics of one CSR weight matrix.
+def layer_info(W, *, epsilon=None, schedule=None):
+    """Size, storage, degree statistics and clash-freedom of one CSR weight matrix.
 
     Parameters
     ----------
@@ -42,6 +46,8 @@ def layer_info(W, *, epsilon=None):
         Weights of shape (n_in, n_out).
     epsilon : float, optional
         The Erdős–Rényi epsilon of the run, to report the expected density.
+    schedule : ClashFreeSchedule, optional
+        The layer's cycle schedule, checked against W.
 
     Returns
     -------
@@ -49,7 +55,9 @@ def layer_info(W, *, epsilon=None):
         ``shape``, ``nnz``, ``density``, ``er_density`` (when ``epsilon`` is given),
         ``dtype``, ``index_dtype``, ``bytes`` (values + indices + row pointers),
         ``bytes_per_connection``, ``out_degree`` and ``in_degree`` statistics (min, mean,
-        max, std, number of neurons with degree zero).
+        max, std, number of neurons with degree zero), ``regular`` (every input the same
+        out-degree and every output the same in-degree), and with a schedule
+        ``clash_free``: its :meth:`~sparsemlp.topology.ClashFreeSchedule.summary`.
     """
     n_in, n_out = W.shape
     nbytes = W.data.nbytes + W.indices.nbytes + W.indptr.nbytes
@@ -59,8 +67,12 @@ def layer_info(W, *, epsilon=None):
            "bytes_per_connection": nbytes / max(1, W.nnz),
            "out_degree": _stats(np.diff(W.indptr)),
            "in_degree": _stats(np.bincount(W.indices, minlength=n_out))}
+    out["regular"] = (out["out_degree"]["min"] == out["out_degree"]["max"]
+                      and out["in_degree"]["min"] == out["in_degree"]["max"])
     if epsilon is not None:
         out["er_density"] = min(1.0, epsilon * (n_in + n_out) / (n_in * n_out))
+    if schedule is not None:
+        out["clash_free"] = schedule.summary(W)
     return out
 
 
@@ -78,8 +90,9 @@ def run_info(run_dir, *, checkpoint="final"):
     -------
     dict
         ``checkpoint``, ``epoch``, ``model_class``, ``sizes``, ``layers`` (see
-        :func:`layer_info`), totals, the equivalent dense parameter count, and the run's
-        last metrics and config when available.
+        :func:`layer_info`), totals, the equivalent dense parameter count, the bytes of
+        the clash-free cycle schedules (``schedule_bytes``), the topology and rewiring
+        settings, and the run's last metrics and config when available.
 
     Raises
     ------
@@ -89,18 +102,25 @@ def run_info(run_dir, *, checkpoint="final"):
     ck = find_checkpoint(run_dir, checkpoint)
     weights, arrays, meta = _ck.load(ck)
     cfg = meta.get("config", {})
-    layers = [layer_info(W, epsilon=cfg.get("epsilon")) for W in weights]
+    topology = cfg.get("topology", "set")
+    eps = cfg.get("epsilon") if topology in ("set", "static") else None
+    layers = [layer_info(W, epsilon=eps, schedule=ClashFreeSchedule.from_state_dict(
+        arrays, f"layers.{i}.schedule.")) for i, W in enumerate(weights)]
     nnz = sum(la["nnz"] for la in layers)
     dense = sum(la["shape"][0] * la["shape"][1] for la in layers)
-    state_bytes = sum(int(a.nbytes) for k, a in arrays.items() if not k.startswith("trainer."))
+    state_bytes = sum(int(a.nbytes) for k, a in arrays.items()
+                      if not k.startswith("trainer.") and ".schedule." not in k)
+    schedule_bytes = sum(int(a.nbytes) for k, a in arrays.items() if ".schedule." in k)
     res = {"checkpoint": ck, "epoch": meta.get("epoch"), "model_class": meta.get("model_class"),
            "sizes": [weights[0].shape[0]] + [int(W.shape[1]) for W in weights],
            "layers": layers, "nnz": nnz, "dense_weights": dense, "share_of_dense": nnz / dense,
            "weight_bytes": sum(la["bytes"] for la in layers),
            "weight_bytes_per_connection": sum(la["bytes"] for la in layers) / max(1, nnz),
            "state_bytes_per_connection": state_bytes / max(1, nnz),
+           "schedule_bytes": schedule_bytes,
            "best_test_accuracy": meta.get("best_accuracy"),
-           "mode": cfg.get("mode"), "dataset": cfg.get("dataset"), "seed": cfg.get("seed")}
+           "mode": cfg.get("mode"), "dataset": cfg.get("dataset"), "seed": cfg.get("seed"),
+           "topology": topology, "rewire": cfg.get("rewire")}
     hist = meta.get("history") or []
     if hist:
         last = hist[-1]
@@ -119,13 +139,63 @@ def _fmt_deg(s):
     return f"{s['min']}/{s['mean']:.1f}/{s['max']} (zero: {s['zero']})"
 
 
+def export_schedules(run_dir, out_dir, *, checkpoint="final"):
+    """Write the cycle schedules of a checkpoint's clash-free layers as CSV and JSON.
+
+    Parameters
+    ----------
+    run_dir : str
+        Run directory or checkpoint directory.
+    out_dir : str
+        Destination directory (created): ``layer_<i>.csv`` and ``layer_<i>.json``.
+    checkpoint : str, default="final"
+        Which checkpoint of a run directory.
+
+    Returns
+    -------
+    list of str
+        The files written (empty if no layer has a schedule).
+
+    Raises
+    ------
+    CheckpointError
+        If no valid checkpoint is found.
+    """
+    weights, arrays, _ = _ck.load(find_checkpoint(run_dir, checkpoint))
+    written = []
+    for i, W in enumerate(weights):
+        s = ClashFreeSchedule.from_state_dict(arrays, f"layers.{i}.schedule.")
+        if s is not None:
+            os.makedirs(out_dir, exist_ok=True)
+            written.append(s.to_csv(os.path.join(out_dir, f"layer_{i}.csv"), W))
+            written.append(s.to_json(os.path.join(out_dir, f"layer_{i}.json"), W))
+    return written
+
+
+def _fmt_topology(la):
+    parts = []
+    if la["regular"]:
+        parts.append(f"regular: fan-out {la['out_degree']['max']}, fan-in {la['in_degree']['max']}")
+    cf = la.get("clash_free")
+    if cf is not None:
+        state = ("clash-free: every cycle reads z different banks" if cf["clash_free"] else
+                 f"NOT clash-free: {cf['n_clashing_cycles']} of {cf['n_cycles']} cycles clash")
+        parts.append(f"{state} (z={cf['z']} banks x {cf['depth']} addresses, {cf['n_cycles']} "
+                     f"cycles, kind {cf['kind']}, {'dither' if cf['dither'] else 'no dither'})")
+    return "; ".join(parts)
+
+
 def _run(args):
     r = run_info(args.run_dir, checkpoint=args.checkpoint)
+    if args.schedule_out:
+        r["schedule_files"] = export_schedules(args.run_dir, args.schedule_out,
+                                               checkpoint=args.checkpoint)
     if args.json:
         print(json.dumps(r))
         return 0
     print(f"{r['checkpoint']}: {r['model_class']} {r['sizes']}, epoch {r['epoch']}, "
-          f"mode {r['mode']}, data {r.get('data') or r['dataset']}, seed {r['seed']}")
+          f"mode {r['mode']}, topology {r['topology']} (rewire {r['rewire']}), "
+          f"data {r.get('data') or r['dataset']}, seed {r['seed']}")
     print(f"{'layer':>5} {'shape':>15} {'nnz':>11} {'density':>9} {'ER':>9} {'B/conn':>7}  "
           f"{'out-degree min/mean/max':>28}  {'in-degree min/mean/max':>28}")
     for i, la in enumerate(r["layers"]):
@@ -134,10 +204,18 @@ def _run(args):
         print(f"{i:>5} {shape:>15} {la['nnz']:>11,} {la['density']:>9.3%} {er:>9} "
               f"{la['bytes_per_connection']:>7.2f}  {_fmt_deg(la['out_degree']):>28}  "
               f"{_fmt_deg(la['in_degree']):>28}")
+    for i, la in enumerate(r["layers"]):
+        t = _fmt_topology(la)
+        if t:
+            print(f"layer {i}: {t}")
+    for f in r.get("schedule_files", []):
+        print(f"wrote {f}")
     print(f"total: {r['nnz']:,} connections = {r['share_of_dense']:.3%} of the dense "
           f"{r['dense_weights']:,}; weights {r['weight_bytes'] / 2**20:.2f} MiB "
           f"({r['weight_bytes_per_connection']:.2f} B/connection), biases + optimizer state "
-          f"{r['state_bytes_per_connection']:.2f} B/connection")
+          f"{r['state_bytes_per_connection']:.2f} B/connection"
+          + (f", cycle schedules {r['schedule_bytes'] / 2**10:.1f} KiB" if r["schedule_bytes"]
+             else ""))
     if "last_epoch" in r:
         le, s = r["last_epoch"], r["seconds"]
         print(f"last epoch {le['epoch']}: test accuracy {le['test_accuracy']:.4f} (best "

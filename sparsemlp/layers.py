@@ -35,6 +35,9 @@ class SparseLinear:
     indptr_t, indices_t, perm : ndarray
         Transposed (column) index: ``W.data[perm[k]]`` is the k-th entry in column order.
         Built lazily: on first use and on the first use after :meth:`refresh_index`.
+    schedule : ClashFreeSchedule or None
+        The cycle schedule of a clash-free layer (:func:`sparsemlp.topology.clash_free`), kept
+        aligned with W by :func:`sparsemlp.rewiring.evolve_degree_preserving`; None otherwise.
 
     Notes
     -----
@@ -54,6 +57,7 @@ class SparseLinear:
             raise ValueError(f"b must have shape ({n_out},). Got {self.b.shape}.")
         self._indptr_t = self._indices_t = self._perm = None
         self._index_stale = True
+        self.schedule = None
         self.refresh_index()
 
     @property

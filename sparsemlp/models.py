@@ -141,6 +141,73 @@ class SparseMLP:
             acts.append(make_activation(output_activation if last else activation, alpha, i))
         return cls(layers, acts, dropout=dropout, dropout_kind=dropout_kind)
 
+    @classmethod
+    def from_weights(cls, weights, *, biases=None, schedules=None, activation="relu",
+                     output_activation="softmax", alpha=0.6, dropout=0.0, dropout_kind="inverted",
+                     kernels="auto"):
+        """Build a SparseMLP around given CSR weights (pre-defined or loaded topologies).
+
+        Parameters
+        ----------
+        weights : sequence of scipy.sparse.csr_array
+            Canonical CSR weights, ``weights[l].shape[1] == weights[l + 1].shape[0]``; used by
+            reference.
+        biases : sequence of ndarray, optional
+            One per layer; zeros if omitted.
+        schedules : sequence of ClashFreeSchedule or None, optional
+            Cycle schedules of clash-free layers, stored as ``layers[l].schedule``.
+        activation : str, default="relu"
+            Hidden activation.
+        output_activation : str, default="softmax"
+            Output activation.
+        alpha : float, default=0.6
+            Slope for ``leaky_relu`` / ``all_relu``.
+        dropout : float, default=0.0
+            Dropout rate on hidden layers.
+        dropout_kind : {"inverted", "original"}, default="inverted"
+            Dropout semantics, see :class:`SparseMLP`.
+        kernels : str or KernelSet, default="auto"
+            Kernel backend.
+
+        Returns
+        -------
+        SparseMLP
+            The model.
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not chain or the lengths differ.
+
+        See Also
+        --------
+        sparsemlp.topology.predefined_layers : Regular and clash-free weights for a net.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sparsemlp.topology import regular
+        >>> rng = np.random.default_rng(0)
+        >>> m = SparseMLP.from_weights([regular(64, 32, 8, rng=rng), regular(32, 10, 5, rng=rng)])
+        >>> m.nnz()
+        [512, 160]
+        """
+        ks = kernels if isinstance(kernels, _kernels.KernelSet) else _kernels.get(kernels)
+        n = len(weights)
+        biases = [None] * n if biases is None else list(biases)
+        schedules = [None] * n if schedules is None else list(schedules)
+        if len(biases) != n or len(schedules) != n:
+            raise ValueError(f"from_weights needs one bias and one schedule (or None) per layer "
+                             f"({n}). Got {len(biases)} and {len(schedules)}.")
+        layers = []
+        for W, b, s in zip(weights, biases, schedules):
+            layer = SparseLinear(W, b, kernels=ks)
+            layer.schedule = s
+            layers.append(layer)
+        acts = [make_activation(output_activation if i == n - 1 else activation, alpha, i)
+                for i in range(n)]
+        return cls(layers, acts, dropout=dropout, dropout_kind=dropout_kind)
+
     # -- introspection -------------------------------------------------------------------
     @property
     def sizes(self):

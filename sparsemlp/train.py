@@ -118,7 +118,76 @@ def load_dataset(cfg, streams, *, progress=True):
             setattr(ds, f"X_{part}", np.ascontiguousarray(X[idx]))
             setattr(ds, f"y_{part}", y[idx])
         ds.name += f" (subsample {ds.X_train.shape[0]} train / {ds.X_test.shape[0]} test)"
+    if cfg.pad_inputs:
+        pad_features(ds, cfg.pad_inputs)
     return ds
+
+
+def pad_features(ds, n_inputs):
+    """Append zero features to both splits of a data set (in place), as Dey et al. pad 784 -> 800.
+
+    Zero inputs add nothing to any pre-activation, so the padded net computes what it would
+    without them; padding only lets a layer's input count meet the divisibility rules of the
+    pre-defined topologies (z must divide the inputs of a clash-free layer).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The data set; ``X_train`` and ``X_test`` are replaced.
+    n_inputs : int
+        Features after padding (at least the current number).
+
+    Raises
+    ------
+    DataError
+        If ``n_inputs`` is smaller than the number of features.
+    """
+    n = ds.n_features
+    if n_inputs < n:
+        raise DataError(f"--pad-inputs {n_inputs} is smaller than the {n} features of {ds.name}. "
+                        f"Pass at least {n} (or 0 for no padding).")
+    if n_inputs == n:
+        return
+    for part in ("X_train", "X_test"):
+        X = getattr(ds, part)
+        if hasattr(X, "tocsr"):
+            import scipy.sparse as sp
+
+            X = sp.csr_matrix(X)
+            X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], n_inputs))
+        else:
+            out = np.zeros((X.shape[0], n_inputs), dtype=X.dtype)
+            out[:, :n] = X
+            X = out
+        setattr(ds, part, X)
+    ds.name += f" (features zero-padded {n} -> {n_inputs})"
+
+
+def save_schedules(run_dir, model):
+    """Write the cycle schedule of every clash-free layer as CSV and JSON.
+
+    Parameters
+    ----------
+    run_dir : str
+        Run directory; files go to ``<run_dir>/schedules/layer_<i>.csv`` and ``.json``.
+    model : SparseMLP
+        The model (layers without a schedule are skipped).
+
+    Returns
+    -------
+    list of str
+        The files written.
+    """
+    out = []
+    for i, layer in enumerate(model.layers):
+        s = layer.schedule
+        if s is None:
+            continue
+        d = os.path.join(run_dir, "schedules")
+        os.makedirs(d, exist_ok=True)
+        out.append(s.to_csv(os.path.join(d, f"layer_{i}.csv"), layer.W))
+        out.append(s.to_json(os.path.join(d, f"layer_{i}.json"), layer.W))
+    return out
 
 
 def save_degrees(path, model):
@@ -230,8 +299,13 @@ def _main(args):
                      "n_features": ds.n_features, "n_classes": ds.n_classes})
         save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
     m = trainer.model
-    logger.info("model %s: nnz %s (%.3g%% of dense)", m.sizes, m.nnz(),
-                100 * sum(m.nnz()) / max(1, sum(la.n_in * la.n_out for la in m.layers)))
+    logger.info("model %s: nnz %s (%.3g%% of dense), topology %s, rewire %s", m.sizes, m.nnz(),
+                100 * sum(m.nnz()) / max(1, sum(la.n_in * la.n_out for la in m.layers)),
+                cfg.topology, cfg.rewire)
+    for i, la in enumerate(m.layers):
+        if la.schedule is not None:
+            logger.info("layer %d: clash-free, z=%d banks, %d cycles", i, la.schedule.z,
+                        la.schedule.n_cycles)
     t0 = time.perf_counter()
     prof = None
     if args.profile:
@@ -239,6 +313,10 @@ def _main(args):
 
         prof = Profiler(trainer)
     hist = trainer.fit(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+    written = save_schedules(run_dir, m)
+    if written:
+        logger.info("clash-free schedules (cycle, lane, bank, address, input, output): %s",
+                    ", ".join(written))
     if prof is not None:
         prof.detach()
         print(prof.report())

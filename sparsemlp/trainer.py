@@ -15,13 +15,14 @@ from ._parallel import thread_limit
 from ._rng import Streams
 from ._validation import check_array
 from .comm import SerialComm
-from .config import TrainConfig
+from .config import PREDEFINED, ConfigError, TrainConfig
 from .evolution import evolve, importance_prune
-from .functions import accuracy, loss_value, make_activation, output_delta
+from .functions import accuracy, loss_value, output_delta
 from .history import History, PhaseTimer, peak_rss_mb, progress
-from .layers import SparseLinear
 from .models import SparseMLP, batch_t
 from .optim import lr_at, make_optimizer
+from .rewiring import evolve_degree_preserving
+from .topology import ClashFreeSchedule, predefined_layers
 
 __all__ = ["Trainer", "Callback", "build_model"]
 
@@ -66,13 +67,15 @@ class Callback:
         """
 
 
-def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None):
-    """The SparseMLP a resolved config describes (fresh ER layers, or given weights).
+def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, schedules=None):
+    """The SparseMLP a resolved config describes (fresh layers, or given weights).
 
     Parameters
     ----------
     cfg : TrainConfig
-        Resolved config.
+        Resolved config: Erdős–Rényi layers for ``topology`` 'set' / 'static', pre-defined
+        ones (:func:`sparsemlp.topology.predefined_layers`) for 'random', 'regular' and
+        'clash-free'.
     n_features, n_outputs : int
         Input and output sizes.
     rng : numpy.random.Generator or RandomState
@@ -81,28 +84,45 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None):
         Backend.
     weights : list of scipy.sparse.csr_array, optional
         Existing weights (from a checkpoint).
+    schedules : list of ClashFreeSchedule or None, optional
+        Cycle schedules of the existing weights (from a checkpoint).
 
     Returns
     -------
     SparseMLP
-        The model.
+        The model; clash-free layers carry their ``schedule``.
+
+    Raises
+    ------
+    ConfigError
+        If the pre-defined topology's parameters do not fit the layer sizes.
+    CheckpointError
+        If ``weights`` do not match the sizes.
     """
     sizes = [n_features, *cfg.hidden, n_outputs]
     dtype = np.dtype(cfg.dtype)
+    common = dict(activation=cfg.activation, output_activation=cfg.output_activation,
+                  alpha=cfg.alpha, dropout=cfg.dropout, dropout_kind=cfg.dropout_kind,
+                  kernels=kernels)
     if weights is None:
-        return SparseMLP.erdos_renyi(
-            sizes, epsilon=cfg.epsilon, law=cfg.er_law, init=cfg.init,
-            activation=cfg.activation, output_activation=cfg.output_activation, alpha=cfg.alpha,
-            dropout=cfg.dropout, dtype=dtype, rng=rng, kernels=kernels,
-            normal_std=cfg.normal_std, dropout_kind=cfg.dropout_kind)
+        if cfg.topology not in PREDEFINED:
+            return SparseMLP.erdos_renyi(
+                sizes, epsilon=cfg.epsilon, law=cfg.er_law, init=cfg.init, dtype=dtype, rng=rng,
+                normal_std=cfg.normal_std, **common)
+        try:
+            weights, schedules = predefined_layers(
+                sizes, topology=cfg.topology, fan_out=cfg.fan_out or None, z=cfg.z or None,
+                n_cycles=cfg.cycles or None, epsilon=cfg.epsilon, kind=cfg.clash_kind,
+                dither=cfg.dither, init=cfg.init, rng=rng, dtype=dtype,
+                normal_std=cfg.normal_std)
+        except ValueError as exc:
+            raise ConfigError(f"topology {cfg.topology!r} with sizes {sizes}: {exc}") from None
+        return SparseMLP.from_weights(weights, schedules=schedules, **common)
     if [W.shape for W in weights] != list(zip(sizes[:-1], sizes[1:])):
         raise checkpoint.CheckpointError(
             f"checkpoint layer shapes {[W.shape for W in weights]} do not match sizes {sizes}.")
-    layers = [SparseLinear(W.astype(dtype, copy=False), kernels=kernels) for W in weights]
-    n = len(layers)
-    acts = [make_activation(cfg.output_activation if i == n - 1 else cfg.activation, cfg.alpha, i)
-            for i in range(n)]
-    return SparseMLP(layers, acts, dropout=cfg.dropout, dropout_kind=cfg.dropout_kind)
+    return SparseMLP.from_weights([W.astype(dtype, copy=False) for W in weights],
+                                  schedules=schedules, **common)
 
 
 class _InterruptFlag:
@@ -278,8 +298,10 @@ class Trainer:
             cfg = dataclasses.replace(cfg, backend=backend)
         streams = Streams.from_state_dict(meta["streams"])
         ks = _kernels.get(cfg.backend)
+        schedules = [ClashFreeSchedule.from_state_dict(arrays, f"layers.{i}.schedule.")
+                     for i in range(len(weights))]
         model = build_model(cfg, weights[0].shape[0], weights[-1].shape[1], rng=None,
-                            kernels=ks, weights=weights)
+                            kernels=ks, weights=weights, schedules=schedules)
         for i, layer in enumerate(model.layers):
             layer.b[:] = arrays[f"layers.{i}.bias"]
         tr = cls(model, cfg, streams=streams, **kw)
@@ -467,7 +489,7 @@ class Trainer:
                 record.update(test_loss=ev["loss"], test_accuracy=acc,
                               best_test_accuracy=self.best_accuracy)
         with self.timer("evolution"):
-            if cfg.topology == "set" and e < n_epochs - 1:
+            if cfg.rewire != "none" and e < n_epochs - 1:
                 self._evolve(e)
         record.update(
             nnz=model.nnz(), dense_params=model.dense_params(),
@@ -506,8 +528,16 @@ class Trainer:
                     self.optimizer.remap(2 * i, keep, np.empty(0, np.int64),
                                          new_param=layer.W.data)
                     changed = True
-                res = evolve(layer, zeta=cfg.zeta_for(i, n), rng=rng, init=cfg.init,
-                             normal_std=cfg.normal_std)
+                    self._drop_schedule(i, "importance pruning")
+                if cfg.rewire == "degree-preserving":
+                    res = evolve_degree_preserving(layer, zeta=cfg.zeta_for(i, n), rng=rng,
+                                                   init=cfg.init, normal_std=cfg.normal_std,
+                                                   swaps=cfg.swaps)
+                else:
+                    res = evolve(layer, zeta=cfg.zeta_for(i, n), rng=rng, init=cfg.init,
+                                 normal_std=cfg.normal_std)
+                    if res.n_removed:
+                        self._drop_schedule(i, "SET rewiring")
                 self.optimizer.remap(2 * i, res.keep_index, res.new_positions,
                                      new_param=layer.W.data)
                 del res
@@ -517,6 +547,13 @@ class Trainer:
             self._flat, self._grads = self._make_grads()
         if changed:
             self.optimizer.rebind(model.parameters())
+
+    def _drop_schedule(self, i, why):
+        layer = self.model.layers[i]
+        if layer.schedule is not None:
+            layer.schedule = None
+            logger.warning("layer %d: %s changed the clash-free pattern, so its cycle schedule "
+                           "is dropped (use --rewire degree-preserving to keep it)", i, why)
 
     def _check_weights(self, e):
         for i, layer in enumerate(self.model.layers):
@@ -553,12 +590,16 @@ class Trainer:
         weights : list of csr_array
             Layer weights by reference.
         arrays : dict
-            Biases, optimizer state.
+            Biases, clash-free cycle schedules (``layers.<i>.schedule.order`` ...),
+            optimizer state.
         meta : dict
             Config, counters, RNG state, history.
         """
         weights = [layer.W for layer in self.model.layers]
         arrays = {f"layers.{i}.bias": layer.b for i, layer in enumerate(self.model.layers)}
+        for i, layer in enumerate(self.model.layers):
+            if layer.schedule is not None:
+                arrays.update(layer.schedule.state_dict(f"layers.{i}.schedule."))
         arrays.update(self.optimizer.state_dict())
         meta = {
             "model_class": "SparseMLP",

@@ -279,10 +279,11 @@ _PATHS = {
 
 def _force_paths(monkeypatch, which):
     import sparsemlp.evolution as ev
-    import sparsemlp.topology as topo
+    import sparsemlp.topology.laws as laws
+    import sparsemlp.topology.sampling as sampling
 
     for name, value in _PATHS[which].items():
-        for mod in (ev, topo):
+        for mod in (ev, laws, sampling):
             if hasattr(mod, name):
                 monkeypatch.setattr(mod, name, value)
 

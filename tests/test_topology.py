@@ -335,9 +335,9 @@ def test_sample_distinct_uniform_subsets(population, k):
 @pytest.mark.parametrize("population,k", [(6, 2), (7, 3), (9, 4), (6, 5)])
 def test_sample_distinct_uniform_subsets_gap_path(monkeypatch, population, k):
     """The geometric-gap sampler with its surplus / shortfall fix-ups, forced on tiny sizes."""
-    import sparsemlp.topology as topo
+    import sparsemlp.topology.sampling as sampling
 
-    monkeypatch.setattr(topo, "_GAPS_MIN", 1)
+    monkeypatch.setattr(sampling, "_GAPS_MIN", 1)
     counts = {}
     rng = np.random.default_rng(12)
     for _ in range(4000):
@@ -373,7 +373,8 @@ def test_bernoulli_positions_law(p):
 
 def test_chunked_paths_equal_one_shot(monkeypatch):
     """Values, positions and CSR conversion do not depend on the chunk length."""
-    import sparsemlp.topology as topo
+    import sparsemlp.topology.laws as laws
+    import sparsemlp.topology.sampling as topo
 
     def build():
         out = []
@@ -384,7 +385,8 @@ def test_chunked_paths_equal_one_shot(monkeypatch):
         return out
 
     ref = build()
-    monkeypatch.setattr(topo, "_CHUNK", 64)
+    for mod in (laws, topo):
+        monkeypatch.setattr(mod, "_CHUNK", 64)
     monkeypatch.setattr(topo, "_SEARCH_RATIO", 0)  # and the search-based row pointer
     new = build()
     for a, b in zip(ref[:-1], new[:-1], strict=True):
