@@ -124,7 +124,7 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         rng = self._rng()
         self.rbm_ = SparseRBM.erdos_renyi(X.shape[1], int(self.n_components), epsilon=self.epsilon,
                                           law="bernoulli", rng=rng, kernels=self.backend)
-        cb = (lambda r: print(f"epoch {r['epoch']}: recon {r['train_recon_epoch']:.5f} nnz "
+        cb = (lambda r: print(f"epoch {r['epoch']}: recon {r['train_recon']:.5f} nnz "
                               f"{r['nnz']}")) if self.verbose else None
         self.history_ = self.rbm_.fit(
             X, epochs=self.n_iter, batch_size=min(int(self.batch_size), X.shape[0]),

@@ -31,7 +31,7 @@ def test_rbm_features_feed_a_classifier():
     pipe.fit(Xtr, ytr)
     rbm = pipe[0]
     assert rbm.components_.shape == (200, 64)
-    assert rbm.history_[-2]["train_recon_epoch"] < rbm.history_[0]["train_recon_epoch"]
+    assert rbm.history_[-2]["train_recon"] < rbm.history_[0]["train_recon"]
     assert pipe.score(Xte, yte) > 0.85
     s = rbm.score_samples(Xte[:5])
     assert s.shape == (5,) and np.all(s <= 0)
