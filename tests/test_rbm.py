@@ -26,7 +26,7 @@ def test_cd1_step_matches_dense_numpy_rbm(backend):
     X = (rng.random((B, V)) > 0.5).astype(float)
     # dense oracle with the same uniforms (sample-major draws, as the original)
     g = np.random.default_rng(5)
-    u1, u2 = g.uniform(0, 1, (B, H)), g.uniform(0, 1, (B, H))
+    u1, u2 = g.random((H, B)).T, g.random((H, B)).T  # a Generator draws in (n_units, B) layout
     dh = (_sig(X @ Wd + bh) > u1).astype(float)
     mv = _sig(dh @ Wd.T + bv)
     mh = (_sig(mv @ Wd + bh) > u2).astype(float)

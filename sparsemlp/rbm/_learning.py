@@ -14,13 +14,6 @@ from ..optim import SGD
 _EVAL_ELEMENTS = 1 << 22
 
 
-def _uniform(rng, shape, dtype):
-    """``U(0, 1)`` draws: the original's ``uniform(0, 1, shape)`` on a RandomState."""
-    if isinstance(rng, np.random.RandomState):
-        return rng.uniform(0.0, 1.0, shape)
-    return rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
-
-
 class CDLearning:
     """Training half of :class:`SparseRBM` (a mixin; the model half defines the conditionals)."""
 
@@ -40,10 +33,9 @@ class CDLearning:
         grads : list of ndarray
             ``[g_W (nnz,), g_b_hidden, g_b_visible]``, overwritten.
         reference : bool, default=False
-            The original's arithmetic (REFERENCE §3.3): two ``sddmm`` calls, each divided by
-            the batch size, then subtracted; divisor 1. Otherwise one ``sddmm`` over the two
-            phases side by side (``[-v, nv]`` against ``[dh, nh]``, batch ``B + B'``), which
-            reads W's pattern once.
+            The original's arithmetic (REFERENCE §3.3): each statistic divided by the batch
+            size, then subtracted; divisor 1. Otherwise the sums are subtracted and the
+            optimizer divides once (also when the two phases have different sizes, PCD).
 
         Returns
         -------
@@ -54,29 +46,23 @@ class CDLearning:
         ks = self.layer.kernels
         g_w, g_bh, g_bv = grads
         B, Bn = vt.shape[1], nv.shape[1]
-        if reference:
-            if self._scratch is None or self._scratch.shape != g_w.shape:
-                self._scratch = np.empty_like(g_w)
-            s1 = self._scratch
-            ks.sddmm(W.indptr, W.indices, vt, dh, s1)
-            ks.sddmm(W.indptr, W.indices, nv, nh, g_w)
+        if self._scratch is None or self._scratch.shape != g_w.shape:
+            self._scratch = np.empty_like(g_w)
+        s1 = self._scratch
+        ks.sddmm(W.indptr, W.indices, vt, dh, s1)
+        ks.sddmm(W.indptr, W.indices, nv, nh, g_w)
+        if reference or Bn != B:
             s1 /= B
             g_w /= Bn
             g_w -= s1  # = -(S1/B - S2/B): the optimizer's -lr*g is the original's +lr*(...)
             g_bh[...] = nh.mean(axis=1) - dh.mean(axis=1)
             g_bv[...] = nv.mean(axis=1) - vt.mean(axis=1)
             return 1.0
-        if Bn == B:  # sums over both phases, divided by B in the optimizer
-            xs, hs, div = np.concatenate((-vt, nv), axis=1), np.concatenate((dh, nh), axis=1), B
-            g_bh[...] = nh.sum(axis=1) - dh.sum(axis=1)
-            g_bv[...] = nv.sum(axis=1) - vt.sum(axis=1)
-        else:  # persistent chains of another size: weight each phase by its own count
-            xs = np.concatenate((vt * (-1.0 / B), nv * (1.0 / Bn)), axis=1).astype(self.dtype)
-            hs, div = np.concatenate((dh, nh), axis=1), 1.0
-            g_bh[...] = nh.mean(axis=1) - dh.mean(axis=1)
-            g_bv[...] = nv.mean(axis=1) - vt.mean(axis=1)
-        ks.sddmm(W.indptr, W.indices, xs, hs, g_w)
-        return div
+        g_w -= s1
+        # einsum's row sums: 4 ms at (1e6, 10) against 22 ms for sum(axis=1)
+        np.subtract(np.einsum("ij->i", nh), np.einsum("ij->i", dh), out=g_bh)
+        np.subtract(np.einsum("ij->i", nv), np.einsum("ij->i", vt), out=g_bv)
+        return float(B)
 
     def cd_update(self, vt, dh, mv, mh, *, lr, weight_decay):
         """The original's CD update on existing connections and biases (REFERENCE §3.3).
@@ -136,11 +122,13 @@ class CDLearning:
             Batch reconstruction error.
         """
         if chains is None:
-            dh, mv, mh = self.gibbs_pass(vt, rng, k)
+            dh, mv, mh = self._chain(vt, rng, k, work=True)
             nv, nh, recon = mv, mh, mv
         else:
-            dh = self.sample(self.hidden_probs(vt), rng)
-            recon = self.visible_probs(dh)
+            hs = (self.n_hidden, vt.shape[1])
+            dh = self.sample(self.hidden_probs(vt, out=self._buffer("ph", hs)), rng,
+                             out=self._buffer("dh", hs))
+            recon = self.visible_probs(dh, out=self._buffer("mv", (self.n_visible, vt.shape[1])))
             v = chains
             for _ in range(k):
                 v = self.sample_visible(self.visible_probs(self.sample(self.hidden_probs(v), rng)),
@@ -214,7 +202,7 @@ class CDLearning:
                 total += float(d2.sum())
         if original_draws:
             for s in range(0, n, chunk):
-                _uniform(rng, (min(chunk, n - s), H), self.dtype)
+                rng.uniform(0.0, 1.0, (min(chunk, n - s), H))
         return float(np.mean(d2)) if n <= chunk else total / (n * self.n_visible)
 
     def evolve(self, *, zeta, rng, regrow=True, original=False, optimizer=None, init="normal",
