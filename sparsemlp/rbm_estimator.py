@@ -37,8 +37,12 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         Epochs.
     weight_decay : float, default=2e-7
         Per-step weight decay (the original SET-RBM rule).
+    momentum : float, default=0.0
+        SGD momentum in [0, 1) (the original has none).
     k : int, default=1
         Gibbs steps per update (CD-k).
+    persistent : bool, default=False
+        Persistent contrastive divergence (Tieleman 2008) with ``batch_size`` chains.
     clip : bool, default=False
         Inputs must lie in [0, 1] (binary data or probabilities); with ``clip=True`` values
         outside are clipped instead of raising an error.
@@ -73,8 +77,9 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_components=256, *, epsilon=10.0, zeta=0.3, topology="set",
-                 learning_rate=0.1, batch_size=10, n_iter=10, weight_decay=2e-7, k=1,
-                 clip=False, random_state=None, backend="auto", verbose=False):
+                 learning_rate=0.1, batch_size=10, n_iter=10, weight_decay=2e-7, momentum=0.0,
+                 k=1, persistent=False, clip=False, random_state=None, backend="auto",
+                 verbose=False):
         self.n_components = n_components
         self.epsilon = epsilon
         self.zeta = zeta
@@ -83,7 +88,9 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.weight_decay = weight_decay
+        self.momentum = momentum
         self.k = k
+        self.persistent = persistent
         self.clip = clip
         self.random_state = random_state
         self.backend = backend
@@ -128,8 +135,9 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
                               f"{r['nnz']}")) if self.verbose else None
         self.history_ = self.rbm_.fit(
             X, epochs=self.n_iter, batch_size=min(int(self.batch_size), X.shape[0]),
-            lr=self.learning_rate, weight_decay=self.weight_decay, zeta=self.zeta, k=self.k,
-            topology=self.topology, rng=rng, callback=cb)
+            lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay,
+            zeta=self.zeta, k=self.k, persistent=self.persistent, topology=self.topology,
+            rng=rng, callback=cb)
         self._rng_ = rng
         return self
 

@@ -240,7 +240,7 @@ class RBMTrainer:
         u = self.metric_streams.get("binarize", X.shape[0]).random(X.shape)
         return (u < X).astype(np.float64)
 
-    def evaluate(self, X, *, epoch=None, recon_rng=None, pll=None, ais=False):
+    def evaluate(self, X, *, epoch=None, recon_rng=None, pll=None, ais=False, ais_base=None):
         """Reconstruction error, pseudo-log-likelihood and (optionally) AIS log-likelihood.
 
         Parameters
@@ -255,6 +255,9 @@ class RBMTrainer:
             Pseudo-log-likelihood method (default: the config's).
         ais : bool, default=False
             Also estimate log Z by AIS and the mean log-likelihood.
+        ais_base : ndarray of shape (n_visible,), optional
+            AIS base model (default: :func:`~sparsemlp.rbm_metrics.base_rate` of the data
+            last passed to :meth:`fit`, else the uniform model).
 
         Returns
         -------
@@ -280,8 +283,9 @@ class RBMTrainer:
         if ais:
             t0 = time.perf_counter()
             Xb = self._binarized(X) if Xb is None else Xb
+            base = self._ais_base if ais_base is None else ais_base
             log_z, sd = metrics.ais_log_partition(
-                m, n_chains=cfg.ais_chains, n_betas=cfg.ais_betas, base_visible_bias=self._ais_base,
+                m, n_chains=cfg.ais_chains, n_betas=cfg.ais_betas, base_visible_bias=base,
                 rng=self.metric_streams.get("ais", e), return_std=True)
             out.update(log_z=log_z, log_z_std=sd, log_likelihood=metrics.log_likelihood(m, Xb, log_z),
                        seconds_ais=time.perf_counter() - t0)

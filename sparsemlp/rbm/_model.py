@@ -174,7 +174,13 @@ class SparseRBM(CDLearning):
 
     @property
     def layers(self):
-        """``[layer]``: the sparse layers, as :attr:`SparseMLP.layers`."""
+        """The sparse layers, as ``SparseMLP.layers`` (for degree files, info and plots).
+
+        Returns
+        -------
+        list of SparseLinear
+            ``[self.layer]``.
+        """
         return [self.layer]
 
     def sparse_layers(self):
