@@ -57,8 +57,9 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
     ----------
     rbm_ : SparseRBM
         The fitted model.
-    components_ : scipy.sparse.csr_array of shape (n_components, n_features)
-        Weights (transposed view of ``rbm_.W``, as BernoulliRBM's layout).
+    components_ : scipy.sparse.csc_array of shape (n_components, n_features)
+        Weights in BernoulliRBM's layout: ``rbm_.W.T``, a zero-copy CSC view of the CSR
+        weights.
     intercept_hidden_, intercept_visible_ : ndarray
         Biases.
     history_ : list of dict
@@ -143,14 +144,14 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
 
     @property
     def components_(self):
-        """Weights as (n_components, n_features) CSR.
+        """Weights as (n_components, n_features): ``rbm_.W.T``, a zero-copy CSC view.
 
         Returns
         -------
-        ndarray or scipy.sparse.csr_array
-            The fitted values.
+        scipy.sparse.csc_array
+            The fitted weights (shares ``rbm_.W.data``).
         """
-        return self.rbm_.W.T.tocsr()
+        return self.rbm_.W.T
 
     @property
     def intercept_hidden_(self):

@@ -307,6 +307,10 @@ def rbm_data(cfg, ds):
 def _main_rbm(args, cfg, run_dir, ds, ks, streams):
     from .rbm_trainer import RBMTrainer
 
+    if args.profile:
+        raise ConfigError("--profile times the MLP's layers; it does not apply to --model rbm "
+                          "(metrics.jsonl has seconds_train, seconds_eval, seconds_ais and "
+                          "seconds_evolution per epoch).")
     Xtr, Xte = rbm_data(cfg, ds)
     if args.resume:
         trainer = RBMTrainer.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,

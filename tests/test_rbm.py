@@ -355,3 +355,36 @@ def test_reference_1000_epochs_match_published_curves(topology, fname, final):
     got = np.array([[r["train_recon_original"], r["test_recon"]] for r in hist])
     np.testing.assert_allclose(got, ref, rtol=1e-6)
     assert hist[-1]["test_recon"] <= final
+
+
+@pytest.mark.slow
+def test_a_million_hidden_units_train_on_coil20_within_4_gib(tmp_path):
+    """Issue 5 scale target: >= 1,000,000 hidden units, one epoch on COIL20, peak RSS < 4 GiB
+    (own subprocess, so the peak is this model's alone)."""
+    import json
+    import subprocess
+    import sys
+
+    shared_data("coil20", "COIL20.mat")
+    code = f"""
+import json, resource, sys
+import numpy as np
+sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+from test_rbm import _coil20
+from sparsemlp import TrainConfig
+from sparsemlp.rbm_trainer import RBMTrainer
+_, Xtr, Xte = _coil20()
+cfg = TrainConfig(model="rbm", hidden=(1_000_000,), epochs=1, lr=0.1, momentum=0.0,
+                  weight_decay=2e-7, decay="original", normalize="none", pll="stochastic",
+                  ais_every=0, checkpoint_every=0)
+tr = RBMTrainer.from_config(cfg, 1024, verbose=False)
+nnz = tr.model.layer.nnz
+r = tr.fit(Xtr.astype(np.float32), Xte.astype(np.float32))[-1]
+print(json.dumps(dict(nnz=nnz, rec=r, rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["nnz"] > 9_900_000  # epsilon 10: about 10 * (1024 + 1e6) connections
+    assert out["rss"] * 1024 < 4 * 2**30, out
+    assert 0 < out["rec"]["test_recon"] < 0.2 and out["rec"]["test_pll"] < 0
