@@ -42,7 +42,7 @@ def main():
         wall = time.perf_counter() - t0
         ref = np.loadtxt(os.path.join(SHARED, "set-reference-results", PUBLISHED[topo][0]))
         n = min(len(hist), len(ref))
-        got = np.array([[r["train_recon"], r["test_recon"]] for r in hist[:n]])
+        got = np.array([[r["train_recon_original"], r["test_recon"]] for r in hist[:n]])
         rel = np.abs(got - ref[:n]) / np.abs(ref[:n])
         first_off = int(np.argmax(rel.max(axis=1) > 1e-6)) + 1 if (rel > 1e-6).any() else None
         rec = {"bench": "rbm_coil20", "topology": topo, "epochs": a.epochs,

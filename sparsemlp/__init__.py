@@ -8,13 +8,15 @@ from .layers import SparseLinear
 from .models import SparseMLP
 from .optim import SGD, Adam
 from .rbm import SparseRBM
+from .rbm_trainer import RBMTrainer
 from .topology import erdos_renyi, init_values
 from .trainer import Callback, Trainer
 
 __all__ = [
     "__version__", "show_versions", "TrainConfig", "SparseLinear", "SparseMLP", "SGD", "Adam",
     "Trainer", "Callback", "erdos_renyi", "init_values", "evolve", "importance_prune",
-    "set_thresholds", "EvolutionResult", "SparseRBM", "SparseMLPClassifier", "SparseBernoulliRBM",
+    "set_thresholds", "EvolutionResult", "SparseRBM", "RBMTrainer", "SparseMLPClassifier",
+    "SparseBernoulliRBM",
 ]
 
 

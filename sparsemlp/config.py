@@ -13,7 +13,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "MODE_DEFAULTS", "TOPOLOGIES", "PREDEFINED", "load_toml", "ConfigError"]
+__all__ = ["TrainConfig", "MODE_DEFAULTS", "RBM_DEFAULTS", "TOPOLOGIES", "PREDEFINED", "load_toml",
+           "ConfigError"]
 
 
 class ConfigError(ValueError):
@@ -37,7 +38,7 @@ MODE_DEFAULTS = {
         momentum=0.9,
         weight_decay=2e-4, decay="original", activation="relu", output_activation="sigmoid",
         loss="mse", dropout=0.0, dropout_kind="original", init="normal", er_law="draws",
-        evolve_output=True,
+        evolve_output=True, epsilon=20.0, normal_std=0.1, dtype="float32",
         drop_last=True, legacy_rng=True, normalize="zscore",
     ),
     "default": dict(
@@ -45,8 +46,25 @@ MODE_DEFAULTS = {
         momentum=0.9,
         weight_decay=2e-4, decay="coupled", activation="relu", output_activation="softmax",
         loss="cross_entropy", dropout=0.2, dropout_kind="inverted", init="he_uniform",
-        er_law="bernoulli",
+        er_law="bernoulli", epsilon=20.0, normal_std=0.1, dtype="float32",
         evolve_output=False, drop_last=False, legacy_rng=False, normalize="zscore",
+    ),
+}
+
+# --model rbm: taken before MODE_DEFAULTS (fields the RBM does not use keep the MLP's).
+RBM_DEFAULTS = {
+    # the original SET-RBM demo (REFERENCE 3.6): COIL20 as given (already in [0, 1])
+    "reference": dict(
+        hidden=(200,), epsilon=10.0, epochs=1000, batch_size=10, lr=0.1,
+        lr_schedule="constant", momentum=0.0, weight_decay=2e-7, decay="original",
+        init="normal", normal_std=0.05, er_law="draws", drop_last=True, legacy_rng=True,
+        normalize="none", ais_every=100, pll="stochastic", dtype="float64",
+    ),
+    "default": dict(
+        hidden=(200,), epsilon=10.0, epochs=30, batch_size=10, lr=0.05,
+        lr_schedule="constant", momentum=0.5, weight_decay=1e-4, decay="coupled",
+        init="normal", normal_std=0.05, er_law="bernoulli", drop_last=False, legacy_rng=False,
+        normalize="minmax", ais_every=10, pll="auto",
     ),
 }
 
@@ -64,7 +82,8 @@ class TrainConfig:
 
     mode: str = _f("default", "preset: 'default' (modern choices) or 'reference' (original SET demo)",
                    choices=("default", "reference"))
-    model: str = _f("mlp", "model type", choices=("mlp",))
+    model: str = _f("mlp", "model: 'mlp' (classifier) or 'rbm' (SET-RBM on the features; labels "
+                    "unused)", choices=("mlp", "rbm"))
     # data
     dataset: str = _f("digits", "data set: digits (built in), fashion-mnist, mnist, madelon, "
                       "synthetic, or a path to a .npz/.mat/.csv file")
@@ -80,10 +99,10 @@ class TrainConfig:
     normalize: str = _f(None, "feature scaling", choices=("zscore", "minmax", "none"))
     # architecture and topology
     hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000", nargs="+", type=int)
-    epsilon: float = _f(20.0, "Erdős–Rényi sparsity: density = epsilon*(n_in+n_out)/(n_in*n_out)")
+    epsilon: float = _f(None, "Erdős–Rényi sparsity: density = epsilon*(n_in+n_out)/(n_in*n_out)")
     er_law: str = _f(None, "topology law", choices=("bernoulli", "draws"))
     init: str = _f(None, "weight init", choices=("normal", "he_uniform", "xavier_uniform"))
-    normal_std: float = _f(0.1, "standard deviation of init='normal'")
+    normal_std: float = _f(None, "standard deviation of init='normal'")
     activation: str = _f(None, "hidden activation",
                          choices=("relu", "leaky_relu", "all_relu", "sigmoid", "tanh"))
     output_activation: str = _f(None, "output activation", choices=("softmax", "sigmoid", "identity"))
@@ -93,7 +112,8 @@ class TrainConfig:
     dropout_kind: str = _f(None, "'inverted' (scale by 1/(1-rate) in training) or 'original' (the "
                            "SET tutorials: no scaling or backward mask in training, (1-rate)*z "
                            "at inference)", choices=("inverted", "original"))
-    dtype: str = _f("float32", "floating dtype", choices=("float32", "float64"))
+    dtype: str = _f(None, "floating dtype (float32; float64 for the reference RBM)",
+                    choices=("float32", "float64"))
     # SET
     topology: str = _f("set", "'set': Erdős–Rényi layers evolved by SET; 'static': Erdős–Rényi, "
                        "frozen (FixProb); 'random', 'regular', 'clash-free': the pre-defined "
@@ -145,6 +165,19 @@ class TrainConfig:
     adam_beta1: float = _f(0.9, "Adam beta1")
     adam_beta2: float = _f(0.999, "Adam beta2")
     adam_eps: float = _f(1e-8, "Adam epsilon")
+    # RBM (--model rbm)
+    visible_units: str = _f("binary", "RBM visible units: 'binary' (data in [0, 1]) or 'gaussian' "
+                            "(unit variance; standardise the data)",
+                            choices=("binary", "gaussian"))
+    cd_k: int = _f(1, "RBM: Gibbs steps per update (CD-k)")
+    persistent: bool = _f(False, "RBM: persistent contrastive divergence (batch-size chains)")
+    pll: str = _f(None, "RBM: test pseudo-log-likelihood per epoch: 'exact' (O(n*nnz)), "
+                  "'stochastic' (one unit per sample), 'auto' (exact below 1e7 n*nnz), 'none'",
+                  choices=("auto", "exact", "stochastic", "none"))
+    ais_every: int = _f(None, "RBM: AIS test log-likelihood every this many epochs and at the "
+                        "last (0 = never)")
+    ais_chains: int = _f(100, "RBM: AIS chains")
+    ais_betas: int = _f(1000, "RBM: AIS temperatures")
     # run
     seed: int = _f(0, "random seed (one seed makes the whole run reproducible)")
     legacy_rng: bool = _f(None, "one legacy RandomState stream in the original's order")
@@ -171,7 +204,12 @@ class TrainConfig:
         """
         if self.mode not in MODE_DEFAULTS:
             raise ConfigError(f"mode must be 'default' or 'reference'. Got {self.mode!r}.")
-        fill = {k: v for k, v in MODE_DEFAULTS[self.mode].items() if getattr(self, k) is None}
+        defaults = dict(MODE_DEFAULTS[self.mode], ais_every=0, pll="none")
+        if self.model == "rbm":
+            defaults.update(RBM_DEFAULTS[self.mode])
+            if self.visible_units == "gaussian":
+                defaults["normalize"] = "zscore"
+        fill = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         if self.rewire == "auto":
             fill["rewire"] = "set" if self.topology == "set" else "none"
         cfg = dataclasses.replace(self, **fill)
@@ -224,6 +262,8 @@ class TrainConfig:
             check_param("adam_eps", self.adam_eps, "float", low=0, low_open=True, **hp)
             for b in ("adam_beta1", "adam_beta2"):
                 check_param(b, getattr(self, b), "float", low=0, high=1, high_open=True, **hp)
+            if self.model == "rbm":
+                self._validate_rbm()
             self._validate_topology(n_layers)
             if self.loss == "cross_entropy" and self.output_activation == "identity":
                 raise ConfigError("loss='cross_entropy' needs output_activation 'softmax' or "
@@ -277,6 +317,29 @@ class TrainConfig:
         if self.z and len(self.z) != n_layers:
             raise ConfigError(f"z needs one value per layer ({n_layers}). Got {len(self.z)}: "
                               f"{list(self.z)}.")
+
+    def _validate_rbm(self):
+        hp = dict(owner="TrainConfig")
+        if self.topology not in ("set", "static") or self.rewire == "degree-preserving":
+            raise ConfigError(f"--model rbm supports --topology set or static (Erdős–Rényi, "
+                              f"evolved or frozen). Got topology={self.topology!r}, "
+                              f"rewire={self.rewire!r}; the pre-defined topologies are for the "
+                              "MLP.")
+        if len(self.hidden) != 1:
+            raise ConfigError(f"--model rbm takes one hidden layer size (--hidden N). Got "
+                              f"{len(self.hidden)}: {list(self.hidden)}.")
+        if len(self.zeta) != 1:
+            raise ConfigError(f"--model rbm takes one zeta value. Got {list(self.zeta)}.")
+        if self.prune_percentile:
+            raise ConfigError("importance pruning (--prune-percentile) is for the MLP; set it to "
+                              "0 with --model rbm.")
+        check_param("cd_k", self.cd_k, "int", low=1, **hp)
+        check_param("ais_every", self.ais_every, "int", low=0, **hp)
+        check_param("ais_chains", self.ais_chains, "int", low=1, **hp)
+        check_param("ais_betas", self.ais_betas, "int", low=2, **hp)
+        if self.visible_units == "gaussian" and self.normalize == "minmax":
+            raise ConfigError("Gaussian visible units have unit variance: standardise the data "
+                              "with --normalize zscore (or none if it already is).")
 
     def zeta_for(self, layer, n_layers):
         """The zeta of one layer (a single value applies to all).

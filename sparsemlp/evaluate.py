@@ -1,8 +1,9 @@
-"""Command line: ``python -m sparsemlp.evaluate RUN_DIR`` scores a trained model on a data set."""
+"""Command line: ``python -m sparsemlp.evaluate RUN_DIR`` scores a trained MLP or RBM on a data set."""
 
 import argparse
 import dataclasses
 import json
+import os
 import sys
 
 import numpy as np
@@ -15,7 +16,8 @@ from .data import DataError
 def _parser():
     p = argparse.ArgumentParser(
         prog="python -m sparsemlp.evaluate",
-        description="Score a trained sparse MLP (a run directory or checkpoint) on a data set.",
+        description="Score a trained sparse MLP or RBM (a run directory or checkpoint) on a data "
+                    "set.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory or checkpoint directory")
     p.add_argument("--checkpoint", default="final",
@@ -27,13 +29,72 @@ def _parser():
     p.add_argument("--backend", choices=("auto", "cython", "numba", "numpy"), default=None,
                    help="kernel backend (default: the run's)")
     p.add_argument("--threads", type=int, default=None, help="kernel threads (0 = all)")
+    p.add_argument("--ais", action="store_true",
+                   help="RBM runs: also estimate the log-likelihood by AIS (the run's "
+                        "--ais-chains and --ais-betas)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("-v", "--verbose", action="count", default=0, help="tracebacks on errors")
     return p
 
 
+def _model_class(ck):
+    try:
+        with open(os.path.join(ck, "meta.json")) as fh:
+            return json.load(fh).get("model_class")
+    except (OSError, ValueError):
+        return None  # Trainer.from_checkpoint reports the problem
+
+
+def evaluate_rbm(ck, *, dataset=None, data_dir=None, split="test", backend=None, threads=None,
+                 ais=False):
+    """Score a ``--model rbm`` checkpoint: reconstruction error, PLL, optionally AIS.
+
+    Parameters
+    ----------
+    ck : str
+        Checkpoint directory (``model_class`` ``"SparseRBM"``).
+    dataset, data_dir : str, optional
+        Override the run's data set.
+    split : {"test", "train", "both"}, default="test"
+        Which split to score.
+    backend : str, optional
+        Kernel backend override.
+    threads : int, optional
+        Thread count override.
+    ais : bool, default=False
+        Also estimate log Z by AIS and the mean log-likelihood.
+
+    Returns
+    -------
+    dict
+        ``checkpoint``, ``epoch``, ``dataset``, ``model_class`` and per split ``recon``,
+        ``pll``, ``pll_method``, ``log_likelihood``, ``log_z``, ``count``.
+    """
+    from .rbm_metrics import base_rate
+    from .rbm_trainer import RBMTrainer
+    from .train import load_dataset, rbm_data
+
+    tr = RBMTrainer.from_checkpoint(ck, backend=backend, verbose=False)
+    over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
+            if v is not None}
+    cfg = tr.config = dataclasses.replace(tr.config, **over)
+    ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng))
+    if ds.n_features != tr.model.n_visible:
+        raise DataError(f"{ds.name} has {ds.n_features} features but the RBM has "
+                        f"{tr.model.n_visible} visible units. Evaluate on the data set it was "
+                        "trained on.")
+    Xs = dict(zip(("train", "test"), rbm_data(cfg, ds)))
+    out = {"checkpoint": ck, "epoch": tr.epoch, "dataset": ds.name, "model_class": "SparseRBM"}
+    for part in ("train", "test") if split == "both" else (split,):
+        r = tr.evaluate(Xs[part], ais=ais, ais_base=base_rate(Xs["train"], tr.model.visible))
+        out[part] = {"recon": r["recon"], "pll": r["pll"], "pll_method": r["pll_method"],
+                     "log_likelihood": r["log_likelihood"], "log_z": r["log_z"],
+                     "count": int(Xs[part].shape[0])}
+    return out
+
+
 def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, split="test",
-                 backend=None, threads=None):
+                 backend=None, threads=None, ais=False):
     """Load a run's model and score it on a data set.
 
     The data set is loaded, split and scaled exactly as the run did (same config and
@@ -53,12 +114,14 @@ def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, sp
         Kernel backend override.
     threads : int, optional
         Thread count override.
+    ais : bool, default=False
+        RBM checkpoints: also estimate the log-likelihood by AIS.
 
     Returns
     -------
     dict
         ``checkpoint``, ``epoch``, ``dataset`` and per split ``loss``, ``accuracy``,
-        ``count``, ``per_class_accuracy``.
+        ``count``, ``per_class_accuracy`` (an RBM: see :func:`evaluate_rbm`).
 
     Raises
     ------
@@ -71,6 +134,9 @@ def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, sp
     from .trainer import Trainer
 
     ck = find_checkpoint(run_dir, checkpoint)
+    if _model_class(ck) == "SparseRBM":
+        return evaluate_rbm(ck, dataset=dataset, data_dir=data_dir, split=split,
+                            backend=backend, threads=threads, ais=ais)
     tr = Trainer.from_checkpoint(ck, backend=backend, verbose=False)
     cfg = tr.config
     over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
@@ -101,11 +167,21 @@ def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, sp
 def _run(args):
     res = evaluate_run(args.run_dir, checkpoint=args.checkpoint, dataset=args.dataset,
                        data_dir=args.data_dir, split=args.split, backend=args.backend,
-                       threads=args.threads)
+                       threads=args.threads, ais=args.ais)
     if args.json:
         print(json.dumps(res))
         return 0
     print(f"{res['checkpoint']} (epoch {res['epoch']}) on {res['dataset']}")
+    if res.get("model_class") == "SparseRBM":
+        for part in ("train", "test"):
+            if part in res:
+                r = res[part]
+                pll = "n/a" if r["pll"] is None else f"{r['pll']:.5g} ({r['pll_method']})"
+                ll = "" if r["log_likelihood"] is None else (
+                    f"  log-likelihood (AIS) {r['log_likelihood']:.5g} (log Z {r['log_z']:.6g})")
+                print(f"  {part}: reconstruction error {r['recon']:.6g}  pseudo-log-likelihood "
+                      f"{pll}{ll}  ({r['count']} samples)")
+        return 0
     for part in ("train", "test"):
         if part in res:
             r = res[part]

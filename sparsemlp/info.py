@@ -124,8 +124,10 @@ def run_info(run_dir, *, checkpoint="final"):
     hist = meta.get("history") or []
     if hist:
         last = hist[-1]
-        res["last_epoch"] = {k: last.get(k) for k in ("epoch", "test_accuracy", "test_loss",
-                                                     "train_loss", "peak_rss_mb")}
+        keys = ("epoch", "train_recon", "test_recon", "test_pll", "test_log_likelihood",
+                "peak_rss_mb") if meta.get("model_class") == "SparseRBM" else (
+                "epoch", "test_accuracy", "test_loss", "train_loss", "peak_rss_mb")
+        res["last_epoch"] = {k: last.get(k) for k in keys}
         res["seconds"] = {k: float(sum(r.get(f"seconds_{k}", 0.0) for r in hist))
                           for k in ("train", "evolution", "eval")}
     rc = read_run_config(run_dir) if os.path.isdir(os.path.join(run_dir, "checkpoints")) \
@@ -214,9 +216,16 @@ def _run(args):
           f"{r['dense_weights']:,}; weights {r['weight_bytes'] / 2**20:.2f} MiB "
           f"({r['weight_bytes_per_connection']:.2f} B/connection), biases + optimizer state "
           f"{r['state_bytes_per_connection']:.2f} B/connection"
-          + (f", cycle schedules {r['schedule_bytes'] / 2**10:.1f} KiB" if r["schedule_bytes"]
+          + (f", cycle schedules {r['schedule_bytes'] / 2**10:.1f} KiB" if r.get("schedule_bytes")
              else ""))
-    if "last_epoch" in r:
+    if "last_epoch" in r and r["model_class"] == "SparseRBM":
+        le, s = r["last_epoch"], r["seconds"]
+        ll = [f"{k} {le[k]:.6g}" for k in ("train_recon", "test_recon", "test_pll",
+                                           "test_log_likelihood") if le.get(k) is not None]
+        print(f"last epoch {le['epoch']}: {', '.join(ll)}; peak RSS {le['peak_rss_mb']:.0f} "
+              f"MiB; time train {s['train']:.1f} s, evolution {s['evolution']:.1f} s, eval "
+              f"{s['eval']:.1f} s")
+    elif "last_epoch" in r:
         le, s = r["last_epoch"], r["seconds"]
         print(f"last epoch {le['epoch']}: test accuracy {le['test_accuracy']:.4f} (best "
               f"{r['best_test_accuracy']:.4f}), peak RSS {le['peak_rss_mb']:.0f} MiB; time "

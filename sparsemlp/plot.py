@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from . import checkpoint
+from .plot_rbm import RBM_REQUIRED, image_layout, is_rbm_run
 
 __all__ = ["PlotError", "read_metrics", "degrees", "degree_histogram", "read_degrees",
            "plot_learning_curves", "plot_time_per_epoch", "plot_degrees", "main"]
@@ -91,7 +92,8 @@ def read_metrics(run_dir):
             if not isinstance(rec, dict):
                 raise PlotError(f"{path} line {n} is a JSON {type(rec).__name__}, not an object. "
                                 "Fix or delete that line.")
-            missing = [k for k in REQUIRED if k not in rec]
+            missing = [k for k in (RBM_REQUIRED if "train_recon" in rec else REQUIRED)
+                       if k not in rec]
             if missing:
                 raise PlotError(f"{path} line {n} lacks {', '.join(missing)}. Fix or delete that "
                                 "line, or rerun the training with this sparsemlp.")
@@ -379,17 +381,42 @@ def plot_degrees(run_dir, path, *, dpi=120):
     return _save(fig, path, dpi)
 
 
+def _rbm_grids(run_dir, out, args):
+    """reconstructions.png and samples.png of an RBM run on image data (else a note)."""
+    from . import plot_rbm
+
+    tr, _, _ = plot_rbm.load_run(run_dir)
+    try:
+        layout = image_layout(tr.model.n_visible, tr.config.dataset, args.image_shape,
+                              args.image_order)
+    except ValueError as exc:
+        raise PlotError(str(exc)) from None
+    if layout is None:
+        print(f"note: {tr.model.n_visible} visible units are not a square image; no "
+              "reconstruction or sample grids (pass --image-shape H W if they are images)")
+        return []
+    return [plot_rbm.plot_reconstructions(run_dir, os.path.join(out, "reconstructions.png"),
+                                          layout=layout, dpi=args.dpi),
+            plot_rbm.plot_samples(run_dir, os.path.join(out, "samples.png"), layout=layout,
+                                  dpi=args.dpi)]
+
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="python -m sparsemlp.plot",
         description="Write PNG figures of sparsemlp run directories: learning_curves.png "
                     "(all runs overlaid), time_per_epoch.png (one panel per run) and degrees.png "
-                    "(first run).",
+                    "(first run); for --model rbm runs on image data also reconstructions.png "
+                    "and samples.png (grids of test reconstructions and Gibbs samples).",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directory (several: overlaid)")
     p.add_argument("--out", metavar="DIR", help="output directory (default: RUN_DIR/plots of the "
                                                 "first run)")
     p.add_argument("--dpi", type=int, default=120, help="resolution of the PNG files")
+    p.add_argument("--image-shape", type=int, nargs=2, metavar=("H", "W"),
+                   help="RBM runs: image height and width (default: square, e.g. 32x32 COIL20)")
+    p.add_argument("--image-order", choices=("C", "F"),
+                   help="RBM runs: pixel order (default: F for .mat data sets, else C)")
     p.add_argument("-v", "--verbose", action="store_true", help="tracebacks on unexpected errors")
     return p
 
@@ -414,21 +441,31 @@ def main(argv=None):
     try:
         if args.dpi <= 0:
             raise PlotError(f"--dpi must be a positive integer. Got {args.dpi} instead.")
-        for d in args.run_dirs:
-            read_metrics(d)
+        kinds = {is_rbm_run(read_metrics(d)) for d in args.run_dirs}
+        if len(kinds) > 1:
+            raise PlotError("the run directories mix --model mlp and --model rbm runs; plot "
+                            "each kind in its own call.")
+        rbm = kinds.pop()
         _figure(1, 1)  # fail early, before any file is written, when matplotlib is missing
         first = args.run_dirs[0]
         out = args.out or os.path.join(first, "plots")
-        written = [
-            plot_learning_curves(args.run_dirs, os.path.join(out, "learning_curves.png"),
-                                 dpi=args.dpi),
-            plot_time_per_epoch(args.run_dirs, os.path.join(out, "time_per_epoch.png"),
-                                dpi=args.dpi),
-        ]
+        if rbm:
+            from . import plot_rbm
+
+            curves = plot_rbm.plot_rbm_curves(args.run_dirs, os.path.join(out, "learning_curves.png"),
+                                              dpi=args.dpi)
+        else:
+            curves = plot_learning_curves(args.run_dirs, os.path.join(out, "learning_curves.png"),
+                                          dpi=args.dpi)
+        written = [curves,
+                   plot_time_per_epoch(args.run_dirs, os.path.join(out, "time_per_epoch.png"),
+                                       dpi=args.dpi)]
         if not os.path.exists(os.path.join(first, INITIAL_DEGREES)):
             print(f"note: {first} has no {INITIAL_DEGREES} (it is written at the start of "
                   "training by newer sparsemlp); degrees.png shows the final topology only")
         written.append(plot_degrees(first, os.path.join(out, "degrees.png"), dpi=args.dpi))
+        if rbm:
+            written += _rbm_grids(first, out, args)
     except PlotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,8 +37,12 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         Epochs.
     weight_decay : float, default=2e-7
         Per-step weight decay (the original SET-RBM rule).
+    momentum : float, default=0.0
+        SGD momentum in [0, 1) (the original has none).
     k : int, default=1
         Gibbs steps per update (CD-k).
+    persistent : bool, default=False
+        Persistent contrastive divergence (Tieleman 2008) with ``batch_size`` chains.
     clip : bool, default=False
         Inputs must lie in [0, 1] (binary data or probabilities); with ``clip=True`` values
         outside are clipped instead of raising an error.
@@ -53,8 +57,9 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
     ----------
     rbm_ : SparseRBM
         The fitted model.
-    components_ : scipy.sparse.csr_array of shape (n_components, n_features)
-        Weights (transposed view of ``rbm_.W``, as BernoulliRBM's layout).
+    components_ : scipy.sparse.csc_array of shape (n_components, n_features)
+        Weights in BernoulliRBM's layout: ``rbm_.W.T``, a zero-copy CSC view of the CSR
+        weights.
     intercept_hidden_, intercept_visible_ : ndarray
         Biases.
     history_ : list of dict
@@ -73,8 +78,9 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_components=256, *, epsilon=10.0, zeta=0.3, topology="set",
-                 learning_rate=0.1, batch_size=10, n_iter=10, weight_decay=2e-7, k=1,
-                 clip=False, random_state=None, backend="auto", verbose=False):
+                 learning_rate=0.1, batch_size=10, n_iter=10, weight_decay=2e-7, momentum=0.0,
+                 k=1, persistent=False, clip=False, random_state=None, backend="auto",
+                 verbose=False):
         self.n_components = n_components
         self.epsilon = epsilon
         self.zeta = zeta
@@ -83,7 +89,9 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.n_iter = n_iter
         self.weight_decay = weight_decay
+        self.momentum = momentum
         self.k = k
+        self.persistent = persistent
         self.clip = clip
         self.random_state = random_state
         self.backend = backend
@@ -124,25 +132,26 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         rng = self._rng()
         self.rbm_ = SparseRBM.erdos_renyi(X.shape[1], int(self.n_components), epsilon=self.epsilon,
                                           law="bernoulli", rng=rng, kernels=self.backend)
-        cb = (lambda r: print(f"epoch {r['epoch']}: recon {r['train_recon_epoch']:.5f} nnz "
+        cb = (lambda r: print(f"epoch {r['epoch']}: recon {r['train_recon']:.5f} nnz "
                               f"{r['nnz']}")) if self.verbose else None
         self.history_ = self.rbm_.fit(
             X, epochs=self.n_iter, batch_size=min(int(self.batch_size), X.shape[0]),
-            lr=self.learning_rate, weight_decay=self.weight_decay, zeta=self.zeta, k=self.k,
-            topology=self.topology, rng=rng, callback=cb)
+            lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay,
+            zeta=self.zeta, k=self.k, persistent=self.persistent, topology=self.topology,
+            rng=rng, callback=cb)
         self._rng_ = rng
         return self
 
     @property
     def components_(self):
-        """Weights as (n_components, n_features) CSR.
+        """Weights as (n_components, n_features): ``rbm_.W.T``, a zero-copy CSC view.
 
         Returns
         -------
-        ndarray or scipy.sparse.csr_array
-            The fitted values.
+        scipy.sparse.csc_array
+            The fitted weights (shares ``rbm_.W.data``).
         """
-        return self.rbm_.W.T.tocsr()
+        return self.rbm_.W.T
 
     @property
     def intercept_hidden_(self):

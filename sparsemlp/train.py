@@ -23,7 +23,8 @@ logger = logging.getLogger("sparsemlp")
 def _parser():
     p = argparse.ArgumentParser(
         prog="python -m sparsemlp.train",
-        description="Train a truly sparse MLP with Sparse Evolutionary Training (SET).",
+        description="Train a truly sparse MLP (or, with --model rbm, an RBM) with Sparse "
+                    "Evolutionary Training (SET).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--config", help="TOML file with settings (defaults < file < flags)")
@@ -281,6 +282,8 @@ def _main(args):
                 ks.name, cfg.threads or "all", cfg.seed, run_dir)
     logger.info("data %s: %d train / %d test, %d features, %d classes", ds.name,
                 ds.X_train.shape[0], ds.X_test.shape[0], ds.n_features, ds.n_classes)
+    if cfg.model == "rbm":
+        return _main_rbm(args, cfg, run_dir, ds, ks, streams)
 
     if args.resume:
         trainer = Trainer.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,
@@ -331,6 +334,96 @@ def _main(args):
           f"{sum(m.nnz())} = {100 * sum(m.nnz()) / dense_w:.3g}% of dense | "
           f"{spe:.3f} s/epoch | peak RSS {last.get('peak_rss_mb', 0):.0f} MiB | "
           f"{wall:.1f} s | run {run_dir}")
+    return 0
+
+
+def rbm_data(cfg, ds):
+    """The train and test features of a data set, checked for a ``--model rbm`` config.
+
+    Binary visible units need values in [0, 1]. With ``--normalize minmax`` the test set,
+    scaled by training statistics, may leave [0, 1] slightly: it is clipped (and logged).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Resolved config.
+    ds : Dataset
+        Loaded data.
+
+    Returns
+    -------
+    X_train, X_test : ndarray
+        Features.
+
+    Raises
+    ------
+    DataError
+        If binary visible units get training data outside [0, 1] (the message names the
+        fix: ``--normalize minmax`` or ``--visible-units gaussian``).
+    """
+    Xtr, Xte = ds.X_train, ds.X_test
+    if cfg.visible_units != "binary":
+        return Xtr, Xte
+    lo, hi = float(Xtr.min()), float(Xtr.max())
+    if lo < 0 or hi > 1:
+        raise DataError(f"--model rbm with binary visible units needs data in [0, 1]; "
+                        f"{ds.name} ({cfg.normalize} scaling) has training values in "
+                        f"[{lo:.4g}, {hi:.4g}]. Pass --normalize minmax, or --visible-units "
+                        "gaussian --normalize zscore for real-valued data.")
+    out = (Xte < 0) | (Xte > 1)
+    if out.any():
+        if cfg.normalize != "minmax":
+            raise DataError(f"--model rbm with binary visible units needs data in [0, 1]; the "
+                            f"test set of {ds.name} has values in [{Xte.min():.4g}, "
+                            f"{Xte.max():.4g}]. Pass --normalize minmax.")
+        logger.info("clipped %d test values outside [0, 1] (min-max scaling by the training "
+                    "set)", int(out.sum()))
+        Xte = np.clip(Xte, 0, 1)
+    return Xtr, Xte
+
+
+def _main_rbm(args, cfg, run_dir, ds, ks, streams):
+    from .rbm_trainer import RBMTrainer
+
+    if args.profile:
+        raise ConfigError("--profile times the MLP's layers; it does not apply to --model rbm "
+                          "(metrics.jsonl has seconds_train, seconds_eval, seconds_ais and "
+                          "seconds_evolution per epoch).")
+    Xtr, Xte = rbm_data(cfg, ds)
+    if args.resume:
+        trainer = RBMTrainer.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,
+                                             verbose=not args.quiet)
+        trainer.config = cfg
+    else:
+        if os.path.exists(os.path.join(run_dir, "config.json")):
+            raise ConfigError(f"{run_dir} already holds a run. Pass --resume {run_dir} to "
+                              "continue it or --out NEW_DIR for a new run.")
+        os.makedirs(run_dir, exist_ok=True)
+        trainer = RBMTrainer.from_config(cfg, ds.n_features, streams=streams,
+                                         run_dir=run_dir, verbose=not args.quiet)
+        _write_json(os.path.join(run_dir, "config.json"),
+                    {"config": cfg.to_dict(), "sparsemlp_version": __version__,
+                     "backend": ks.name, "dataset": ds.name, "n_features": ds.n_features,
+                     "n_classes": ds.n_classes})
+        save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
+    m = trainer.model
+    logger.info("model %s: nnz %d (%.3g%% of dense)", m, m.layer.nnz,
+                100 * m.layer.nnz / (m.n_visible * m.n_hidden))
+    t0 = time.perf_counter()
+    hist = trainer.fit(Xtr, Xte)
+    wall = time.perf_counter() - t0
+    last = hist[-1] if len(hist) else {}
+    spe = sum(r["seconds_train"] + r["seconds_evolution"] for r in hist.records) / max(1, len(hist))
+    ll = [r["test_log_likelihood"] for r in hist.records if r.get("test_log_likelihood") is not None]
+
+    def num(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    print(f"done: test reconstruction error {num(last.get('test_recon'), '.6g')} | test PLL "
+          f"{num(last.get('test_pll'), '.5g')} | test log-likelihood (AIS) "
+          f"{num(ll[-1] if ll else None, '.5g')} | connections {m.layer.nnz} = "
+          f"{100 * m.layer.nnz / (m.n_visible * m.n_hidden):.3g}% of dense | {spe:.3f} s/epoch | "
+          f"peak RSS {last.get('peak_rss_mb', 0):.0f} MiB | {wall:.1f} s | run {run_dir}")
     return 0
 
 

@@ -31,7 +31,7 @@ def test_rbm_features_feed_a_classifier():
     pipe.fit(Xtr, ytr)
     rbm = pipe[0]
     assert rbm.components_.shape == (200, 64)
-    assert rbm.history_[-2]["train_recon_epoch"] < rbm.history_[0]["train_recon_epoch"]
+    assert rbm.history_[-2]["train_recon"] < rbm.history_[0]["train_recon"]
     assert pipe.score(Xte, yte) > 0.85
     s = rbm.score_samples(Xte[:5])
     assert s.shape == (5,) and np.all(s <= 0)
@@ -43,3 +43,24 @@ def test_out_of_range_input_is_a_clear_error():
     X = np.random.default_rng(0).normal(size=(30, 6))
     with pytest.raises(ValueError, match=r"inputs in \[0, 1\].*clip=True"):
         SparseBernoulliRBM(n_components=4, n_iter=1).fit(X)
+
+
+def test_example_rbm_features_feed_a_classifier():
+    """examples/rbm_features_classifier.py runs and RBM features classify digits."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "rbm_features_classifier.py"
+    spec = importlib.util.spec_from_file_location("rbm_example", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rbm_acc, raw_acc = mod.main(["--n-components", "150", "--n-iter", "5"])
+    assert rbm_acc > 0.9 and raw_acc > 0.9
+
+
+def test_momentum_and_persistent_are_parameters():
+    X = (np.random.default_rng(0).random((60, 10)) > 0.5).astype(float)
+    est = SparseBernoulliRBM(n_components=6, epsilon=2, n_iter=3, momentum=0.5, persistent=True,
+                             random_state=0).fit(X)
+    assert est.get_params()["persistent"] is True and est.rbm_.W.shape == (10, 6)
+    assert est.history_[-1]["nnz"] < est.history_[0]["nnz"]

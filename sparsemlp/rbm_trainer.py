@@ -1,0 +1,496 @@
+"""RBMTrainer: SET-RBM epochs (CD-k / PCD), RBM metrics, history, checkpoints and exact resume."""
+
+import dataclasses
+import logging
+import math
+import os
+import shutil
+import time
+
+import numpy as np
+
+from . import _kernels, checkpoint
+from . import rbm_metrics as metrics
+from ._parallel import thread_limit
+from ._rng import Streams
+from .config import TrainConfig
+from .history import History, PhaseTimer, peak_rss_mb, progress
+from .models import batch_t
+from .optim import lr_at, make_optimizer
+from .rbm import SparseRBM
+from .trainer import _from_json_state, _InterruptFlag, _json_state
+
+__all__ = ["RBMTrainer", "build_rbm"]
+
+logger = logging.getLogger(__name__)
+
+# pll="auto" computes the exact pseudo-log-likelihood up to this many n_test * nnz terms
+# (about 0.4 s on this machine), else the one-unit estimate.
+_PLL_EXACT_MAX = 10_000_000
+
+
+def build_rbm(cfg, n_visible, *, rng, kernels, weights=None, arrays=None):
+    """The SparseRBM a resolved ``--model rbm`` config describes (fresh, or from a checkpoint).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Resolved config (``hidden`` holds the number of hidden units).
+    n_visible : int
+        Number of visible units (features).
+    rng : numpy.random.Generator or RandomState
+        Initialisation randomness (unused with ``weights``).
+    kernels : KernelSet
+        Backend.
+    weights : list of one scipy.sparse.csr_array, optional
+        Saved weights.
+    arrays : dict, optional
+        Saved ``state.npz`` arrays (biases).
+
+    Returns
+    -------
+    SparseRBM
+        The model.
+    """
+    dtype = np.dtype(cfg.dtype)
+    if weights is None:
+        return SparseRBM.erdos_renyi(n_visible, cfg.hidden[0], epsilon=cfg.epsilon,
+                                     law=cfg.er_law, init=cfg.init, normal_std=cfg.normal_std,
+                                     rng=rng, dtype=dtype, visible=cfg.visible_units,
+                                     kernels=kernels)
+    W = weights[0]
+    if len(weights) != 1 or W.shape != (n_visible, cfg.hidden[0]):
+        raise checkpoint.CheckpointError(
+            f"checkpoint weights {[w.shape for w in weights]} do not match an RBM with "
+            f"{n_visible} visible and {cfg.hidden[0]} hidden units.")
+    return SparseRBM(W.astype(dtype, copy=False), arrays["visible_bias"], arrays["layers.0.bias"],
+                     visible=cfg.visible_units, kernels=kernels)
+
+
+class RBMTrainer:
+    """Trains a SparseRBM with contrastive divergence and Sparse Evolutionary Training.
+
+    The RBM counterpart of :class:`~sparsemlp.trainer.Trainer`: the same run directory
+    (``metrics.jsonl``, ``checkpoints/``, ``latest``, ``final/``), atomic checkpoints, exact
+    resume (also from a Ctrl-C checkpoint in the middle of an epoch) and callbacks.
+
+    Parameters
+    ----------
+    model : SparseRBM
+        The model (updated in place).
+    config : TrainConfig
+        Resolved ``--model rbm`` configuration.
+    streams : Streams
+        Random streams: ``shuffle`` / ``gibbs`` / ``eval`` / ``evolve`` keyed by epoch, or one
+        legacy RandomState in the original's order (reference mode).
+    run_dir : str or path-like, optional
+        Where the run's files go; without it nothing is written.
+    callbacks : sequence of Callback, optional
+        Hooks (``on_train_begin``, ``on_epoch_end`` returning True to stop, ``on_train_end``).
+    verbose : bool, default=True
+        Progress bar on a terminal and one INFO line per epoch.
+
+    Attributes
+    ----------
+    history : History
+        Per-epoch records.
+    epoch : int
+        Completed epochs.
+
+    Notes
+    -----
+    Per epoch: shuffle; one CD-k / PCD-k update per batch (``SparseRBM.step``); test
+    reconstruction error (one Gibbs pass, as the original); pseudo-log-likelihood of the
+    test set (``pll``); every ``ais_every`` epochs and at the last one, an AIS estimate of
+    log Z (``ais_chains`` x ``ais_betas``, base-rate base model) and the test
+    log-likelihood; then SET evolution, removal only after the last epoch. The likelihoods
+    are of the test set binarised once by ``v ~ Bernoulli(x)`` (identity for binary data),
+    and their randomness never touches the training streams, so turning them on or off
+    leaves the training bit for bit unchanged.
+
+    References
+    ----------
+    Mocanu et al., Nature Communications 9:2383 (2018); Salakhutdinov and Murray, ICML 2008.
+    """
+
+    def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
+        self.model = model
+        self.config = config
+        self.streams = streams
+        self.run_dir = None if run_dir is None else os.fspath(run_dir)
+        if self.run_dir is not None:
+            os.makedirs(self.run_dir, exist_ok=True)
+        self.callbacks = list(callbacks)
+        self.verbose = verbose
+        cfg = config
+        self.optimizer = make_optimizer(
+            cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+            kernels=model.kernels,
+            **(dict(momentum=cfg.momentum, nesterov=cfg.nesterov, decay=cfg.decay)
+               if cfg.optimizer == "sgd" else
+               dict(beta1=cfg.adam_beta1, beta2=cfg.adam_beta2, adam_eps=cfg.adam_eps,
+                    decoupled=cfg.decay != "coupled")))
+        self._flat, self._grads = model.make_grads()
+        self.epoch = 0
+        self.step = 0
+        self.train_recon_original = 0.0  # the original's never-reset accumulator
+        self.chains = None
+        self.history = History(None if self.run_dir is None
+                               else os.path.join(self.run_dir, "metrics.jsonl"))
+        self._resume = None
+        self.timer = PhaseTimer()
+        self.stop_training = False
+        self.metric_streams = Streams(cfg.seed)  # keyed, never the legacy training stream
+        self._ais_base = None
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config, n_features, *, streams=None, **kw):
+        """Build streams and a fresh Erdős–Rényi SparseRBM from a config.
+
+        Parameters
+        ----------
+        config : TrainConfig
+            Configuration with ``model="rbm"`` (resolved here if needed).
+        n_features : int
+            Number of visible units.
+        streams : Streams, optional
+            Random streams; by default ``Streams(config.seed, legacy=config.legacy_rng)``.
+        **kw
+            Passed to the constructor (``run_dir``, ``callbacks``, ``verbose``).
+
+        Returns
+        -------
+        RBMTrainer
+            A trainer at epoch 0.
+        """
+        cfg = config.resolve()
+        if cfg.model != "rbm":
+            raise ValueError(f"RBMTrainer needs model='rbm'. Got {cfg.model!r}; use Trainer.")
+        streams = streams or Streams(cfg.seed, legacy=cfg.legacy_rng)
+        ks = _kernels.get(cfg.backend)
+        with thread_limit(cfg.threads):
+            model = build_rbm(cfg, n_features, rng=streams.get("init"), kernels=ks)
+        return cls(model, cfg, streams=streams, **kw)
+
+    @classmethod
+    def from_checkpoint(cls, path, *, backend=None, **kw):
+        """Rebuild a trainer exactly as it was when ``path`` was saved.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Checkpoint directory, or a run directory (its ``latest`` checkpoint).
+        backend : str, optional
+            Override the kernel backend.
+        **kw
+            Passed to the constructor.
+
+        Returns
+        -------
+        RBMTrainer
+            Ready for :meth:`fit` to continue.
+
+        Raises
+        ------
+        CheckpointError
+            If the checkpoint is missing, corrupted or not an RBM checkpoint.
+        """
+        path = os.fspath(path)
+        if not os.path.exists(os.path.join(path, "meta.json")):
+            latest = checkpoint.read_latest(path)
+            if latest is None:
+                raise checkpoint.CheckpointError(
+                    f"{path} is neither a checkpoint nor a run directory with a 'latest' file.")
+            path = latest
+        weights, arrays, meta = checkpoint.load(path)
+        if meta.get("model_class") != "SparseRBM":
+            raise checkpoint.CheckpointError(
+                f"{path} holds a {meta.get('model_class')!r}, not a SparseRBM checkpoint.")
+        try:
+            cfg = TrainConfig.from_dict(meta["config"], source=f"{path}/meta.json").resolve()
+        except (ValueError, TypeError) as exc:
+            raise checkpoint.CheckpointError(f"{path}/meta.json has an invalid config: {exc}") \
+                from None
+        if backend is not None:
+            cfg = dataclasses.replace(cfg, backend=backend)
+        ks = _kernels.get(cfg.backend)
+        model = build_rbm(cfg, weights[0].shape[0], rng=None, kernels=ks, weights=weights,
+                          arrays=arrays)
+        tr = cls(model, cfg, streams=Streams.from_state_dict(meta["streams"]), **kw)
+        tr.optimizer.load_state_dict(arrays)
+        tr.epoch, tr.step = int(meta["epoch"]), int(meta["step"])
+        tr.train_recon_original = float(meta["train_recon_original"])
+        if "rbm.chains" in arrays:
+            tr.chains = np.array(arrays["rbm.chains"], dtype=model.dtype, copy=True)
+        tr.history.records = list(meta.get("history", []))
+        if tr.history.path is not None:
+            tr.history.truncate_file(tr.epoch)
+            tr.history.records = list(meta.get("history", []))
+        if meta.get("mid_epoch"):
+            tr._resume = dict(meta["mid_epoch"], order=arrays["trainer.order"],
+                              batch_errors=list(arrays["trainer.batch_errors"]))
+        return tr
+
+    # -- evaluation ----------------------------------------------------------------------
+    def _binarized(self, X):
+        """``X`` for the likelihoods: binary data as is, else one keyed Bernoulli(x) draw."""
+        if self.model.visible == "gaussian" or np.all((X == 0) | (X == 1)):
+            return X
+        u = self.metric_streams.get("binarize", X.shape[0]).random(X.shape)
+        return (u < X).astype(np.float64)
+
+    def evaluate(self, X, *, epoch=None, recon_rng=None, pll=None, ais=False, ais_base=None):
+        """Reconstruction error, pseudo-log-likelihood and (optionally) AIS log-likelihood.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_visible)
+            Data.
+        epoch : int, optional
+            Key of the randomness (default: the completed epochs).
+        recon_rng : numpy.random.Generator or RandomState, optional
+            Randomness of the reconstruction pass (default: keyed ``eval`` stream).
+        pll : {"auto", "exact", "stochastic", "none"}, optional
+            Pseudo-log-likelihood method (default: the config's).
+        ais : bool, default=False
+            Also estimate log Z by AIS and the mean log-likelihood.
+        ais_base : ndarray of shape (n_visible,), optional
+            AIS base model (default: :func:`~sparsemlp.rbm_metrics.base_rate` of the data
+            last passed to :meth:`fit`, else the uniform model).
+
+        Returns
+        -------
+        dict
+            ``recon``, ``pll`` and ``pll_method`` (None without), ``log_likelihood``,
+            ``log_z``, ``log_z_std`` (None without AIS), ``seconds_ais``.
+        """
+        cfg, m = self.config, self.model
+        e = self.epoch if epoch is None else epoch
+        rng = recon_rng if recon_rng is not None else self.metric_streams.get("eval", e)
+        out = {"recon": m.reconstruction_error(X, rng), "pll": None, "pll_method": None,
+               "log_likelihood": None, "log_z": None, "log_z_std": None, "seconds_ais": 0.0}
+        method = cfg.pll if pll is None else pll
+        Xb = None
+        if method != "none" and m.visible == "binary":
+            if method == "auto":
+                method = "exact" if X.shape[0] * m.layer.nnz <= _PLL_EXACT_MAX else "stochastic"
+            Xb = self._binarized(X)
+            units = (self.metric_streams.get("pll").integers(0, m.n_visible, X.shape[0])
+                     if method == "stochastic" else None)
+            out["pll"] = float(np.mean(metrics.pseudo_log_likelihood(m, Xb, units=units)))
+            out["pll_method"] = method
+        if ais:
+            t0 = time.perf_counter()
+            Xb = self._binarized(X) if Xb is None else Xb
+            base = self._ais_base if ais_base is None else ais_base
+            log_z, sd = metrics.ais_log_partition(
+                m, n_chains=cfg.ais_chains, n_betas=cfg.ais_betas, base_visible_bias=base,
+                rng=self.metric_streams.get("ais", e), return_std=True)
+            out.update(log_z=log_z, log_z_std=sd, log_likelihood=metrics.log_likelihood(m, Xb, log_z),
+                       seconds_ais=time.perf_counter() - t0)
+        return out
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, X, X_test=None, *, epochs=None):
+        """Train until ``config.epochs`` (or ``epochs``) epochs are complete.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_visible)
+            Training data (in [0, 1] for binary visible units).
+        X_test : ndarray, optional
+            Data scored after every epoch.
+        epochs : int, optional
+            Total epochs to reach (default ``config.epochs``).
+
+        Returns
+        -------
+        History
+            Per-epoch records.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            After Ctrl-C, once a checkpoint of the last completed step is written.
+        FloatingPointError
+            If the reconstruction error or a weight becomes NaN or infinite.
+        """
+        cfg = self.config
+        n_epochs = cfg.epochs if epochs is None else int(epochs)
+        X = self.model.check_data(X)
+        if X_test is not None:
+            X_test = self.model.check_data(X_test, "X_test")
+        self._ais_base = metrics.base_rate(X, self.model.visible)
+        if cfg.persistent and self.chains is None:
+            self.chains = self.model.init_chains(X, cfg.batch_size, self.metric_streams.get("chains"))
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        try:
+            with thread_limit(cfg.threads), _InterruptFlag() as flag:
+                while self.epoch < n_epochs and not self.stop_training:
+                    self._run_epoch(X, X_test, n_epochs, flag)
+            if self.run_dir is not None:
+                self.save(os.path.join(self.run_dir, "final"))
+                checkpoint.write_latest(self.run_dir, "final")
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(self)
+        return self.history
+
+    def _run_epoch(self, X, X_test, n_epochs, flag):
+        cfg, model, st = self.config, self.model, self.streams
+        e, n, B = self.epoch, X.shape[0], cfg.batch_size
+        n_batches = n // B if cfg.drop_last else -(-n // B)
+        if n_batches == 0:
+            raise ValueError(f"batch_size={B} exceeds the {n} training samples with drop_last; "
+                             "lower --batch-size.")
+        res, self._resume = self._resume, None
+        if res is not None:
+            order, start, errs = res["order"], int(res["batch"]), res["batch_errors"]
+            gibbs = st.get("gibbs") if st.legacy else st.get("gibbs", e)
+            if res.get("gibbs_rng") is not None:
+                gibbs.bit_generator.state = _from_json_state(res["gibbs_rng"])
+        else:
+            if st.legacy:
+                order = np.arange(n)
+                st.get("shuffle").shuffle(order)
+            else:
+                order = st.get("shuffle", e).permutation(n)
+            start, errs = 0, []
+            gibbs = st.get("gibbs") if st.legacy else st.get("gibbs", e)
+        lr = lr_at(cfg.lr_schedule, cfg.lr, e, n_epochs, gamma=cfg.lr_gamma,
+                   step_size=cfg.lr_step_size, lr_min=cfg.lr_min, warmup=cfg.warmup_epochs)
+        bar = progress(n_batches - start, f"epoch {e + 1}/{n_epochs}", self.verbose)
+        try:
+            with self.timer("train"), np.errstate(over="ignore", invalid="ignore"):
+                for j in range(start, n_batches):
+                    vt = batch_t(X, order[j * B:(j + 1) * B], model.dtype)
+                    err = model.step(vt, gibbs, self.optimizer, self._grads, k=cfg.cd_k, lr=lr,
+                                     chains=self.chains, reference=st.legacy)
+                    if not math.isfinite(err):
+                        raise FloatingPointError(
+                            f"the reconstruction error became {err} at epoch {e + 1}, batch "
+                            f"{j + 1}. Lower the learning rate (now {cfg.lr}) or scale the data.")
+                    errs.append(err)
+                    self.step += 1
+                    bar.update(1)
+                    if flag.set:
+                        self._save_interrupt(e, j + 1, order, errs, gibbs)
+                        raise KeyboardInterrupt
+        finally:
+            bar.close()
+        if not all(np.isfinite(p).all() for p in model.parameters()):
+            raise FloatingPointError(f"the RBM has non-finite weights after epoch {e + 1}. Lower "
+                                     f"the learning rate (now {cfg.lr}) or scale the data.")
+        acc = self.train_recon_original
+        for err in errs:  # the original's accumulator, summed in its order (REFERENCE 3.5)
+            acc += err
+        self.train_recon_original = acc / max(1, n_batches)
+        record = {"epoch": e + 1, "lr": lr, "train_recon": float(np.mean(errs)),
+                  "train_recon_original": self.train_recon_original}
+        with self.timer("eval"):
+            if X_test is not None:
+                ais = cfg.ais_every > 0 and ((e + 1) % cfg.ais_every == 0 or e + 1 == n_epochs)
+                ev = self.evaluate(X_test, epoch=e, recon_rng=gibbs if st.legacy else None, ais=ais)
+                record.update(test_recon=ev["recon"], test_pll=ev["pll"],
+                              test_pll_method=ev["pll_method"],
+                              test_log_likelihood=ev["log_likelihood"], log_z=ev["log_z"],
+                              log_z_std=ev["log_z_std"], seconds_ais=ev["seconds_ais"])
+        with self.timer("evolution"):
+            if cfg.topology == "set":
+                self._flat = self._grads = None  # dead between epochs: free them during evolution
+                model.evolve(zeta=cfg.zeta[0], rng=st.get("evolve", e, 0),
+                             regrow=e < n_epochs - 1, original=st.legacy, optimizer=self.optimizer,
+                             init=cfg.init, normal_std=cfg.normal_std)
+                self._flat, self._grads = model.make_grads()
+        record.update(nnz=[model.layer.nnz], dense_params=model.n_visible * model.n_hidden,
+                      seconds_train=self.timer.pop("train"),
+                      seconds_evolution=self.timer.pop("evolution"),
+                      seconds_eval=self.timer.pop("eval"), peak_rss_mb=peak_rss_mb())
+        self.epoch = e + 1
+        self.history.append(record)
+        self._log(record, n_epochs)
+        for cb in self.callbacks:
+            if cb.on_epoch_end(self, record):
+                self.stop_training = True
+        if (self.run_dir is not None and cfg.checkpoint_every
+                and self.epoch % cfg.checkpoint_every == 0 and self.epoch < n_epochs):
+            self._save_epoch_checkpoint(f"epoch-{self.epoch:04d}")
+
+    def _log(self, r, n_epochs):
+        if not self.verbose:
+            return
+        parts = [f"epoch {r['epoch']}/{n_epochs}", f"train_recon {r['train_recon']:.5g}"]
+        for key, name in (("test_recon", "test_recon"), ("test_pll", "test_pll"),
+                          ("test_log_likelihood", "test_ll")):
+            if r.get(key) is not None:
+                parts.append(f"{name} {r[key]:.5g}")
+        parts += [f"nnz {r['nnz'][0]}",
+                  f"time {r['seconds_train']:.2f}+{r['seconds_evolution']:.2f}"
+                  f"+{r['seconds_eval']:.2f}s", f"rss {r['peak_rss_mb']:.0f}MiB"]
+        logger.info("  ".join(parts))
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state(self):
+        """Everything a checkpoint stores: (weights, arrays, meta).
+
+        Returns
+        -------
+        weights : list of csr_array
+            ``[W]`` by reference.
+        arrays : dict
+            Hidden biases (``layers.0.bias``), ``visible_bias``, optimizer state, chains.
+        meta : dict
+            ``model_class="SparseRBM"``, config, counters, RNG state, history.
+        """
+        m = self.model
+        arrays = {"layers.0.bias": m.b_hidden, "visible_bias": m.b_visible}
+        arrays.update(self.optimizer.state_dict())
+        if self.chains is not None:
+            arrays["rbm.chains"] = self.chains
+        meta = {"model_class": "SparseRBM", "visible_units": m.visible,
+                "config": self.config.to_dict(), "epoch": self.epoch, "step": self.step,
+                "train_recon_original": self.train_recon_original,
+                "streams": self.streams.state_dict(), "backend": m.kernels.name,
+                "history": self.history.records}
+        return [m.W], arrays, meta
+
+    def save(self, path):
+        """Write a checkpoint of the current state to ``path`` (atomically).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Checkpoint directory.
+
+        Returns
+        -------
+        str
+            The path.
+        """
+        weights, arrays, meta = self.state()
+        return checkpoint.save(path, weights=weights, arrays=arrays, meta=meta)
+
+    def _save_epoch_checkpoint(self, name, extra_arrays=None, extra_meta=None):
+        ck_root = os.path.join(self.run_dir, "checkpoints")
+        weights, arrays, meta = self.state()
+        arrays.update(extra_arrays or {})
+        meta.update(extra_meta or {})
+        checkpoint.save(os.path.join(ck_root, name), weights=weights, arrays=arrays, meta=meta)
+        checkpoint.write_latest(self.run_dir, os.path.join("checkpoints", name))
+        kept = sorted(d for d in os.listdir(ck_root) if d.startswith("epoch-") and ".tmp" not in d)
+        for old in kept[:-self.config.keep_checkpoints]:
+            if old != name:
+                shutil.rmtree(os.path.join(ck_root, old), ignore_errors=True)
+
+    def _save_interrupt(self, e, next_batch, order, errs, gibbs):
+        if self.run_dir is None:
+            return
+        state = (_json_state(gibbs.bit_generator.state)
+                 if isinstance(gibbs, np.random.Generator) else None)
+        name = f"epoch-{e:04d}-step-{next_batch:06d}"
+        self._save_epoch_checkpoint(
+            name, extra_arrays={"trainer.order": order, "trainer.batch_errors": np.asarray(errs)},
+            extra_meta={"mid_epoch": {"batch": next_batch, "gibbs_rng": state}})
+        logger.warning("saved checkpoint %s; resume with --resume %s", name, self.run_dir)
