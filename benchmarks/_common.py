@@ -3,7 +3,9 @@
 import json
 import os
 import platform
+import resource
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -34,3 +36,35 @@ def append_jsonl(path, record):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a") as fh:
         fh.write(json.dumps(record, default=float) + "\n")
+
+
+def vm_bytes(key):
+    """A memory figure of this process from /proc/self/status (``VmRSS``, ``VmHWM``), bytes."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def peak_rss():
+    """Peak RSS of this process in bytes."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_worker(script, args, lock=None):
+    """Run ``python script *args`` (under ``flock lock``); its last stdout line is JSON.
+
+    Returns that record with ``loadavg_before`` and ``loadavg_after`` added; raises
+    RuntimeError with the end of stderr if the worker fails.
+    """
+    cmd = [sys.executable, os.path.abspath(script), *args]
+    if lock:
+        cmd = ["flock", lock] + cmd
+    before = os.getloadavg()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{p.stderr[-3000:]}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r.update(loadavg_before=before, loadavg_after=os.getloadavg())
+    return r

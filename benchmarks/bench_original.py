@@ -23,8 +23,6 @@ Example::
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -33,7 +31,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import append_jsonl, conditions  # noqa: E402
+from _common import append_jsonl, conditions, peak_rss, run_worker, vm_bytes  # noqa: E402
 
 # REFERENCE 8.1: the original code, seconds per epoch (training + fast evolution); ~107 B/conn
 PUBLISHED = {1000: 1.93, 3000: 6.2, 10000: 22.9, 30000: 72.5}
@@ -41,17 +39,8 @@ PUBLISHED_BYTES = 107.0
 N_SAMPLES, N_FEATURES, N_CLASSES, N_TRAIN = 203, 3312, 5, 135
 
 
-def _vm(key):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
-def peak_rss():
-    """Peak RSS of this process in bytes."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def lung_data(seed):
@@ -77,7 +66,7 @@ def worker_original(args):
     if _original._sddmm_loop is not None:  # compile outside the timed region
         _original.sddmm(np.ones((2, 2)), np.ones((2, 2)), np.zeros(1, np.int32),
                         np.zeros(1, np.int32))
-    base = _vm("VmRSS")
+    base = vm_bytes("VmRSS")
     t0 = time.perf_counter()
     model = _original.OriginalSETMLP(sizes, rs=rs)
     init_s = time.perf_counter() - t0
@@ -110,7 +99,7 @@ def worker_sparsemlp(args):
     Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
     cfg = TrainConfig(mode="reference", hidden=(args.h,) * 3, epochs=1000, seed=args.seed,
                       threads=args.threads, legacy_rng=not args.generator).resolve()
-    base = _vm("VmRSS")
+    base = vm_bytes("VmRSS")
     t0 = time.perf_counter()
     tr = Trainer.from_config(cfg, N_FEATURES, N_CLASSES, verbose=False,
                              callbacks=[_StopAfter(args.epochs)])
@@ -129,25 +118,16 @@ def worker_sparsemlp(args):
 
 
 def run_point(impl, h, epochs, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--h", str(h),
-           "--epochs", str(epochs), "--seed", str(args.seed), "--threads", str(args.threads)]
-    if args.generator:
-        cmd.append("--generator")
-    if args.lock:
-        cmd = ["flock", args.lock] + cmd
-    load_before = os.getloadavg()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{impl} h={h} failed:\n{p.stderr[-3000:]}")
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    wargs = ["--worker", impl, "--h", str(h), "--epochs", str(epochs), "--seed", str(args.seed),
+             "--threads", str(args.threads)] + (["--generator"] if args.generator else [])
+    r = run_worker(__file__, wargs, args.lock)
     ep = [e["epoch_s"] for e in r["epochs"]]
     r.update(impl=impl, h=h, n_epochs=len(ep), epoch_s_median=float(np.median(ep)),
              epoch_s_min=float(np.min(ep)),
              train_s_median=float(np.median([e["train_s"] for e in r["epochs"]])),
              evolution_s_median=float(np.median([e["evolution_s"] for e in r["epochs"]])),
              eval_s_median=float(np.median([e["eval_s"] for e in r["epochs"]])),
-             bytes_per_conn=(r["peak_rss"] - r["base_rss"]) / r["nnz"],
-             loadavg_before=load_before, loadavg_after=os.getloadavg())
+             bytes_per_conn=(r["peak_rss"] - r["base_rss"]) / r["nnz"])
     return r
 
 

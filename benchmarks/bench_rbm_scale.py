@@ -25,8 +25,6 @@ Example::
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -35,22 +33,14 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import SHARED, append_jsonl, conditions  # noqa: E402
+from _common import SHARED, append_jsonl, conditions, peak_rss, run_worker, vm_bytes  # noqa: E402
 
 GIB = 2**30
 PUBLISHED = {200: 0.53}  # REFERENCE 8.4: the original at the demo size, CPU s/epoch
 
 
-def _vm(key):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
-def peak_rss():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def coil20(seed):
@@ -73,7 +63,7 @@ def worker_original(args):
         z = np.zeros((1, 1))
         orig.cd_update(0.0, 0.1, z, z, z, z, np.zeros(1, np.int32), np.zeros(1, np.int32),
                        np.zeros(1))
-    base = _vm("VmRSS")
+    base = vm_bytes("VmRSS")
     t0 = time.perf_counter()
     model = orig.OriginalSETRBM(Xtr.shape[1], args.h, rs=rs)
     init_s = time.perf_counter() - t0
@@ -95,7 +85,7 @@ def worker_sparsemlp(args):
                       zeta=(0.3,), drop_last=True, dtype=args.dtype, normalize="none",
                       pll="none", ais_every=0, seed=args.seed, threads=args.threads,
                       checkpoint_every=0).resolve()
-    base = _vm("VmRSS")
+    base = vm_bytes("VmRSS")
     t0 = time.perf_counter()
     tr = RBMTrainer.from_config(cfg, Xtr.shape[1], verbose=False)
     init_s = time.perf_counter() - t0
@@ -112,23 +102,15 @@ def worker_sparsemlp(args):
 
 
 def run_point(impl, h, epochs, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--h", str(h),
-           "--epochs", str(epochs), "--seed", str(args.seed), "--threads", str(args.threads),
-           "--dtype", args.dtype]
-    if args.lock:
-        cmd = ["flock", args.lock] + cmd
-    load_before = os.getloadavg()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{impl} h={h} failed:\n{p.stderr[-3000:]}")
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    wargs = ["--worker", impl, "--h", str(h), "--epochs", str(epochs), "--seed", str(args.seed),
+             "--threads", str(args.threads), "--dtype", args.dtype]
+    r = run_worker(__file__, wargs, args.lock)
     med = {k: float(np.median([e[k] for e in r["epochs"]]))
            for k in ("epoch_s", "train_s", "evolution_s", "eval_s")}
     r.update(impl=impl, h=h, n_epochs=len(r["epochs"]), **{f"{k}_median": v for k, v in med.items()},
              epoch_s_min=float(min(e["epoch_s"] for e in r["epochs"])),
              bytes_per_conn=(r["peak_rss"] - r["base_rss"]) / r["nnz"],
-             peak_rss_gib=r["peak_rss"] / GIB, loadavg_before=load_before,
-             loadavg_after=os.getloadavg())
+             peak_rss_gib=r["peak_rss"] / GIB)
     return r
 
 

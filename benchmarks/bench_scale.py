@@ -25,9 +25,7 @@ Example::
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,18 +35,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import append_jsonl, conditions  # noqa: E402
+from _common import append_jsonl, conditions, peak_rss, run_worker, vm_bytes  # noqa: E402
 
 # nnz ~ 66 000 + 105 h: about 1e5, 2e5, 4e5, 1e6, 3.2e6, 1e7, 3.2e7, 6.3e7, 1e8 connections
 CURVE_H = [320, 1000, 3000, 9000, 30000, 95000, 300000, 600000, 950000]
 
 
-def _vm(key):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 class _Clock:
@@ -78,7 +70,7 @@ def worker(args):
     cfg = TrainConfig(mode="reference", hidden=(args.h,) * 3, epochs=1000, seed=args.seed,
                       threads=args.threads, legacy_rng=False, checkpoint_every=1,
                       keep_checkpoints=1).resolve()
-    base = _vm("VmRSS")
+    base = vm_bytes("VmRSS")
     try:
         t0 = time.perf_counter()
         clock = _Clock(args.epochs)
@@ -89,7 +81,7 @@ def worker(args):
         tr.fit(Xtr, ytr, Xte, yte)
         fit_s = time.perf_counter() - t1
         final_s = time.perf_counter() - clock.ends[-1]
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = peak_rss()
         nnz = sum(tr.model.nnz())
         recs = tr.history.records
         walls = np.diff(clock.ends).tolist()
@@ -113,19 +105,9 @@ def worker(args):
 
 
 def run_point(h, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--h", str(h),
-           "--epochs", str(args.epochs), "--seed", str(args.seed), "--threads",
-           str(args.threads)]
-    if args.tmp:
-        cmd += ["--tmp", args.tmp]
-    if args.lock:
-        cmd = ["flock", args.lock] + cmd
-    before = os.getloadavg()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"h={h} failed:\n{p.stderr[-3000:]}")
-    r = json.loads(p.stdout.strip().splitlines()[-1])
-    r.update(loadavg_before=before, loadavg_after=os.getloadavg())
+    wargs = ["--worker", "--h", str(h), "--epochs", str(args.epochs), "--seed", str(args.seed),
+             "--threads", str(args.threads)] + (["--tmp", args.tmp] if args.tmp else [])
+    r = run_worker(__file__, wargs, args.lock)
     return r
 
 
