@@ -1,107 +1,34 @@
 """Figures of run directories (learning curves, time per epoch, degrees): ``python -m sparsemlp.plot``."""
 
 import argparse
-import json
 import math
 import os
 import sys
 
 import numpy as np
 
-from . import checkpoint
-from .plot_rbm import RBM_REQUIRED, image_layout, is_rbm_run
+from . import checkpoint, plot_rbm
+from ._figures import REQUIRED as REQUIRED  # the keys read_metrics needs, importable from here
+from ._figures import (
+    PlotError,
+    _curves,
+    _epoch_axes,
+    _figure,
+    _final_checkpoint,
+    _names,
+    _num,
+    _run_name,
+    _save,
+    read_metrics,
+)
+from .plot_rbm import image_layout, is_rbm_run
 
 __all__ = ["PlotError", "read_metrics", "degrees", "degree_histogram", "read_degrees",
            "plot_learning_curves", "plot_time_per_epoch", "plot_degrees", "main"]
 
-REQUIRED = ("epoch", "train_loss", "test_loss", "test_accuracy", "seconds_train",
-            "seconds_evolution", "seconds_eval")
 PHASES = (("seconds_train", "training"), ("seconds_evolution", "evolution"),
           ("seconds_eval", "evaluation"))
 INITIAL_DEGREES = "initial_degrees.npz"
-
-
-class PlotError(ValueError):
-    """A run directory, its metrics or its checkpoint cannot be plotted, or matplotlib is missing."""
-
-
-def _figure(width, height):
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise PlotError('matplotlib is not installed; the plots need it. Install it with '
-                        'pip install "sparsemlp[plot]".') from None
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)  # draw with Agg, never touching pyplot's global backend
-    return fig
-
-
-def _save(fig, path, dpi):
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
-    return path
-
-
-def _names(run_dirs):
-    base = [os.path.basename(os.path.normpath(os.fspath(d))) for d in run_dirs]
-    return base if len(set(base)) == len(base) else [os.fspath(d) for d in run_dirs]
-
-
-def _num(v):
-    return math.nan if v is None else float(v)
-
-
-def read_metrics(run_dir):
-    """Read the per-epoch records of a run from ``RUN_DIR/metrics.jsonl``.
-
-    Parameters
-    ----------
-    run_dir : str or path-like
-        Run directory written by ``python -m sparsemlp.train --out RUN_DIR``.
-
-    Returns
-    -------
-    list of dict
-        One record per epoch, in file order (``null`` values are kept as ``None``).
-
-    Raises
-    ------
-    PlotError
-        If ``run_dir`` has no ``metrics.jsonl``, the file is empty, or a line is not a JSON
-        object holding the keys the figures need (the message names the line).
-    """
-    run_dir = os.fspath(run_dir)
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.isfile(path):
-        what = "does not exist" if not os.path.isdir(run_dir) else "has no metrics.jsonl"
-        raise PlotError(f"{run_dir} {what}: it is not a sparsemlp run directory. Pass a directory "
-                        "written by python -m sparsemlp.train --out DIR.")
-    records = []
-    with open(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PlotError(f"{path} line {n} is not valid JSON ({exc.msg} at column "
-                                f"{exc.colno}). Fix or delete that line.") from None
-            if not isinstance(rec, dict):
-                raise PlotError(f"{path} line {n} is a JSON {type(rec).__name__}, not an object. "
-                                "Fix or delete that line.")
-            missing = [k for k in (RBM_REQUIRED if "train_recon" in rec else REQUIRED)
-                       if k not in rec]
-            if missing:
-                raise PlotError(f"{path} line {n} lacks {', '.join(missing)}. Fix or delete that "
-                                "line, or rerun the training with this sparsemlp.")
-            records.append(rec)
-    if not records:
-        raise PlotError(f"{path} is empty: the run has not finished an epoch. Train at least "
-                        "one epoch (or --resume the run) before plotting.")
-    return records
 
 
 def degrees(W):
@@ -140,17 +67,6 @@ def degree_histogram(degree):
         (``numpy.bincount``; length ``max(degree) + 1``).
     """
     return np.bincount(np.asarray(degree, dtype=np.int64)).astype(np.int64)
-
-
-def _final_checkpoint(run_dir):
-    final = os.path.join(run_dir, "final")
-    if os.path.isdir(final):
-        return final
-    latest = checkpoint.read_latest(run_dir)
-    if latest is None:
-        raise PlotError(f"{run_dir} has no final/ or latest checkpoint, so there is no topology to "
-                        "plot. Let the training finish (or --resume it) first.")
-    return latest
 
 
 def read_degrees(run_dir):
@@ -210,12 +126,9 @@ def _learning_curves_figure(run_dirs):
     fig = _figure(11, 4.2)
     ax_acc, ax_loss = fig.subplots(1, 2)
     positive = True
-    for k, (d, name) in enumerate(zip(run_dirs, _names(run_dirs))):
-        recs = read_metrics(d)
-        ep = [r["epoch"] for r in recs]
+    for c, name, recs, ep in _curves(run_dirs):
         acc = [_num(r["test_accuracy"]) for r in recs]
         tr, te = [_num(r["train_loss"]) for r in recs], [_num(r["test_loss"]) for r in recs]
-        c = f"C{k % 10}"
         ax_acc.plot(ep, acc, color=c, marker="o", ms=3, label=name)
         ax_loss.plot(ep, tr, color=c, ls="--", label=f"{name} train")
         ax_loss.plot(ep, te, color=c, ls="-", marker="o", ms=3, label=f"{name} test")
@@ -224,9 +137,7 @@ def _learning_curves_figure(run_dirs):
     ax_loss.set(title="Loss (dashed: train, solid: test)", xlabel="epoch", ylabel="loss")
     if positive:
         ax_loss.set_yscale("log")
-    for ax in (ax_acc, ax_loss):
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    _epoch_axes((ax_acc, ax_loss))
     ax_acc.legend(title="run", fontsize="small")
     ax_loss.legend(fontsize="small", ncol=1 if len(run_dirs) < 4 else 2)
     return fig
@@ -357,7 +268,7 @@ def plot_degrees(run_dir, path, *, dpi=120):
     layers = layers or list(range(len(deg["shapes"])))
     fig = _figure(11, 0.8 + 2.8 * len(layers))
     axes = fig.subplots(len(layers), 2, squeeze=False)
-    name = _names([run_dir])[0]
+    name = _run_name(run_dir)
     dense = [str(i) for i in range(len(deg["shapes"])) if i not in layers]
     fig.suptitle(f"{name}: degree distribution, epoch {deg['epoch']} vs initial Erdős–Rényi"
                  + ("" if deg["initial"] is not None else f" (no {INITIAL_DEGREES})")
@@ -383,8 +294,6 @@ def plot_degrees(run_dir, path, *, dpi=120):
 
 def _rbm_grids(run_dir, out, args):
     """reconstructions.png and samples.png of an RBM run on image data (else a note)."""
-    from . import plot_rbm
-
     tr, _, _ = plot_rbm.load_run(run_dir)
     try:
         layout = image_layout(tr.model.n_visible, tr.config.dataset, args.image_shape,
@@ -450,8 +359,6 @@ def main(argv=None):
         first = args.run_dirs[0]
         out = args.out or os.path.join(first, "plots")
         if rbm:
-            from . import plot_rbm
-
             curves = plot_rbm.plot_rbm_curves(args.run_dirs, os.path.join(out, "learning_curves.png"),
                                               dpi=args.dpi)
         else:

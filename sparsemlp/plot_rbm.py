@@ -5,10 +5,22 @@ import os
 
 import numpy as np
 
+from ._figures import RBM_REQUIRED as RBM_REQUIRED  # importable from here, as before
+from ._figures import (
+    PlotError,
+    _curves,
+    _epoch_axes,
+    _figure,
+    _final_checkpoint,
+    _num,
+    _run_name,
+    _save,
+    read_metrics,
+)
+
 __all__ = ["is_rbm_run", "image_layout", "plot_rbm_curves", "plot_reconstructions",
            "plot_samples", "SAMPLE_STEPS"]
 
-RBM_REQUIRED = ("epoch", "train_recon", "seconds_train", "seconds_evolution", "seconds_eval")
 SAMPLE_STEPS = (1, 10, 100, 1000)
 
 
@@ -70,17 +82,10 @@ def image_layout(n_features, dataset="", shape=None, order=None):
     return h, w, order
 
 
-def _num(v):
-    return math.nan if v is None else float(v)
-
-
-def _rbm_curves_figure(run_dirs, names, read_metrics, figure):
-    fig = figure(15, 4.2)
+def _rbm_curves_figure(run_dirs):
+    fig = _figure(15, 4.2)
     ax_rec, ax_pll, ax_ll = fig.subplots(1, 3)
-    for k, (d, name) in enumerate(zip(run_dirs, names)):
-        recs = read_metrics(d)
-        ep = [r["epoch"] for r in recs]
-        c = f"C{k % 10}"
+    for c, name, recs, ep in _curves(run_dirs):
         ax_rec.plot(ep, [_num(r.get("train_recon")) for r in recs], color=c, ls="--",
                     label=f"{name} train")
         ax_rec.plot(ep, [_num(r.get("test_recon")) for r in recs], color=c, label=f"{name} test")
@@ -94,9 +99,8 @@ def _rbm_curves_figure(run_dirs, names, read_metrics, figure):
     ax_rec.set_yscale("log")
     ax_pll.set(title="Test pseudo-log-likelihood", xlabel="epoch", ylabel="nats per sample")
     ax_ll.set(title="Test log-likelihood (AIS)", xlabel="epoch", ylabel="nats per sample")
+    _epoch_axes((ax_rec, ax_pll, ax_ll))
     for ax in (ax_rec, ax_pll, ax_ll):
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
         if ax.has_data():
             ax.legend(fontsize="small")
     return fig
@@ -124,13 +128,11 @@ def plot_rbm_curves(run_dirs, path, *, dpi=120):
     PlotError
         If a directory is not an RBM run directory or matplotlib is missing.
     """
-    from .plot import PlotError, _figure, _names, _save, read_metrics
-
     run_dirs = list(run_dirs)
     for d in run_dirs:
         if not is_rbm_run(read_metrics(d)):
             raise PlotError(f"{d} is not a --model rbm run; plot MLP and RBM runs separately.")
-    return _save(_rbm_curves_figure(run_dirs, _names(run_dirs), read_metrics, _figure), path, dpi)
+    return _save(_rbm_curves_figure(run_dirs), path, dpi)
 
 
 def load_run(run_dir):
@@ -156,7 +158,6 @@ def load_run(run_dir):
     from . import checkpoint
     from ._rng import Streams
     from .data import DataError
-    from .plot import PlotError, _final_checkpoint
     from .rbm_trainer import RBMTrainer
     from .train import load_dataset, rbm_data
 
@@ -168,6 +169,16 @@ def load_run(run_dir):
     except (checkpoint.CheckpointError, DataError) as exc:
         raise PlotError(f"{run_dir}: {exc}") from None
     return tr, X_train, X_test
+
+
+def _image_run(run_dir, layout):
+    """The run's trainer, its test data and the image layout (given, else inferred)."""
+    tr, _, X = load_run(run_dir)
+    layout = layout or image_layout(tr.model.n_visible, tr.config.dataset)
+    if layout is None:
+        raise PlotError(f"{tr.model.n_visible} visible units are not a square image; pass "
+                        "--image-shape H W.")
+    return tr, X, layout
 
 
 def _grid(fig, rows, layout, row_labels, title, gaussian):
@@ -218,20 +229,14 @@ def plot_reconstructions(run_dir, path, *, n=10, layout=None, seed=0, dpi=120):
         If the run or its data cannot be loaded, the data are not images, or matplotlib is
         missing.
     """
-    from .plot import PlotError, _figure, _save
-
-    tr, _, X = load_run(run_dir)
+    tr, X, layout = _image_run(run_dir, layout)
     m = tr.model
-    layout = layout or image_layout(m.n_visible, tr.config.dataset)
-    if layout is None:
-        raise PlotError(f"{m.n_visible} visible units are not a square image; pass "
-                        "--image-shape H W.")
     x = np.ascontiguousarray(X[:n].T, dtype=m.dtype)
     rec = m.visible_probs(m.sample(m.hidden_probs(x), np.random.default_rng(seed)))
     err = float(np.mean((x - rec) ** 2))
     fig = _figure(1.2 * x.shape[1] + 0.8, 3.0)
     _grid(fig, [x.T, rec.T], layout, ["data", "reconstruction"],
-          f"{os.path.basename(os.path.normpath(os.fspath(run_dir)))}: test reconstructions, "
+          f"{_run_name(run_dir)}: test reconstructions, "
           f"epoch {tr.epoch} (MSE of these {x.shape[1]}: {err:.4g})", m.visible == "gaussian")
     return _save(fig, path, dpi)
 
@@ -271,14 +276,8 @@ def plot_samples(run_dir, path, *, n_chains=10, steps=SAMPLE_STEPS, layout=None,
         If the run or its data cannot be loaded, the data are not images, or matplotlib is
         missing.
     """
-    from .plot import PlotError, _figure, _save
-
-    tr, _, X = load_run(run_dir)
+    tr, X, layout = _image_run(run_dir, layout)
     m = tr.model
-    layout = layout or image_layout(m.n_visible, tr.config.dataset)
-    if layout is None:
-        raise PlotError(f"{m.n_visible} visible units are not a square image; pass "
-                        "--image-shape H W.")
     rng = np.random.default_rng(seed)
     start = X[rng.choice(X.shape[0], min(n_chains, X.shape[0]), replace=False)]
     v = np.ascontiguousarray(start.T, dtype=m.dtype)
@@ -292,6 +291,6 @@ def plot_samples(run_dir, path, *, n_chains=10, steps=SAMPLE_STEPS, layout=None,
         labels.append(f"{s} sweep{'s' if s > 1 else ''}")
     fig = _figure(1.2 * start.shape[0] + 0.8, 1.3 * len(rows) + 0.5)
     _grid(fig, rows, layout, labels,
-          f"{os.path.basename(os.path.normpath(os.fspath(run_dir)))}: Gibbs chains from test "
+          f"{_run_name(run_dir)}: Gibbs chains from test "
           f"images, epoch {tr.epoch}", m.visible == "gaussian")
     return _save(fig, path, dpi)

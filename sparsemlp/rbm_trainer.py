@@ -1,24 +1,18 @@
 """RBMTrainer: SET-RBM epochs (CD-k / PCD), RBM metrics, history, checkpoints and exact resume."""
 
-import dataclasses
 import logging
 import math
-import os
-import shutil
 import time
 
 import numpy as np
 
-from . import _kernels, checkpoint
+from . import checkpoint
 from . import rbm_metrics as metrics
-from ._parallel import thread_limit
 from ._rng import Streams
-from .config import TrainConfig
-from .history import History, PhaseTimer, peak_rss_mb, progress
+from ._run import TrainerBase, _InterruptFlag
+from .history import progress
 from .models import batch_t
-from .optim import lr_at, make_optimizer
 from .rbm import SparseRBM
-from .trainer import _from_json_state, _InterruptFlag, _json_state
 
 __all__ = ["RBMTrainer", "build_rbm"]
 
@@ -67,7 +61,7 @@ def build_rbm(cfg, n_visible, *, rng, kernels, weights=None, arrays=None):
                      visible=cfg.visible_units, kernels=kernels)
 
 
-class RBMTrainer:
+class RBMTrainer(TrainerBase):
     """Trains a SparseRBM with contrastive divergence and Sparse Evolutionary Training.
 
     The RBM counterpart of :class:`~sparsemlp.trainer.Trainer`: the same run directory
@@ -113,34 +107,17 @@ class RBMTrainer:
     Mocanu et al., Nature Communications 9:2383 (2018); Salakhutdinov and Murray, ICML 2008.
     """
 
+    _model_class = "SparseRBM"
+    _rng_stream, _rng_key, _batch_key = "gibbs", "gibbs_rng", "batch_errors"
+    _logger = logger
+
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
-        self.model = model
-        self.config = config
-        self.streams = streams
-        self.run_dir = None if run_dir is None else os.fspath(run_dir)
-        if self.run_dir is not None:
-            os.makedirs(self.run_dir, exist_ok=True)
-        self.callbacks = list(callbacks)
-        self.verbose = verbose
-        cfg = config
-        self.optimizer = make_optimizer(
-            cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-            kernels=model.kernels,
-            **(dict(momentum=cfg.momentum, nesterov=cfg.nesterov, decay=cfg.decay)
-               if cfg.optimizer == "sgd" else
-               dict(beta1=cfg.adam_beta1, beta2=cfg.adam_beta2, adam_eps=cfg.adam_eps,
-                    decoupled=cfg.decay != "coupled")))
+        super().__init__(model, config, streams=streams, run_dir=run_dir, callbacks=callbacks,
+                         verbose=verbose)
         self._flat, self._grads = model.make_grads()
-        self.epoch = 0
-        self.step = 0
         self.train_recon_original = 0.0  # the original's never-reset accumulator
         self.chains = None
-        self.history = History(None if self.run_dir is None
-                               else os.path.join(self.run_dir, "metrics.jsonl"))
-        self._resume = None
-        self.timer = PhaseTimer()
-        self.stop_training = False
-        self.metric_streams = Streams(cfg.seed)  # keyed, never the legacy training stream
+        self.metric_streams = Streams(config.seed)  # keyed, never the legacy training stream
         self._ais_base = None
 
     # -- construction --------------------------------------------------------------------
@@ -167,70 +144,17 @@ class RBMTrainer:
         cfg = config.resolve()
         if cfg.model != "rbm":
             raise ValueError(f"RBMTrainer needs model='rbm'. Got {cfg.model!r}; use Trainer.")
-        streams = streams or Streams(cfg.seed, legacy=cfg.legacy_rng)
-        ks = _kernels.get(cfg.backend)
-        with thread_limit(cfg.threads):
-            model = build_rbm(cfg, n_features, rng=streams.get("init"), kernels=ks)
-        return cls(model, cfg, streams=streams, **kw)
+        return cls._from_config(cfg, build_rbm, n_features, streams=streams, **kw)
 
     @classmethod
-    def from_checkpoint(cls, path, *, backend=None, **kw):
-        """Rebuild a trainer exactly as it was when ``path`` was saved.
+    def _model_from_checkpoint(cls, cfg, weights, arrays, kernels):
+        return build_rbm(cfg, weights[0].shape[0], rng=None, kernels=kernels, weights=weights,
+                         arrays=arrays)
 
-        Parameters
-        ----------
-        path : str or path-like
-            Checkpoint directory, or a run directory (its ``latest`` checkpoint).
-        backend : str, optional
-            Override the kernel backend.
-        **kw
-            Passed to the constructor.
-
-        Returns
-        -------
-        RBMTrainer
-            Ready for :meth:`fit` to continue.
-
-        Raises
-        ------
-        CheckpointError
-            If the checkpoint is missing, corrupted or not an RBM checkpoint.
-        """
-        path = os.fspath(path)
-        if not os.path.exists(os.path.join(path, "meta.json")):
-            latest = checkpoint.read_latest(path)
-            if latest is None:
-                raise checkpoint.CheckpointError(
-                    f"{path} is neither a checkpoint nor a run directory with a 'latest' file.")
-            path = latest
-        weights, arrays, meta = checkpoint.load(path)
-        if meta.get("model_class") != "SparseRBM":
-            raise checkpoint.CheckpointError(
-                f"{path} holds a {meta.get('model_class')!r}, not a SparseRBM checkpoint.")
-        try:
-            cfg = TrainConfig.from_dict(meta["config"], source=f"{path}/meta.json").resolve()
-        except (ValueError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"{path}/meta.json has an invalid config: {exc}") \
-                from None
-        if backend is not None:
-            cfg = dataclasses.replace(cfg, backend=backend)
-        ks = _kernels.get(cfg.backend)
-        model = build_rbm(cfg, weights[0].shape[0], rng=None, kernels=ks, weights=weights,
-                          arrays=arrays)
-        tr = cls(model, cfg, streams=Streams.from_state_dict(meta["streams"]), **kw)
-        tr.optimizer.load_state_dict(arrays)
-        tr.epoch, tr.step = int(meta["epoch"]), int(meta["step"])
-        tr.train_recon_original = float(meta["train_recon_original"])
+    def _load_extra_state(self, arrays, meta):
+        self.train_recon_original = float(meta["train_recon_original"])
         if "rbm.chains" in arrays:
-            tr.chains = np.array(arrays["rbm.chains"], dtype=model.dtype, copy=True)
-        tr.history.records = list(meta.get("history", []))
-        if tr.history.path is not None:
-            tr.history.truncate_file(tr.epoch)
-            tr.history.records = list(meta.get("history", []))
-        if meta.get("mid_epoch"):
-            tr._resume = dict(meta["mid_epoch"], order=arrays["trainer.order"],
-                              batch_errors=list(arrays["trainer.batch_errors"]))
-        return tr
+            self.chains = np.array(arrays["rbm.chains"], dtype=self.model.dtype, copy=True)
 
     # -- evaluation ----------------------------------------------------------------------
     def _binarized(self, X):
@@ -324,43 +248,15 @@ class RBMTrainer:
         self._ais_base = metrics.base_rate(X, self.model.visible)
         if cfg.persistent and self.chains is None:
             self.chains = self.model.init_chains(X, cfg.batch_size, self.metric_streams.get("chains"))
-        for cb in self.callbacks:
-            cb.on_train_begin(self)
-        try:
-            with thread_limit(cfg.threads), _InterruptFlag() as flag:
-                while self.epoch < n_epochs and not self.stop_training:
-                    self._run_epoch(X, X_test, n_epochs, flag)
-            if self.run_dir is not None:
-                self.save(os.path.join(self.run_dir, "final"))
-                checkpoint.write_latest(self.run_dir, "final")
-        finally:
-            for cb in self.callbacks:
-                cb.on_train_end(self)
-        return self.history
+        return self._fit(n_epochs, lambda flag: self._run_epoch(X, X_test, n_epochs, flag),
+                         _InterruptFlag)
 
     def _run_epoch(self, X, X_test, n_epochs, flag):
         cfg, model, st = self.config, self.model, self.streams
-        e, n, B = self.epoch, X.shape[0], cfg.batch_size
-        n_batches = n // B if cfg.drop_last else -(-n // B)
-        if n_batches == 0:
-            raise ValueError(f"batch_size={B} exceeds the {n} training samples with drop_last; "
-                             "lower --batch-size.")
-        res, self._resume = self._resume, None
-        if res is not None:
-            order, start, errs = res["order"], int(res["batch"]), res["batch_errors"]
-            gibbs = st.get("gibbs") if st.legacy else st.get("gibbs", e)
-            if res.get("gibbs_rng") is not None:
-                gibbs.bit_generator.state = _from_json_state(res["gibbs_rng"])
-        else:
-            if st.legacy:
-                order = np.arange(n)
-                st.get("shuffle").shuffle(order)
-            else:
-                order = st.get("shuffle", e).permutation(n)
-            start, errs = 0, []
-            gibbs = st.get("gibbs") if st.legacy else st.get("gibbs", e)
-        lr = lr_at(cfg.lr_schedule, cfg.lr, e, n_epochs, gamma=cfg.lr_gamma,
-                   step_size=cfg.lr_step_size, lr_min=cfg.lr_min, warmup=cfg.warmup_epochs)
+        e, B = self.epoch, cfg.batch_size
+        n_batches = self._n_batches(X.shape[0])
+        order, start, errs, gibbs = self._epoch_start(X.shape[0])
+        lr = self._lr(n_epochs)
         bar = progress(n_batches - start, f"epoch {e + 1}/{n_epochs}", self.verbose)
         try:
             with self.timer("train"), np.errstate(over="ignore", invalid="ignore"):
@@ -404,32 +300,16 @@ class RBMTrainer:
                              regrow=e < n_epochs - 1, original=st.legacy, optimizer=self.optimizer,
                              init=cfg.init, normal_std=cfg.normal_std)
                 self._flat, self._grads = model.make_grads()
-        record.update(nnz=[model.layer.nnz], dense_params=model.n_visible * model.n_hidden,
-                      seconds_train=self.timer.pop("train"),
-                      seconds_evolution=self.timer.pop("evolution"),
-                      seconds_eval=self.timer.pop("eval"), peak_rss_mb=peak_rss_mb())
-        self.epoch = e + 1
-        self.history.append(record)
-        self._log(record, n_epochs)
-        for cb in self.callbacks:
-            if cb.on_epoch_end(self, record):
-                self.stop_training = True
-        if (self.run_dir is not None and cfg.checkpoint_every
-                and self.epoch % cfg.checkpoint_every == 0 and self.epoch < n_epochs):
-            self._save_epoch_checkpoint(f"epoch-{self.epoch:04d}")
+        self._end_epoch(record, n_epochs, nnz=[model.layer.nnz],
+                        dense_params=model.n_visible * model.n_hidden)
 
-    def _log(self, r, n_epochs):
-        if not self.verbose:
-            return
-        parts = [f"epoch {r['epoch']}/{n_epochs}", f"train_recon {r['train_recon']:.5g}"]
+    def _log_parts(self, r):
+        parts = [f"train_recon {r['train_recon']:.5g}"]
         for key, name in (("test_recon", "test_recon"), ("test_pll", "test_pll"),
                           ("test_log_likelihood", "test_ll")):
             if r.get(key) is not None:
                 parts.append(f"{name} {r[key]:.5g}")
-        parts += [f"nnz {r['nnz'][0]}",
-                  f"time {r['seconds_train']:.2f}+{r['seconds_evolution']:.2f}"
-                  f"+{r['seconds_eval']:.2f}s", f"rss {r['peak_rss_mb']:.0f}MiB"]
-        logger.info("  ".join(parts))
+        return parts
 
     # -- checkpoints ---------------------------------------------------------------------
     def state(self):
@@ -455,42 +335,3 @@ class RBMTrainer:
                 "streams": self.streams.state_dict(), "backend": m.kernels.name,
                 "history": self.history.records}
         return [m.W], arrays, meta
-
-    def save(self, path):
-        """Write a checkpoint of the current state to ``path`` (atomically).
-
-        Parameters
-        ----------
-        path : str or path-like
-            Checkpoint directory.
-
-        Returns
-        -------
-        str
-            The path.
-        """
-        weights, arrays, meta = self.state()
-        return checkpoint.save(path, weights=weights, arrays=arrays, meta=meta)
-
-    def _save_epoch_checkpoint(self, name, extra_arrays=None, extra_meta=None):
-        ck_root = os.path.join(self.run_dir, "checkpoints")
-        weights, arrays, meta = self.state()
-        arrays.update(extra_arrays or {})
-        meta.update(extra_meta or {})
-        checkpoint.save(os.path.join(ck_root, name), weights=weights, arrays=arrays, meta=meta)
-        checkpoint.write_latest(self.run_dir, os.path.join("checkpoints", name))
-        kept = sorted(d for d in os.listdir(ck_root) if d.startswith("epoch-") and ".tmp" not in d)
-        for old in kept[:-self.config.keep_checkpoints]:
-            if old != name:
-                shutil.rmtree(os.path.join(ck_root, old), ignore_errors=True)
-
-    def _save_interrupt(self, e, next_batch, order, errs, gibbs):
-        if self.run_dir is None:
-            return
-        state = (_json_state(gibbs.bit_generator.state)
-                 if isinstance(gibbs, np.random.Generator) else None)
-        name = f"epoch-{e:04d}-step-{next_batch:06d}"
-        self._save_epoch_checkpoint(
-            name, extra_arrays={"trainer.order": order, "trainer.batch_errors": np.asarray(errs)},
-            extra_meta={"mid_epoch": {"batch": next_batch, "gibbs_rng": state}})
-        logger.warning("saved checkpoint %s; resume with --resume %s", name, self.run_dir)

@@ -1,26 +1,20 @@
 """Trainer: epoch loop, evaluation, SET evolution, optimizer remap, history, checkpoints, resume."""
 
-import dataclasses
 import logging
 import math
-import os
-import shutil
-import signal
-import threading
 
 import numpy as np
 
-from . import _kernels, checkpoint
+from . import checkpoint
 from ._parallel import thread_limit
-from ._rng import Streams
+from ._run import TrainerBase, _InterruptFlag
 from ._validation import check_array
 from .comm import SerialComm
-from .config import PREDEFINED, ConfigError, TrainConfig
+from .config import PREDEFINED, ConfigError
 from .evolution import evolve, importance_prune
 from .functions import accuracy, loss_value, output_delta
-from .history import History, PhaseTimer, peak_rss_mb, progress
+from .history import progress
 from .models import SparseMLP, batch_t
-from .optim import lr_at, make_optimizer
 from .rewiring import evolve_degree_preserving
 from .topology import ClashFreeSchedule, predefined_layers
 
@@ -125,32 +119,7 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, sched
                                   schedules=schedules, **common)
 
 
-class _InterruptFlag:
-    """SIGINT handler that sets a flag (checked between steps); a second Ctrl-C aborts."""
-
-    def __init__(self):
-        self.set = False
-        self._old = None
-
-    def _handler(self, signum, frame):
-        if self.set:
-            signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
-            raise KeyboardInterrupt
-        self.set = True
-        logger.warning("interrupt received: finishing the current step and saving a checkpoint "
-                       "(press Ctrl-C again to abort without saving)")
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
-class Trainer:
+class Trainer(TrainerBase):
     """Trains a SparseMLP with Sparse Evolutionary Training.
 
     Parameters
@@ -189,38 +158,21 @@ class Trainer:
     connectivity inspired by network science", Nature Communications 9:2383 (2018).
     """
 
+    _model_class = "SparseMLP"
+    _rng_stream, _rng_key, _batch_key = "dropout", "dropout_rng", "batch_losses"
+    _logger = logger
+
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), comm=None,
                  verbose=True):
-        self.model = model
-        self.config = config
-        self.streams = streams
-        self.run_dir = None if run_dir is None else os.fspath(run_dir)
-        if self.run_dir is not None:
-            os.makedirs(self.run_dir, exist_ok=True)
-        self.callbacks = list(callbacks)
+        super().__init__(model, config, streams=streams, run_dir=run_dir, callbacks=callbacks,
+                         verbose=verbose)
         self.comm = comm or SerialComm()
-        self.verbose = verbose
-        cfg = config
-        self.optimizer = make_optimizer(
-            cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-            kernels=model.kernels,
-            **(dict(momentum=cfg.momentum, nesterov=cfg.nesterov, decay=cfg.decay)
-               if cfg.optimizer == "sgd" else
-               dict(beta1=cfg.adam_beta1, beta2=cfg.adam_beta2, adam_eps=cfg.adam_eps,
-                    decoupled=cfg.decay != "coupled")))
         # Serial runs apply each layer's update as soon as its gradient is complete
         # (model.backward's on_layer), so one gradient buffer the size of the largest
         # layer serves them all; with several ranks the flat buffer is allreduced first.
         self._stream = getattr(self.comm, "size", 1) == 1
         self._flat, self._grads = self._make_grads()
-        self.epoch = 0
-        self.step = 0
         self.best_accuracy = None
-        self.history = History(None if self.run_dir is None
-                               else os.path.join(self.run_dir, "metrics.jsonl"))
-        self._resume = None  # mid-epoch state restored from a checkpoint
-        self.timer = PhaseTimer()
-        self.stop_training = False
 
     def _make_grads(self):
         if self._stream:
@@ -248,75 +200,21 @@ class Trainer:
         Trainer
             A trainer at epoch 0.
         """
-        cfg = config.resolve()
-        streams = streams or Streams(cfg.seed, legacy=cfg.legacy_rng)
-        ks = _kernels.get(cfg.backend)
-        with thread_limit(cfg.threads):
-            model = build_model(cfg, n_features, n_outputs, rng=streams.get("init"), kernels=ks)
-        return cls(model, cfg, streams=streams, **kw)
+        return cls._from_config(config.resolve(), build_model, n_features, n_outputs,
+                                streams=streams, **kw)
 
     @classmethod
-    def from_checkpoint(cls, path, *, backend=None, **kw):
-        """Rebuild a trainer exactly as it was when ``path`` was saved.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Checkpoint directory (or a run directory: its ``latest`` checkpoint).
-        backend : str, optional
-            Override the kernel backend (results may differ in the last bits).
-        **kw
-            Passed to the constructor (``run_dir``, ``callbacks``, ``verbose``...).
-
-        Returns
-        -------
-        Trainer
-            Ready for :meth:`fit` to continue.
-
-        Raises
-        ------
-        CheckpointError
-            If the checkpoint is missing, corrupted or incompatible.
-        """
-        path = os.fspath(path)
-        if not os.path.exists(os.path.join(path, "meta.json")):
-            latest = checkpoint.read_latest(path)
-            if latest is None:
-                raise checkpoint.CheckpointError(
-                    f"{path} is neither a checkpoint nor a run directory with a 'latest' file.")
-            path = latest
-        weights, arrays, meta = checkpoint.load(path)
-        if meta.get("model_class") != "SparseMLP":
-            raise checkpoint.CheckpointError(
-                f"{path} holds a {meta.get('model_class')!r}, not a SparseMLP checkpoint.")
-        try:
-            cfg = TrainConfig.from_dict(meta["config"], source=f"{path}/meta.json").resolve()
-        except (ValueError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"{path}/meta.json has an invalid config: {exc}") \
-                from None
-        if backend is not None:
-            cfg = dataclasses.replace(cfg, backend=backend)
-        streams = Streams.from_state_dict(meta["streams"])
-        ks = _kernels.get(cfg.backend)
+    def _model_from_checkpoint(cls, cfg, weights, arrays, kernels):
         schedules = [ClashFreeSchedule.from_state_dict(arrays, f"layers.{i}.schedule.")
                      for i in range(len(weights))]
         model = build_model(cfg, weights[0].shape[0], weights[-1].shape[1], rng=None,
-                            kernels=ks, weights=weights, schedules=schedules)
+                            kernels=kernels, weights=weights, schedules=schedules)
         for i, layer in enumerate(model.layers):
             layer.b[:] = arrays[f"layers.{i}.bias"]
-        tr = cls(model, cfg, streams=streams, **kw)
-        tr.optimizer.load_state_dict(arrays)
-        tr.epoch = int(meta["epoch"])
-        tr.step = int(meta["step"])
-        tr.best_accuracy = meta.get("best_accuracy")
-        tr.history.records = list(meta.get("history", []))
-        if tr.history.path is not None:
-            tr.history.truncate_file(tr.epoch)
-            tr.history.records = list(meta.get("history", []))
-        if meta.get("mid_epoch"):
-            tr._resume = dict(meta["mid_epoch"], order=arrays["trainer.order"],
-                              batch_losses=list(arrays["trainer.batch_losses"]))
-        return tr
+        return model
+
+    def _load_extra_state(self, arrays, meta):
+        self.best_accuracy = meta.get("best_accuracy")
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, X, y):
@@ -386,19 +284,9 @@ class Trainer:
         X, y = self._check_xy(X, y, "X", "y")
         if X_test is not None:
             X_test, y_test = self._check_xy(X_test, y_test, "X_test", "y_test")
-        for cb in self.callbacks:
-            cb.on_train_begin(self)
-        try:
-            with thread_limit(cfg.threads), _InterruptFlag() as flag:
-                while self.epoch < n_epochs and not self.stop_training:
-                    self._run_epoch(X, y, X_test, y_test, n_epochs, flag)
-            if self.run_dir is not None:
-                self.save(os.path.join(self.run_dir, "final"))
-                checkpoint.write_latest(self.run_dir, "final")
-        finally:
-            for cb in self.callbacks:
-                cb.on_train_end(self)
-        return self.history
+        return self._fit(
+            n_epochs, lambda flag: self._run_epoch(X, y, X_test, y_test, n_epochs, flag),
+            _InterruptFlag)
 
     def _check_xy(self, X, y, xn, yn):
         import scipy.sparse as sp
@@ -420,31 +308,11 @@ class Trainer:
         return X, y
 
     def _run_epoch(self, X, y, X_test, y_test, n_epochs, flag):
-        cfg, model, st = self.config, self.model, self.streams
-        e = self.epoch
-        n = X.shape[0]
-        B = cfg.batch_size
-        n_batches = n // B if cfg.drop_last else -(-n // B)
-        if n_batches == 0:
-            raise ValueError(f"batch_size={B} exceeds the {n} training samples with drop_last; "
-                             "lower --batch-size.")
-        res = self._resume
-        self._resume = None
-        if res is not None:
-            order = res["order"]
-            start = int(res["batch"])
-            losses = res["batch_losses"]
-            drop_rng = _restore_rng(st, e, res.get("dropout_rng"))
-        else:
-            if st.legacy:
-                order = np.arange(n)
-                st.get("shuffle").shuffle(order)
-            else:
-                order = st.get("shuffle", e).permutation(n)
-            start, losses = 0, []
-            drop_rng = st.get("dropout", e)
-        lr = lr_at(cfg.lr_schedule, cfg.lr, e, n_epochs, gamma=cfg.lr_gamma,
-                   step_size=cfg.lr_step_size, lr_min=cfg.lr_min, warmup=cfg.warmup_epochs)
+        cfg, model = self.config, self.model
+        e, B = self.epoch, cfg.batch_size
+        n_batches = self._n_batches(X.shape[0])
+        order, start, losses, drop_rng = self._epoch_start(X.shape[0])
+        lr = self._lr(n_epochs)
         n_out = model.layers[-1].n_out
         quirk = cfg.mode == "reference" and cfg.loss == "mse"
         out_act = model.activations[-1]
@@ -491,19 +359,7 @@ class Trainer:
         with self.timer("evolution"):
             if cfg.rewire != "none" and e < n_epochs - 1:
                 self._evolve(e)
-        record.update(
-            nnz=model.nnz(), dense_params=model.dense_params(),
-            seconds_train=self.timer.pop("train"), seconds_evolution=self.timer.pop("evolution"),
-            seconds_eval=self.timer.pop("eval"), peak_rss_mb=peak_rss_mb())
-        self.epoch = e + 1
-        self.history.append(record)
-        self._log(record, n_epochs)
-        for cb in self.callbacks:
-            if cb.on_epoch_end(self, record):
-                self.stop_training = True
-        if (self.run_dir is not None and cfg.checkpoint_every
-                and self.epoch % cfg.checkpoint_every == 0 and self.epoch < n_epochs):
-            self._save_epoch_checkpoint(f"epoch-{self.epoch:04d}")
+        self._end_epoch(record, n_epochs, nnz=model.nnz(), dense_params=model.dense_params())
 
     def _evolve(self, e):
         cfg, model = self.config, self.model
@@ -569,17 +425,12 @@ class Trainer:
                 f"Lower the learning rate (now {self.config.lr}) or scale the inputs "
                 "(e.g. normalize='zscore').")
 
-    def _log(self, r, n_epochs):
-        if not self.verbose:
-            return
-        parts = [f"epoch {r['epoch']}/{n_epochs}", f"train_loss {r['train_loss']:.5g}"]
+    def _log_parts(self, r):
+        parts = [f"train_loss {r['train_loss']:.5g}"]
         if r.get("test_accuracy") is not None:
             parts += [f"test_loss {r['test_loss']:.5g}", f"test_acc {r['test_accuracy']:.4f}",
                       f"best {r['best_test_accuracy']:.4f}"]
-        parts += [f"nnz {sum(r['nnz'])}",
-                  f"time {r['seconds_train']:.2f}+{r['seconds_evolution']:.2f}"
-                  f"+{r['seconds_eval']:.2f}s", f"rss {r['peak_rss_mb']:.0f}MiB"]
-        logger.info("  ".join(parts))
+        return parts
 
     # -- checkpoints ---------------------------------------------------------------------
     def state(self):
@@ -613,47 +464,6 @@ class Trainer:
         }
         return weights, arrays, meta
 
-    def save(self, path):
-        """Write a checkpoint of the current state to ``path`` (atomically).
-
-        Parameters
-        ----------
-        path : str or path-like
-            Checkpoint directory.
-
-        Returns
-        -------
-        str
-            The path.
-        """
-        weights, arrays, meta = self.state()
-        return checkpoint.save(path, weights=weights, arrays=arrays, meta=meta)
-
-    def _save_epoch_checkpoint(self, name, extra_arrays=None, extra_meta=None):
-        ck_root = os.path.join(self.run_dir, "checkpoints")
-        weights, arrays, meta = self.state()
-        arrays.update(extra_arrays or {})
-        meta.update(extra_meta or {})
-        checkpoint.save(os.path.join(ck_root, name), weights=weights, arrays=arrays, meta=meta)
-        checkpoint.write_latest(self.run_dir, os.path.join("checkpoints", name))
-        kept = sorted(d for d in os.listdir(ck_root) if d.startswith("epoch-") and ".tmp" not in d)
-        for old in kept[:-self.config.keep_checkpoints]:
-            if old != name:
-                shutil.rmtree(os.path.join(ck_root, old), ignore_errors=True)
-
-    def _save_interrupt(self, e, next_batch, order, losses, drop_rng):
-        if self.run_dir is None:
-            return
-        rng_state = None
-        if isinstance(drop_rng, np.random.Generator):
-            rng_state = _json_state(drop_rng.bit_generator.state)
-        name = f"epoch-{e:04d}-step-{next_batch:06d}"
-        self._save_epoch_checkpoint(
-            name,
-            extra_arrays={"trainer.order": order, "trainer.batch_losses": np.asarray(losses)},
-            extra_meta={"mid_epoch": {"batch": next_batch, "dropout_rng": rng_state}})
-        logger.warning("saved checkpoint %s; resume with --resume %s", name, self.run_dir)
-
 
 class _LayerStep:
     """``on_layer`` callback of a serial step: update layer i's W.data and b right away."""
@@ -666,36 +476,6 @@ class _LayerStep:
     def __call__(self, i):
         self.opt.step(self.grads, self.div, lr=self.lr, only=(2 * i, 2 * i + 1),
                       advance=i == 0)
-
-
-def _json_state(state):
-    """bit_generator.state with big ints as strings (JSON-safe)."""
-    def conv(v):
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**53:
-            return {"__int__": str(v)}
-        return v
-    return conv(state)
-
-
-def _from_json_state(state):
-    def conv(v):
-        if isinstance(v, dict):
-            if set(v) == {"__int__"}:
-                return int(v["__int__"])
-            return {k: conv(x) for k, x in v.items()}
-        return v
-    return conv(state)
-
-
-def _restore_rng(streams, epoch, state):
-    if streams.legacy:
-        return streams.get("dropout")
-    g = streams.get("dropout", epoch)
-    if state is not None:
-        g.bit_generator.state = _from_json_state(state)
-    return g
 
 
 def _one_hot(labels, n_out, dtype):

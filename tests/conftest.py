@@ -1,4 +1,4 @@
-"""Shared fixtures: seeds, backends, dtypes, small random CSR layers and paths to shared data."""
+"""Shared fixtures: seeds, backends, dtypes, small random CSR layers, shared data, trainer helpers."""
 
 import os
 import pathlib
@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from sparsemlp import _kernels
+from sparsemlp import Callback, _kernels
 
 SHARED_DATA = pathlib.Path(
     os.environ.get("SPARSEMLP_SHARED_DATA", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -65,3 +65,39 @@ def random_csr(n_in, n_out, density, rng, dtype=np.float64, index_dtype=np.int32
 def tol(dtype, scale=1.0):
     """Absolute tolerance scaled by dtype and the magnitude of the result."""
     return (1e-5 if np.dtype(dtype) == np.float32 else 1e-12) * max(1.0, scale)
+
+
+def assert_same(a, b):
+    """Same keys and bitwise-equal arrays: two trainer states (exact-resume tests)."""
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+class StopAt(Callback):
+    """Stops training after epoch ``n`` (a crash after that epoch's checkpoint)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def on_epoch_end(self, trainer, record):
+        return record["epoch"] >= self.n
+
+
+class InterruptAfter:
+    """Stands in for the SIGINT flag: reports an interrupt at the n-th check."""
+
+    def __init__(self, n):
+        self.n = n
+        self.calls = 0
+
+    @property
+    def set(self):
+        self.calls += 1
+        return self.calls >= self.n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import shared_data
+from conftest import InterruptAfter, StopAt, assert_same, shared_data
 
-from sparsemlp import Callback, TrainConfig, Trainer, checkpoint, evaluate, info, train
+from sparsemlp import TrainConfig, Trainer, checkpoint, evaluate, info, train
 from sparsemlp import rbm_trainer as rbm_trainer_mod
 from sparsemlp._rng import Streams
 from sparsemlp.data import load as load_data
@@ -42,23 +42,9 @@ def _state(tr):
     return out
 
 
-def _assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
 def _metrics(records):
     return [{k: v for k, v in r.items() if not k.startswith(("seconds", "peak"))}
             for r in records]
-
-
-class _StopAt(Callback):
-    def __init__(self, n):
-        self.n = n
-
-    def on_epoch_end(self, trainer, record):
-        return record["epoch"] >= self.n
 
 
 @pytest.mark.parametrize("extra", [dict(), dict(persistent=True, momentum=0.5, cd_k=2),
@@ -74,13 +60,13 @@ def test_exact_resume_bitwise(digits, tmp_path, extra):
     straight = _trainer(cfg)
     straight.fit(Xtr, Xte)
     run = tmp_path / "run"
-    first = _trainer(cfg, run_dir=run, callbacks=[_StopAt(2)])
+    first = _trainer(cfg, run_dir=run, callbacks=[StopAt(2)])
     first.fit(Xtr, Xte)
     resumed = RBMTrainer.from_checkpoint(run / "checkpoints" / "epoch-0002", run_dir=run,
                                          verbose=False)
     assert resumed.epoch == 2
     resumed.fit(Xtr, Xte)
-    _assert_same(_state(straight), _state(resumed))
+    assert_same(_state(straight), _state(resumed))
     assert _metrics(straight.history.records) == _metrics(resumed.history.records)
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2, 3, 4]
@@ -88,23 +74,6 @@ def test_exact_resume_bitwise(digits, tmp_path, extra):
     assert recs[-1]["nnz"][0] < recs[0]["nnz"][0]  # removal only after the last epoch
     if cfg.resolve().ais_every:
         assert [r["test_log_likelihood"] is not None for r in recs] == [False, True, False, True]
-
-
-class _InterruptAfter:
-    def __init__(self, n):
-        self.n = n
-        self.calls = 0
-
-    @property
-    def set(self):
-        self.calls += 1
-        return self.calls >= self.n
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
@@ -115,7 +84,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     run = tmp_path / "run"
     tr = _trainer(cfg, run_dir=run)
     n_batches = -(-Xtr.shape[0] // 16)
-    monkeypatch.setattr(rbm_trainer_mod, "_InterruptFlag", lambda: _InterruptAfter(n_batches + 7))
+    monkeypatch.setattr(rbm_trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 7))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(Xtr, Xte)
     monkeypatch.undo()
@@ -123,7 +92,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     resumed = RBMTrainer.from_checkpoint(run, run_dir=run, verbose=False)
     assert resumed.epoch == 1 and resumed._resume["batch"] == 7
     resumed.fit(Xtr, Xte)
-    _assert_same(_state(straight), _state(resumed))
+    assert_same(_state(straight), _state(resumed))
     assert _metrics(straight.history.records) == _metrics(resumed.history.records)
 
 
@@ -134,7 +103,7 @@ def test_likelihood_metrics_do_not_touch_training(digits):
     a.fit(Xtr, Xte)
     b = _trainer(TrainConfig(**{**SMALL, "epochs": 2, "ais_every": 0, "pll": "none"}))
     b.fit(Xtr, Xte)
-    _assert_same(_state(a), _state(b))
+    assert_same(_state(a), _state(b))
     assert b.history[-1]["test_pll"] is None and a.history[-1]["test_pll"] < 0
 
 

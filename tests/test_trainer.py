@@ -6,8 +6,9 @@ import os
 
 import numpy as np
 import pytest
+from conftest import InterruptAfter, StopAt, assert_same
 
-from sparsemlp import Callback, TrainConfig, Trainer, checkpoint
+from sparsemlp import TrainConfig, Trainer, checkpoint
 from sparsemlp import trainer as trainer_mod
 from sparsemlp._rng import Streams
 from sparsemlp.data import load as load_data
@@ -41,12 +42,6 @@ def _state(tr):
     return out
 
 
-def _assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
 def _metrics(tr):
     keys = ("epoch", "train_loss", "test_loss", "test_accuracy", "nnz")
     return [{k: r.get(k) for k in keys} for r in tr.history.records]
@@ -59,43 +54,16 @@ def test_exact_resume_bitwise(digits, tmp_path, mode, backend):
     straight.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
 
     run = tmp_path / "run"
-    first = _trainer(cfg, digits, run_dir=run, callbacks=[_StopAt(2)])  # a crash after epoch 2
+    first = _trainer(cfg, digits, run_dir=run, callbacks=[StopAt(2)])  # a crash after epoch 2
     first.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
     ck = run / "checkpoints" / "epoch-0002"
     assert ck.is_dir() and first.epoch == 2
     resumed = Trainer.from_checkpoint(ck, run_dir=run, verbose=False)
     resumed.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
-    _assert_same(_state(straight), _state(resumed))
+    assert_same(_state(straight), _state(resumed))
     assert _metrics(straight) == _metrics(resumed)
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2, 3, 4]
-
-
-class _StopAt(Callback):
-    def __init__(self, n):
-        self.n = n
-
-    def on_epoch_end(self, trainer, record):
-        return record["epoch"] >= self.n
-
-
-class _InterruptAfter:
-    """Stands in for the SIGINT flag: reports an interrupt at the n-th check."""
-
-    def __init__(self, n):
-        self.n = n
-        self.calls = 0
-
-    @property
-    def set(self):
-        self.calls += 1
-        return self.calls >= self.n
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
@@ -106,7 +74,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     run = tmp_path / "run"
     tr = _trainer(cfg, digits, run_dir=run)
     n_batches = -(-digits.X_train.shape[0] // 16)
-    monkeypatch.setattr(trainer_mod, "_InterruptFlag", lambda: _InterruptAfter(n_batches + 7))
+    monkeypatch.setattr(trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 7))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
     monkeypatch.undo()
@@ -115,7 +83,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     resumed = Trainer.from_checkpoint(run, run_dir=run, verbose=False)
     assert resumed.epoch == 1 and resumed._resume["batch"] == 7
     resumed.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
-    _assert_same(_state(straight), _state(resumed))
+    assert_same(_state(straight), _state(resumed))
     assert _metrics(straight) == _metrics(resumed)
 
 
@@ -126,7 +94,7 @@ def test_thread_count_does_not_change_results(digits, backend):
                            epsilon=20.0), digits)
         tr.fit(digits.X_train, digits.y_train)
         outs.append(_state(tr))
-    _assert_same(*outs)
+    assert_same(*outs)
 
 
 def test_static_topology_keeps_indices(digits):
@@ -159,7 +127,7 @@ def test_learns_digits(digits):
 
 
 def test_callback_can_stop(digits):
-    tr = _trainer(_cfg(epochs=5), digits, callbacks=[_StopAt(2)])
+    tr = _trainer(_cfg(epochs=5), digits, callbacks=[StopAt(2)])
     tr.fit(digits.X_train, digits.y_train)
     assert tr.epoch == 2
 
