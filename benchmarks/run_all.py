@@ -59,6 +59,10 @@ BENCHMARKS = {
                   ["--out", "{out}/tutorials.jsonl"]),
     "rbm": ("bench_rbm.py", ["--epochs", "5", "--out", "{out}/rbm.jsonl"],
             ["--out", "{out}/rbm.jsonl"]),
+    "rbm_scale": ("bench_rbm_scale.py",
+                  ["--h", "200", "10000", "--epochs", "1", "--original-epochs", "1", "--out",
+                   "{out}/rbm_scale.jsonl"],
+                  ["--out", "{out}/rbm_scale.jsonl"]),
 }
 
 
