@@ -86,8 +86,10 @@ cdef extern from *:
 
     #if defined(__GNUC__) || defined(__clang__)
     #define SMLP_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+    #define SMLP_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
     #else
     #define SMLP_PREFETCH(p) ((void)0)
+    #define SMLP_PREFETCH_W(p) ((void)0)
     #endif
 
     /* Optimizer updates in the reference's exact evaluation order. The build's
@@ -195,6 +197,7 @@ cdef extern from *:
     enum: SMLP_VEC_BYTES
     enum: SMLP_TILE_F
     void SMLP_PREFETCH(const void* p) nogil
+    void SMLP_PREFETCH_W(const void* p) nogil
     void smlp_sgd_f32(float* w, float* v, const float* g, Py_ssize_t s, Py_ssize_t e, float lr,
                       float mu, float wd, float div, int coupled, int nesterov) nogil
     void smlp_sgd_f64(double* w, double* v, const double* g, Py_ssize_t s, Py_ssize_t e,
@@ -216,7 +219,7 @@ ctypedef fused floating:
     double
 
 __all__ = [
-    "spmm", "spmm_t", "sddmm", "backward_fused", "csr_transpose", "csr_merge", "sgd_update",
+    "spmm", "spmm_scatter", "spmm_t", "sddmm", "backward_fused", "csr_transpose", "csr_merge", "sgd_update",
     "adam_update", "set_parallel_threshold", "openmp_enabled", "max_threads", "cpu_level",
     "ISA",
 ]
@@ -230,7 +233,7 @@ cdef enum:
     _CHUNK = 8192
     # Software prefetch distance in nonzeros. 8 beat no prefetch and 4 at n = 3e4 (1.3-2x on
     # the gathers); 16 and 32 were not clearly better on this noisy shared machine.
-    _PF = 8
+    _PF = 32
 
 cdef long long _par_min_flops = 65536
 
@@ -327,9 +330,7 @@ cdef inline void _gather_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_s
                              const floating* data, const floating* src) noexcept nogil:
     """dst[:B] = sum_{k in [start, end)} w_k * src[idx[k], :B] (see _gather_tile)."""
     cdef Py_ssize_t V = SMLP_VEC_BYTES // sizeof(floating)
-    cdef Py_ssize_t b0 = 0, b, k
-    cdef floating w
-    cdef const floating* s
+    cdef Py_ssize_t b0 = 0
     while b0 + 8 * V <= B:
         _gather_tile(dst, B, b0, 8 * V, start, end, lim, idx, perm, data, src)
         b0 += 8 * V
@@ -342,17 +343,21 @@ cdef inline void _gather_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_s
     if b0 + V <= B:
         _gather_tile(dst, B, b0, V, start, end, lim, idx, perm, data, src)
         b0 += V
-    if b0 < B:  # fewer than one vector left
-        for b in range(b0, B):
-            dst[b] = 0
-        for k in range(start, end):
-            if perm != NULL:
-                w = data[perm[k]]
-            else:
-                w = data[k]
-            s = src + <Py_ssize_t>idx[k] * B
-            for b in range(b0, B):
-                dst[b] += w * s[b]
+    # Fewer than one vector left (all of B when B < V, e.g. the original's batch 2): tiles of
+    # 8, 4, 2, 1 elements, still in registers and prefetched. A loop of `dst[b] += ...` here
+    # stored and reloaded dst every nonzero and did not prefetch: 2.8x slower forward at
+    # n = 6e5, B = 2 (benchmarks/README.md).
+    if b0 + 8 <= B:
+        _gather_tile(dst, B, b0, 8, start, end, lim, idx, perm, data, src)
+        b0 += 8
+    if b0 + 4 <= B:
+        _gather_tile(dst, B, b0, 4, start, end, lim, idx, perm, data, src)
+        b0 += 4
+    if b0 + 2 <= B:
+        _gather_tile(dst, B, b0, 2, start, end, lim, idx, perm, data, src)
+        b0 += 2
+    if b0 < B:
+        _gather_tile(dst, B, b0, 1, start, end, lim, idx, perm, data, src)
 
 
 cdef inline void _sddmm_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
@@ -421,6 +426,76 @@ cdef inline void _fused_row(floating* dx, floating* dw, Py_ssize_t B, Py_ssize_t
     _sddmm_row(dw, B, start, end, lim, idx, x, dy)
 
 
+cdef inline Py_ssize_t _lower_bound(const index_t* idx, Py_ssize_t lo, Py_ssize_t hi,
+                                    Py_ssize_t j) noexcept nogil:
+    """First k in [lo, hi) with idx[k] >= j (idx sorted ascending there), else hi."""
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if idx[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef inline void _scatter_tile(floating* out, Py_ssize_t B, Py_ssize_t T, Py_ssize_t start,
+                               Py_ssize_t end, const index_t* idx, const floating* data,
+                               const floating* x) noexcept nogil:
+    """out[idx[k], :T] += data[k] * x[:T] for k in [start, end), k ascending (T constant at
+    the call sites below, B = T, so the b loop unrolls and x[:T] stays in registers)."""
+    cdef floating xr[8]
+    cdef Py_ssize_t k, t
+    cdef floating w
+    cdef floating* o
+    for t in range(T):
+        xr[t] = x[t]
+    for k in range(start, end):
+        if k + _PF < end:
+            SMLP_PREFETCH_W(out + <Py_ssize_t>idx[k + _PF] * B)
+        w = data[k]
+        o = out + <Py_ssize_t>idx[k] * B
+        for t in range(T):
+            o[t] += w * xr[t]
+
+
+cdef inline void _scatter_rows(floating* out, Py_ssize_t B, Py_ssize_t n_in, Py_ssize_t j0,
+                               Py_ssize_t j1, const index_t* ip, const index_t* idx,
+                               const floating* data, const floating* xt) noexcept nogil:
+    """out[j0:j1, :] = sum over rows i ascending of data[k] * xt[i, :] for the row's entries
+    k with j0 <= idx[k] < j1 (a contiguous run: the row's indices are sorted)."""
+    cdef Py_ssize_t i, j, b, k, lo, hi
+    cdef floating w
+    cdef floating* o
+    cdef const floating* x
+    for j in range(j0 * B, j1 * B):
+        out[j] = 0
+    for i in range(n_in):
+        lo = ip[i]
+        hi = ip[i + 1]
+        if lo == hi:
+            continue
+        if idx[lo] < j0:
+            lo = _lower_bound(idx, lo, hi, j0)
+        if hi > lo and idx[hi - 1] >= j1:
+            hi = _lower_bound(idx, lo, hi, j1)
+        x = xt + i * B
+        if B == 1:
+            _scatter_tile(out, B, 1, lo, hi, idx, data, x)
+        elif B == 2:
+            _scatter_tile(out, B, 2, lo, hi, idx, data, x)
+        elif B == 4:
+            _scatter_tile(out, B, 4, lo, hi, idx, data, x)
+        else:
+            for k in range(lo, hi):
+                if k + _PF < hi:
+                    SMLP_PREFETCH_W(out + <Py_ssize_t>idx[k + _PF] * B)
+                w = data[k]
+                o = out + <Py_ssize_t>idx[k] * B
+                for b in range(B):
+                    o[b] += w * x[b]
+
+
 cdef inline void _merge_row(Py_ssize_t pa, Py_ssize_t ea, Py_ssize_t pb, Py_ssize_t eb,
                             Py_ssize_t out, const index_t* ja, const index_t* jb,
                             index_t* jo, signed char* from_b) noexcept nogil:
@@ -483,6 +558,47 @@ def spmm(const index_t[::1] indptr_t, const index_t[::1] indices_t, const index_
     with nogil:
         for j in prange(n_out, schedule="static", num_threads=nt):
             _gather_row(op + j * B, B, ip[j], ip[j + 1], nnz, it, pp, dp, xp)
+
+
+def spmm_scatter(const index_t[::1] indptr, const index_t[::1] indices,
+                 const floating[::1] data, const floating[:, ::1] xt, floating[:, ::1] out):
+    """Forward product ``out = W.T @ xt`` as a scatter over W's CSR rows (small batches).
+
+    Input
+        indptr[n_in+1], indices[nnz], data[nnz]: W (n_in, n_out) in canonical CSR (sorted
+        indices); xt[n_in, B]: feature-major activations.
+    Output
+        out[n_out, B], overwritten: out[j, :] = sum_i W[i, j] * xt[i, :], the terms added one
+        at a time in ascending i: the terms and order of ``spmm``'s gather, so the same bits.
+    Complexity
+        O(nnz * B + n_in * threads * log(nnz per row) + n_out * B) time, O(1) extra memory.
+        Streams W's arrays in storage order (no transposed index, no random ``data[perm[k]]``
+        read); the random accesses are read-modify-writes of out rows, which stay in cache
+        when n_out * B is small: the case it is for (batch 1-8 at 1e5-1e6 outputs).
+    Determinism / threading
+        Each thread owns a contiguous range of output columns (equal widths) and walks all of
+        W's rows, taking the run of each row's entries that falls in its range (a binary
+        search on the sorted indices); every out[j, b] is written by one thread in ascending
+        i, so the result has the same bits for any thread count.
+    """
+    cdef Py_ssize_t n_in = xt.shape[0], B = xt.shape[1], n_out = out.shape[0]
+    cdef Py_ssize_t nnz = indices.shape[0], t
+    _check(indptr.shape[0] == n_in + 1, "indptr must have n_in+1 entries")
+    _check(data.shape[0] >= nnz, "data shorter than indices")
+    _check(out.shape[1] == B, "xt and out must have the same batch size")
+    cdef int nt = _n_threads(nnz * B)
+    if nt > n_out:
+        nt = max(1, n_out)
+    if n_out == 0 or B == 0:
+        return
+    cdef const index_t* ip = &indptr[0]
+    cdef const index_t* jp = &indices[0] if nnz else <const index_t*>NULL
+    cdef const floating* dp = &data[0] if nnz else <const floating*>NULL
+    cdef const floating* xp = &xt[0, 0] if n_in else <const floating*>NULL
+    cdef floating* op = &out[0, 0]
+    with nogil:
+        for t in prange(nt, schedule="static", num_threads=nt):
+            _scatter_rows(op, B, n_in, t * n_out // nt, (t + 1) * n_out // nt, ip, jp, dp, xp)
 
 
 def spmm_t(const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] data,

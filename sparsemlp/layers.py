@@ -8,12 +8,16 @@ from ._kernels import _flags
 
 __all__ = ["SparseLinear"]
 
-# Forward by a row-order scatter (SciPy, serial) instead of the gather through the
+# Forward by a row-order scatter (kernel spmm_scatter) instead of the gather through the
 # transposed index for batches of at most this many samples on layers of at least this many
-# connections. Measured (float32, ER n x n, epsilon 20, 2 threads for the gather):
-# n = 300,000 (12 M connections): B = 1 62 -> 15 ms, B = 2 127 -> 33 ms, B = 4 55 -> 33 ms;
-# n = 30,000: B = 2 2.3 -> 2.4 ms (even), B = 4 1.2 -> 2.3 ms (gather wins). Same bits.
-_SCATTER_MAX_BATCH = 2
+# connections: it streams W instead of reading W.data[perm[k]] at random, one cache miss per
+# connection once W outgrows the caches. Same bits (tests/test_kernels.py). Measured (Cython
+# AVX-512, float32, ER n x n, epsilon 20, 2 threads, ms gather -> scatter):
+# n = 600,000 (24 M connections): B = 1 121 -> 35, B = 2 140 -> 56, B = 4 149 -> 109;
+# n = 300,000: B = 2 53 -> 22, B = 4 62 -> 45, B = 8 67 -> 66 (even);
+# n = 100,000 (4 M): B = 2 13.3 -> 6.2; n = 30,000 (1.2 M): B = 1-8 even within noise.
+# (Before the Cython kernel this path was SciPy's serial W.T @ xt: 154 ms at 24 M, B = 2.)
+_SCATTER_MAX_BATCH = 4
 _SCATTER_MIN_NNZ = 1 << 21
 
 
@@ -182,10 +186,8 @@ class SparseLinear:
         """
         W = self.W
         if xt.shape[1] <= _SCATTER_MAX_BATCH and self.nnz >= _SCATTER_MIN_NNZ:
-            # SciPy's CSC product on W.T visits W's rows in ascending order and adds into
-            # each output in that order: the terms and order of the gather below, the same
-            # bits, but it streams W.data instead of reading W.data[perm[k]] at random
-            out[...] = W.T @ xt
+            # each output sums its terms in ascending row order, like the gather below
+            self.kernels.spmm_scatter(W.indptr, W.indices, W.data, xt, out)
         else:
             indptr_t, indices_t, perm = self.ensure_index()
             self.kernels.spmm(indptr_t, indices_t, perm, W.data, xt, out)

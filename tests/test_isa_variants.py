@@ -39,11 +39,13 @@ def _run(ks, indptr, indices, data, xt, dyt, t):
     dw = np.full(indices.shape[0], np.nan, xt.dtype)
     dxt = np.full_like(bw, np.nan)
     dw2 = np.full_like(dw, np.nan)
+    sc = np.full_like(fw, np.nan)
     ks.spmm(*t, data, xt, fw)
+    ks.spmm_scatter(indptr, indices, data, xt, sc)
     ks.spmm_t(indptr, indices, data, dyt, bw)
     ks.sddmm(indptr, indices, xt, dyt, dw)
     ks.backward_fused(indptr, indices, data, xt, dyt, dxt, dw2)
-    return fw, bw, dw, dxt, dw2
+    return fw, bw, dw, dxt, dw2, sc
 
 
 @pytest.mark.parametrize("B", BATCHES)
@@ -54,15 +56,17 @@ def test_variants_match_reference_and_gathers_match_bitwise(dtype, index_dtype, 
     results = {}
     for isa, ks in VARIANTS.items():
         got = _run(ks, *prob)
-        for name, a, b in zip(("spmm", "spmm_t", "sddmm", "fused dx", "fused dw"), got, ref):
+        for name, a, b in zip(("spmm", "spmm_t", "sddmm", "fused dx", "fused dw", "spmm_scatter"),
+                              got, ref):
             np.testing.assert_allclose(a, b, atol=tol(dtype, scale), rtol=0,
                                        err_msg=f"{isa} {name}")
         results[isa] = got
     # no FMA contraction in any variant: forward and backward gathers are bit-identical
     first = next(iter(results.values()))
     for isa, got in results.items():
-        for k in (0, 1, 3):
+        for k in (0, 1, 3, 5):
             np.testing.assert_array_equal(got[k], first[k], err_msg=f"{isa} gather {k}")
+        np.testing.assert_array_equal(got[5], got[0], err_msg=f"{isa} scatter vs gather")
 
 
 def test_optimizer_updates_bitwise_in_every_variant(dtype, seed):

@@ -10,7 +10,7 @@ from sparsemlp.topology import erdos_renyi
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-@pytest.mark.parametrize("B", [1, 2])
+@pytest.mark.parametrize("B", [1, 2, 3, 4])
 def test_scatter_forward_is_bitwise_the_gather(monkeypatch, dtype, index_dtype, B):
     rng = np.random.default_rng(3)
     W = erdos_renyi(700, 500, epsilon=8, rng=rng, dtype=dtype, index_dtype=index_dtype)

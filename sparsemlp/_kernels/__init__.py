@@ -19,6 +19,7 @@ ORDER = ("cython", "numba", "numpy")
 
 KERNEL_NAMES = (
     "spmm",
+    "spmm_scatter",
     "spmm_t",
     "sddmm",
     "backward_fused",

@@ -30,6 +30,7 @@
 #   bytecode, not on the fastmath flags: after editing _flags.FASTMATH, touch this file (or
 #   delete __pycache__/_numba.*.nbi/.nbc) to recompile.
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -39,6 +40,7 @@ NAME = "numba"
 
 __all__ = [
     "spmm",
+    "spmm_scatter",
     "spmm_t",
     "sddmm",
     "backward_fused",
@@ -221,6 +223,38 @@ def _spmm_parallel(indptr_t, indices_t, perm, data, xt, out):
 
 
 @njit(cache=True, nogil=True, fastmath=set(_flags.FASTMATH))
+def _scatter_cols(j0, j1, indptr, indices, data, xt, out):
+    # out[j0:j1] = sum over rows i ascending of data[k] * xt[i] for the row's entries in
+    # columns [j0, j1) (a contiguous run of the row: its indices are sorted)
+    nb = out.shape[1]
+    for j in range(j0, j1):
+        for b in range(nb):
+            out[j, b] = 0.0
+    for i in range(xt.shape[0]):
+        lo = np.int64(indptr[i])
+        hi = np.int64(indptr[i + 1])
+        if lo == hi:
+            continue
+        if indices[lo] < j0:
+            lo += np.searchsorted(indices[lo:hi], j0)
+        if hi > lo and indices[hi - 1] >= j1:
+            hi = lo + np.searchsorted(indices[lo:hi], j1)
+        x = xt[i]
+        for k in range(lo, hi):
+            w = data[k]
+            o = out[indices[k]]
+            for b in range(nb):
+                o[b] += w * x[b]
+
+
+@njit(cache=True, nogil=True, fastmath=set(_flags.FASTMATH), parallel=True)
+def _scatter_parallel(nt, indptr, indices, data, xt, out):
+    n_out = out.shape[0]
+    for t in prange(nt):
+        _scatter_cols(t * n_out // nt, (t + 1) * n_out // nt, indptr, indices, data, xt, out)
+
+
+@njit(cache=True, nogil=True, fastmath=set(_flags.FASTMATH))
 def _spmm_t_serial(indptr, indices, data, dyt, out):
     for i in range(out.shape[0]):
         _spmm_t_row(i, indptr, indices, data, dyt, out)
@@ -274,6 +308,23 @@ def spmm(indptr_t, indices_t, perm, data, xt, out):
         _spmm_serial(indptr_t, indices_t, perm, data, xt, out)
     else:
         _spmm_parallel(indptr_t, indices_t, perm, data, xt, out)
+
+
+def spmm_scatter(indptr, indices, data, xt, out):
+    """Forward by a scatter over W's rows: ``out = W.T @ xt`` with W (n_in, n_out) in CSR.
+
+    indptr[n_in+1], indices[nnz], data[nnz]: W in canonical CSR; xt[n_in, B]; out[n_out, B]
+    is overwritten. Each thread owns a contiguous range of output columns and walks all rows,
+    so every out[j] sums its terms in ascending row order: ``spmm``'s bits for any thread
+    count. O(nnz * B + n_in * threads) time, O(1) extra memory; for small batches, where
+    streaming W beats the gather's random ``data[perm[k]]`` reads.
+    """
+    n_out = out.shape[0]
+    if 2 * indices.shape[0] * xt.shape[1] < _flags.PAR_MIN_FLOPS:
+        _scatter_cols(0, n_out, indptr, indices, data, xt, out)
+    else:
+        nt = max(1, min(numba.get_num_threads(), n_out))
+        _scatter_parallel(nt, indptr, indices, data, xt, out)
 
 
 def spmm_t(indptr, indices, data, dyt, out):

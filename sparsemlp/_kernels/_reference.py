@@ -23,6 +23,17 @@ def spmm(indptr_t, indices_t, perm, data, xt, out):
     out[...] = wt @ xt
 
 
+def spmm_scatter(indptr, indices, data, xt, out):
+    """Forward by a scatter over W's rows: ``out = W.T @ xt`` with W (n_in, n_out) in CSR.
+
+    indptr[n_in+1], indices[nnz], data[nnz]: W in canonical CSR; xt[n_in, B]; out[n_out, B]
+    is overwritten. The same result as ``spmm`` on W's transposed index (each output sums
+    its terms in ascending row order). O(nnz * B) time.
+    """
+    w = sp.csr_array((data, indices, indptr), shape=(xt.shape[0], out.shape[0]))
+    out[...] = w.T @ xt
+
+
 def spmm_t(indptr, indices, data, dyt, out):
     """Backward to the inputs: ``out[i] = sum_k data[k] * dyt[indices[k]]`` over row i of W.
 
