@@ -4,7 +4,10 @@ Times the forward product (spmm), the backward product (spmm_t), the weight grad
 the fused backward and the SGD update on Erdos-Renyi-like layers, plus ``forward_vcopy``: the
 forward as ``spmm_t`` over the transposed index with a column-order copy of the values
 (``data[perm]``, +4 B per connection, refreshed once per optimizer step; the copy is not in
-the timing, its cost is recorded as ``vcopy_s``; DESIGN.md 3.3 asks to benchmark both).
+the timing, its cost is recorded as ``vcopy_s``; DESIGN.md 3.3 asks to benchmark both), and
+``forward_scatter``: the forward as ``spmm_scatter``, a row-order scatter over W's CSR arrays
+(what layers use for batches of at most 4 on layers of at least 2M connections; its torch
+competitor is torch's forward).
 Prints a table of medians, GFLOP/s and speed-ups over SciPy, and appends one JSON line per
 point to ``--out``.
 
@@ -56,7 +59,7 @@ import scipy.sparse as sp
 from sparsemlp import _kernels
 from sparsemlp._parallel import thread_limit
 
-OPS = ("forward", "forward_vcopy", "backward", "sddmm", "fused", "sgd")
+OPS = ("forward", "forward_vcopy", "forward_scatter", "backward", "sddmm", "fused", "sgd")
 HERE = pathlib.Path(__file__).resolve().parent
 
 
@@ -184,6 +187,8 @@ class Layer:
                         lambda: L.out),
             "forward_vcopy": (lambda: ks.spmm_t(L.indptr_t, L.indices_t, L.data_t, L.xt, L.out),
                               lambda: L.out),
+            "forward_scatter": (lambda: ks.spmm_scatter(L.indptr, L.indices, L.data, L.xt,
+                                                        L.out), lambda: L.out),
             "backward": (lambda: ks.spmm_t(L.indptr, L.indices, L.data, L.dyt, L.dxt),
                          lambda: L.dxt),
             "sddmm": (lambda: ks.sddmm(L.indptr, L.indices, L.xt, L.dyt, L.dw), lambda: L.dw),
@@ -210,6 +215,7 @@ class Layer:
         return {
             "forward": (lambda: L.W.T @ L.xt, None),
             "forward_vcopy": (lambda: L.W.T @ L.xt, None),
+            "forward_scatter": (lambda: L.W.T @ L.xt, None),
             "backward": (lambda: L.W @ L.dyt, None),
             "sddmm": (lambda: ref.sddmm(L.indptr, L.indices, L.xt, L.dyt, L.dw), lambda: L.dw),
             "fused": (fused, None),
@@ -267,6 +273,7 @@ class Layer:
 
         return {
             "forward": (forward, fw_res),
+            "forward_scatter": (forward, fw_res),
             "backward": (backward, bw_res),
             "sddmm": (sddmm, dw_res),
             "fused": (fused, dw_res),
@@ -288,6 +295,8 @@ def traffic_bytes(op, layer):
         return nnz * (2 * isz + fsz + row) + L.n_out * L.batch * fsz
     if op == "forward_vcopy":
         return nnz * (isz + fsz + row) + L.n_out * L.batch * fsz
+    if op == "forward_scatter":  # the scattered output row is read and written
+        return nnz * (isz + fsz + 2 * row) + L.n_in * L.batch * fsz
     if op == "backward":
         return nnz * (isz + fsz + row) + L.n_in * L.batch * fsz
     if op == "sddmm":
@@ -320,7 +329,8 @@ def measure_triad(threads, n=40_000_000, repeats=7):
 
 
 def flops(op, nnz, batch):
-    per = {"forward": 2, "forward_vcopy": 2, "backward": 2, "sddmm": 2, "fused": 4}
+    per = {"forward": 2, "forward_vcopy": 2, "forward_scatter": 2, "backward": 2, "sddmm": 2,
+           "fused": 4}
     return per.get(op, 0) * nnz * batch
 
 
@@ -413,7 +423,8 @@ def run(args):
                                 tmin, tmed, number = time_call(fn, args.repeats, args.min_time)
                                 la1 = os.getloadavg()
                                 err = None
-                                key = {"fused": "sddmm", "forward_vcopy": "forward"}.get(op, op)
+                                key = {"fused": "sddmm", "forward_vcopy": "forward",
+                                       "forward_scatter": "forward"}.get(op, op)
                                 if result is not None and key in expected:
                                     exp = expected[key]
                                     scale = max(1.0, float(np.abs(exp).max(initial=0)))

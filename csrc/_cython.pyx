@@ -219,7 +219,8 @@ ctypedef fused floating:
     double
 
 __all__ = [
-    "spmm", "spmm_scatter", "spmm_t", "sddmm", "backward_fused", "csr_transpose", "csr_merge", "sgd_update",
+    "spmm", "spmm_scatter", "spmm_t", "sddmm", "backward_fused", "csr_transpose", "csr_merge",
+    "empty_slots", "sgd_update",
     "adam_update", "set_parallel_threshold", "openmp_enabled", "max_threads", "cpu_level",
     "ISA",
 ]
@@ -784,6 +785,60 @@ def csr_merge(const index_t[::1] indptr_a, const index_t[::1] indices_a,
 # ------------------------------------------------------------------------------------------
 # Optimizer updates (elementwise, in place)
 # ------------------------------------------------------------------------------------------
+
+def empty_slots(const index_t[::1] indptr_k, const index_t[::1] ind_k, Py_ssize_t n_out,
+                long long[::1] ranks):
+    """Row-major linear positions ``i * n_out + j`` of the empty slots with the given ranks.
+
+    Input
+        indptr_k[n_rows+1], ind_k[nnz]: canonical CSR pattern with n_out columns;
+        ranks[k]: int64, ascending, distinct, each below ``n_rows * n_out - nnz``
+        (rank s = the s-th empty slot in row-major order).
+    Output
+        ranks, overwritten with the positions (ascending).
+    Complexity
+        O(n_rows + nnz + k) time, O(1) extra memory: one merge-like pass over rows and
+        ranks; within row i the q-th empty column is ``q + #{u : col_u - u <= q}`` (u the
+        entry's position in the row), found by a pointer that only moves forward.
+    Determinism / threading
+        Serial; exact (integer arithmetic).
+    """
+    cdef Py_ssize_t n_rows = indptr_k.shape[0] - 1, k = ranks.shape[0], a
+    cdef long long i = 0, e_row = 0, start, end, t, q, r, empty
+    cdef bint bad = False
+    _check(n_rows >= 0, "indptr_k must have n_rows+1 entries")
+    if k == 0:
+        return
+    cdef const index_t* ip = &indptr_k[0]
+    cdef const index_t* jp = &ind_k[0] if ind_k.shape[0] else <const index_t*>NULL
+    cdef long long* rp = &ranks[0]
+    with nogil:
+        start = ip[0]
+        t = start
+        for a in range(k):
+            r = rp[a]
+            while True:
+                if i >= n_rows:
+                    bad = True
+                    break
+                end = ip[i + 1]
+                empty = n_out - (end - start)
+                if r < e_row + empty:
+                    break
+                e_row += empty
+                i += 1
+                start = end
+                t = start
+            if bad:
+                break
+            q = r - e_row
+            end = ip[i + 1]
+            while t < end and <long long>jp[t] - (t - start) <= q:
+                t += 1
+            rp[a] = i * n_out + q + (t - start)
+    if bad:
+        raise ValueError("empty_slots: a rank is not below the number of empty slots.")
+
 
 cdef inline void _sgd_chunk(floating* w, floating* v, const floating* g, Py_ssize_t s,
                             Py_ssize_t e, floating lr, floating mu, floating wd, floating div,

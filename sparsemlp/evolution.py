@@ -251,56 +251,6 @@ def _linear_keys(indptr, indices, n_out):
     return keys
 
 
-def _empty_slots(indptr_k, ind_k, n_out, ranks):
-    """Row-major linear positions ``i * n_out + j`` of the empty slots with the given ranks.
-
-    Rank s counts empty slots in row-major order. With the kept entries' linear keys
-    ``L_0 < L_1 < ...`` (CSR order), ``g_t = L_t - t`` is the number of empty slots before
-    kept entry t, a non-decreasing key, and exactly the kept entries with ``g_t <= s`` precede
-    the s-th empty slot, which therefore sits at ``s + searchsorted(g, s, "right")``. This is
-    the per-row rule ``row = searchsorted(cumsum(n_out - row_nnz), s, "right")``, r-th empty
-    column ``r + searchsorted(cols - arange(len(cols)), r, "right")``, done for every row by
-    one global search: exact at any density, O(nnz + k log nnz) time, O(nnz) memory.
-    Ascending ranks give ascending positions. ``ranks`` is overwritten with the result. On
-    dense layers (at most ``_DENSE_SLOTS`` slots per connection) the empty slots are listed
-    from a boolean mask over all slots instead (O(slots), same result).
-    """
-    n_rows = indptr_k.shape[0] - 1
-    slots = n_rows * n_out
-    if slots <= _DENSE_SLOTS * (ind_k.shape[0] + ranks.shape[0]):
-        # dense layer: list the empty slots in an O(slots) mask, pick the ranked ones
-        occupied = np.zeros(slots, dtype=bool)
-        occupied[_linear_keys(indptr_k, ind_k, n_out)] = True
-        np.logical_not(occupied, out=occupied)
-        return np.flatnonzero(occupied)[ranks]
-    # g_t = E_i + col_t - (t - indptr_k[i]) for t in row i, with E_i = i * n_out - indptr_k[i]
-    # the empty slots before row i; g of row i lies in [E_i, E_{i+1}]. A chunk of sorted
-    # ranks r (E_lo <= r < E_{hi+1}) needs g only on rows lo..hi: every earlier entry has
-    # g <= r and every later one g > r. So g is built per chunk (no nnz-sized int64 array,
-    # and a cache-sized search).
-    E = np.arange(n_rows + 1, dtype=np.int64)
-    E *= n_out
-    E -= indptr_k
-    for a in range(0, ranks.shape[0], _CHUNK):
-        r = ranks[a:a + _CHUNK]
-        lo = int(np.searchsorted(E, r[0], side="right")) - 1
-        hi = int(np.searchsorted(E, r[-1], side="right")) - 1
-        t0, t1 = int(indptr_k[lo]), int(indptr_k[hi + 1])
-        base = np.arange(lo, hi + 1, dtype=np.int64)
-        base *= n_out
-        g = np.repeat(base, np.diff(indptr_k[lo:hi + 2]))
-        g += ind_k[t0:t1]
-        g -= np.arange(t0, t1, dtype=np.int64)
-        pos = np.searchsorted(g, r, side="right")
-        pos += t0
-        r += pos
-    return ranks
-
-
-# _empty_slots uses a mask over all slots while they are at most this many per connection.
-_DENSE_SLOTS = 4
-
-
 def _merge_new(layer, indptr_k, ind_k, data_k, keys, vals):
     """Write kept + new entries (sorted linear keys, values) into W's arrays via csr_merge."""
     W = layer.W
@@ -480,7 +430,8 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
                                   W.data.dtype)
     else:
         n_empty = n_in * n_out - keep_index.size
-        keys = _empty_slots(indptr_k, ind_k, n_out, _sample_distinct(n_empty, k, rng))
+        keys = _sample_distinct(n_empty, k, rng)  # sorted ranks among the empty slots
+        layer.kernels.empty_slots(indptr_k, ind_k, n_out, keys)  # -> their linear positions
         vals = np.empty(k, dtype=W.data.dtype)  # float64 draws, cast chunk by chunk
         _fill_values(vals, init, n_in, n_out, rng, normal_std, legacy=False)
     new_positions = _merge_new(layer, indptr_k, ind_k, data_k, keys, vals)

@@ -212,3 +212,50 @@ def test_backend_selection_errors():
     with pytest.raises(AttributeError):
         ks.spmm = None
     assert set(_kernels.KERNEL_NAMES) <= set(vars(ks))
+
+
+_SLOT_CASES = [(20, 15, 0.2), (5, 1, 0.4), (1, 30, 0.5), (40, 7, 0.95), (30, 50, 0.0),
+               (8, 8, 0.9)]
+
+
+def _check_empty_slots(ks, index_dtype, n_rows, n_out, dens, frac, seed):
+    """Ranked empty slots against a dense mask over all slots (empty and full rows too)."""
+    rng = np.random.default_rng(seed)
+    indptr, indices, _ = random_csr(n_rows, n_out, dens, rng, np.float32, index_dtype,
+                                    (0,) if n_rows > 2 else (), ())
+    if n_rows > 3:  # make row 2 full
+        r = 2
+        indices = np.concatenate([indices[:indptr[r]], np.arange(n_out, dtype=index_dtype),
+                                  indices[indptr[r + 1]:]])
+        indptr = np.concatenate([indptr[:r + 1], indptr[r + 1:] - indptr[r + 1] + indptr[r]
+                                 + n_out]).astype(index_dtype)
+    occupied = np.zeros(n_rows * n_out, bool)
+    occupied[np.repeat(np.arange(n_rows), np.diff(indptr)) * n_out + indices] = True
+    empty = np.flatnonzero(~occupied)
+    k = int(round(frac * empty.shape[0]))
+    ranks = np.sort(rng.choice(empty.shape[0], k, replace=False)).astype(np.int64)
+    expected = empty[ranks]
+    ks.empty_slots(indptr, indices, n_out, ranks)
+    np.testing.assert_array_equal(ranks, expected)
+    return indptr, indices, empty.shape[0]
+
+
+@pytest.mark.parametrize("n_rows,n_out,dens", _SLOT_CASES)
+@pytest.mark.parametrize("frac", [0.0, 0.3, 1.0])
+def test_empty_slots(backend, index_dtype, n_rows, n_out, dens, frac, seed):
+    ks = _kernels.get(backend)
+    indptr, indices, n_empty = _check_empty_slots(ks, index_dtype, n_rows, n_out, dens, frac,
+                                                  seed)
+    if n_empty and backend != "numpy":
+        with pytest.raises(ValueError, match="not below the number of empty slots"):
+            ks.empty_slots(indptr, indices, n_out, np.array([n_empty], np.int64))
+
+
+@pytest.mark.parametrize("n_rows,n_out,dens", _SLOT_CASES)
+@pytest.mark.parametrize("path", ["mask", "search"])
+def test_empty_slots_reference_paths(monkeypatch, index_dtype, n_rows, n_out, dens, path, seed):
+    from sparsemlp._kernels import _reference
+
+    monkeypatch.setattr(_reference, "_DENSE_SLOTS", 1 << 60 if path == "mask" else 0)
+    monkeypatch.setattr(_reference, "_CHUNK", 3)  # many chunks
+    _check_empty_slots(REF, index_dtype, n_rows, n_out, dens, 0.5, seed)

@@ -25,6 +25,7 @@ KERNEL_NAMES = (
     "backward_fused",
     "csr_transpose",
     "csr_merge",
+    "empty_slots",
     "sgd_update",
     "adam_update",
 )

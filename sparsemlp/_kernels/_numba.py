@@ -46,6 +46,7 @@ __all__ = [
     "backward_fused",
     "csr_transpose",
     "csr_merge",
+    "empty_slots",
     "sgd_update",
     "adam_update",
 ]
@@ -453,6 +454,47 @@ def csr_merge(indptr_a, indices_a, indptr_b, indices_b, indptr_out, indices_out,
 # for this module allow no other fastmath setting on a jitted function. So they are in-place
 # NumPy ufunc sequences in the reference's exact order (same bits as _reference.py) with two
 # temporaries instead of the reference's five or six. Elementwise, O(n), memory-bound.
+
+
+@njit(cache=True, nogil=True)
+def _empty_slots(indptr_k, ind_k, n_out, ranks):
+    n_rows = indptr_k.shape[0] - 1
+    i = 0
+    e_row = 0  # empty slots before row i
+    start = np.int64(indptr_k[0])
+    t = start
+    for a in range(ranks.shape[0]):
+        r = ranks[a]
+        while True:
+            if i >= n_rows:
+                return False
+            end = np.int64(indptr_k[i + 1])
+            empty = n_out - (end - start)
+            if r < e_row + empty:
+                break
+            e_row += empty
+            i += 1
+            start = end
+            t = start
+        q = r - e_row
+        end = np.int64(indptr_k[i + 1])
+        while t < end and np.int64(ind_k[t]) - (t - start) <= q:
+            t += 1
+        ranks[a] = np.int64(i) * n_out + q + (t - start)
+    return True
+
+
+def empty_slots(indptr_k, ind_k, n_out, ranks):
+    """Row-major linear positions ``i * n_out + j`` of the empty slots with the given ranks.
+
+    indptr_k[n_rows+1], ind_k[nnz]: canonical CSR pattern with n_out columns; ranks[k]:
+    int64, ascending, distinct, below ``n_rows * n_out - nnz``; overwritten with the
+    positions. One merge-like pass over rows and ranks: within row i the q-th empty column
+    is ``q + #{u : col_u - u <= q}`` (u the entry's position in the row), found by a pointer
+    that only moves forward. O(n_rows + nnz + k) time, serial, O(1) extra memory.
+    """
+    if not _empty_slots(indptr_k, ind_k, np.int64(n_out), ranks):
+        raise ValueError("empty_slots: a rank is not below the number of empty slots.")
 
 
 def sgd_update(param, velocity, grad, lr, momentum, weight_decay, batch_divisor, coupled,

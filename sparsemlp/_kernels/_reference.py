@@ -106,6 +106,62 @@ def csr_merge(indptr_a, indices_a, indptr_b, indices_b, indptr_out, indices_out,
     indices_out[from_b == 0] = indices_a
 
 
+# empty_slots lists the empty slots in a boolean mask over all slots while they are at most
+# this many per connection, and builds its search keys per chunk of this many ranks.
+_DENSE_SLOTS = 4
+_CHUNK = 1 << 18
+
+
+def empty_slots(indptr_k, ind_k, n_out, ranks):
+    """Row-major linear positions ``i * n_out + j`` of the empty slots with the given ranks.
+
+    indptr_k[n_rows+1], ind_k[nnz]: a canonical CSR pattern (the kept entries) with n_out
+    columns; ranks[k]: int64, ascending, distinct, each below the number of empty slots
+    ``n_rows * n_out - nnz``; overwritten with the positions (ascending too). Rank s counts
+    empty slots in row-major order.
+
+    With the kept entries' linear keys ``L_0 < L_1 < ...`` (CSR order), ``g_t = L_t - t`` is
+    the number of empty slots before kept entry t, a non-decreasing key, and exactly the
+    kept entries with ``g_t <= s`` precede the s-th empty slot, which therefore sits at
+    ``s + searchsorted(g, s, "right")``: one global binary search, exact at any density,
+    O(nnz + k log nnz) time. g is built per chunk of ranks on the rows the chunk spans (no
+    nnz-sized int64 array). On dense layers (at most ``_DENSE_SLOTS`` slots per connection)
+    the empty slots are listed from a boolean mask over all slots instead (O(slots)).
+    """
+    n_rows = indptr_k.shape[0] - 1
+    slots = n_rows * n_out
+    if ranks.shape[0] == 0:
+        return
+    if slots <= _DENSE_SLOTS * (ind_k.shape[0] + ranks.shape[0]):
+        occupied = np.zeros(slots, dtype=bool)
+        keys = np.repeat(np.arange(n_rows, dtype=np.int64) * n_out, np.diff(indptr_k))
+        keys += ind_k
+        occupied[keys] = True
+        np.logical_not(occupied, out=occupied)
+        ranks[...] = np.flatnonzero(occupied)[ranks]
+        return
+    # g_t = E_i + col_t - (t - indptr_k[i]) for t in row i, with E_i = i * n_out - indptr_k[i]
+    # the empty slots before row i; g of row i lies in [E_i, E_{i+1}]. A chunk of sorted
+    # ranks r (E_lo <= r < E_{hi+1}) needs g only on rows lo..hi: every earlier entry has
+    # g <= r and every later one g > r.
+    E = np.arange(n_rows + 1, dtype=np.int64)
+    E *= n_out
+    E -= indptr_k
+    for a in range(0, ranks.shape[0], _CHUNK):
+        r = ranks[a:a + _CHUNK]
+        lo = int(np.searchsorted(E, r[0], side="right")) - 1
+        hi = int(np.searchsorted(E, r[-1], side="right")) - 1
+        t0, t1 = int(indptr_k[lo]), int(indptr_k[hi + 1])
+        base = np.arange(lo, hi + 1, dtype=np.int64)
+        base *= n_out
+        g = np.repeat(base, np.diff(indptr_k[lo:hi + 2]))
+        g += ind_k[t0:t1]
+        g -= np.arange(t0, t1, dtype=np.int64)
+        pos = np.searchsorted(g, r, side="right")
+        pos += t0
+        r += pos
+
+
 def sgd_update(param, velocity, grad, lr, momentum, weight_decay, batch_divisor, coupled,
                nesterov):
     """In-place SGD step with momentum on aligned arrays (all float, same length).
