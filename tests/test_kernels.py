@@ -259,3 +259,26 @@ def test_empty_slots_reference_paths(monkeypatch, index_dtype, n_rows, n_out, de
     monkeypatch.setattr(_reference, "_DENSE_SLOTS", 1 << 60 if path == "mask" else 0)
     monkeypatch.setattr(_reference, "_CHUNK", 3)  # many chunks
     _check_empty_slots(REF, index_dtype, n_rows, n_out, dens, 0.5, seed)
+
+
+def test_parallel_transpose_and_scatter_match_reference(backend, index_dtype):
+    """Large enough for the parallel paths (column ranges per thread) of csr_transpose and
+    spmm_scatter, with empty rows and columns: exact against the reference."""
+    rng = np.random.default_rng(5)
+    n_in, n_out = 400, 301
+    indptr, indices, data = random_csr(n_in, n_out, 0.5, rng, np.float64, index_dtype,
+                                       (0, 17, 399), (0, 150, 300))
+    assert 2 * indices.shape[0] > 65_536  # above the parallel threshold
+    ks = _kernels.get(backend)
+    ref = _transpose(REF, indptr, indices, n_out)
+    xt = rng.standard_normal((n_in, 2))
+    want = np.empty((n_out, 2))
+    REF.spmm(*ref, data, xt, want)
+    for nt in (1, 2):
+        with thread_limit(nt):
+            got = _transpose(ks, indptr, indices, n_out)
+            sc = np.full((n_out, 2), np.nan)
+            ks.spmm_scatter(indptr, indices, data, xt, sc)
+        for a, b in zip(ref, got):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(sc, want, rtol=1e-12, atol=1e-12)
