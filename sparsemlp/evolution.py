@@ -8,7 +8,6 @@ import numpy as np
 from ._validation import check_csr, check_param
 from .topology import (
     _CHUNK,
-    _SEARCH_RATIO,
     INIT_LAWS,
     _check_rng,
     _fill_values,
@@ -214,22 +213,18 @@ def _unchanged(nnz):
     return EvolutionResult(np.arange(nnz, dtype=np.int64), np.empty(0, np.int64), 0, 0)
 
 
-def _compact(W, keep_index):
-    """Kept row pointer (W's index dtype), kept column indices and values (copies).
-
-    The row pointer is one binary search of each row start in ``keep_index``
-    (O(n_in log nnz)), or a cumulative count in W's index dtype on narrow layers.
-    """
+def _compact(W, keep_index, kernels):
+    """Kept row pointer (W's index dtype), kept column indices and values (new arrays), by
+    the backend's ``csr_compact`` (one pass over the rows and ``keep_index``)."""
     idt = W.indices.dtype
     nnz = int(W.indptr[-1])
-    if (W.indptr.shape[0] - 1) * _SEARCH_RATIO > nnz:  # narrow layer: count instead
-        kept_before = np.zeros(nnz + 1, dtype=idt)
-        kept_before[keep_index + 1] = 1
-        np.cumsum(kept_before, out=kept_before)
-        indptr_k = kept_before[W.indptr]
-    else:
-        indptr_k = np.searchsorted(keep_index, W.indptr).astype(idt)
-    return indptr_k, W.indices[keep_index], W.data[keep_index]
+    m = keep_index.shape[0]
+    indptr_k = np.empty(W.indptr.shape[0], dtype=idt)
+    ind_k = np.empty(m, dtype=idt)
+    data_k = np.empty(m, dtype=W.data.dtype)
+    kernels.csr_compact(W.indptr, W.indices[:nnz], W.data[:nnz],
+                        np.ascontiguousarray(keep_index, dtype=np.int64), indptr_k, ind_k, data_k)
+    return indptr_k, ind_k, data_k
 
 
 def _replace_arrays(layer, indptr, indices, data):
@@ -261,18 +256,9 @@ def _merge_new(layer, indptr_k, ind_k, data_k, keys, vals):
     from_b = np.empty(nnz, dtype=np.int8)
     layer.kernels.csr_merge(indptr_k, ind_k, indptr_b, cols_b, W.indptr, W.indices, from_b)
     del indptr_b, cols_b
-    fresh = from_b.view(bool)
-    new_positions = np.flatnonzero(fresh)
-    data = W.data
-    # kept values in order, chunk by chunk: index arrays are faster than a boolean mask
-    # assignment (~1 vs ~3.5 ns per entry) and stay O(_CHUNK)
-    done = 0
-    for a in range(0, nnz, _CHUNK):
-        idx = np.flatnonzero(from_b[a:a + _CHUNK] == 0)
-        idx += a
-        data[idx] = data_k[done:done + idx.shape[0]]
-        done += idx.shape[0]
-    data[new_positions] = vals
+    new_positions = np.flatnonzero(from_b)
+    layer.kernels.merge_values(from_b, data_k, np.ascontiguousarray(vals, dtype=W.data.dtype),
+                               W.data)
     layer.refresh_index()
     if _debug():
         check_csr(W)
@@ -420,7 +406,7 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
     if keep_index is None:
         return _unchanged(nnz)
     n_removed = nnz - keep_index.size
-    indptr_k, ind_k, data_k = _compact(W, keep_index)
+    indptr_k, ind_k, data_k = _compact(W, keep_index, layer.kernels)
     if not regrow:
         _replace_arrays(layer, indptr_k, ind_k, data_k)
         return EvolutionResult(keep_index, np.empty(0, np.int64), n_removed, 0)
@@ -553,7 +539,7 @@ def evolve_original(layer, *, zeta, rng, normal_std, init="normal", regrow=True)
     if keep_index is None:
         return _unchanged(nnz)
     n_removed = nnz - keep_index.size
-    indptr_k, ind_k, data_k = _compact(W, keep_index)
+    indptr_k, ind_k, data_k = _compact(W, keep_index, layer.kernels)
     if not regrow:
         _replace_arrays(layer, indptr_k, ind_k, data_k)
         return EvolutionResult(keep_index, np.empty(0, np.int64), n_removed, 0)
@@ -646,6 +632,6 @@ def importance_prune(layer, percentile):
     keep_index = np.flatnonzero(keep)
     if keep_index.size == nnz:
         return np.arange(nnz, dtype=np.int64)
-    indptr_k, ind_k, data_k = _compact(W, keep_index)
+    indptr_k, ind_k, data_k = _compact(W, keep_index, layer.kernels)
     _replace_arrays(layer, indptr_k, ind_k, data_k)
     return keep_index.astype(np.int64, copy=False)

@@ -238,7 +238,7 @@ import numpy as np
     k = removed.shape[0]
     rows = np.searchsorted(W.indptr, removed, side="right") - 1
     cols = W.indices[removed].astype(np.int64)
-    indptr_k, ind_k, data_k = _compact(W, keep_index)
+    indptr_k, ind_k, data_k = _compact(W, keep_index, layer.kernels)
     kept = _linear_keys(indptr_k, ind_k, n_out)
     groups = None if schedule is None else rows % schedule.z
     if nnz < n_in * n_out:  # a fully dense layer has no swap

@@ -282,3 +282,30 @@ def test_parallel_transpose_and_scatter_match_reference(backend, index_dtype):
         for a, b in zip(ref, got):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(sc, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"{s[0]}x{s[1]}d{s[2]}" for s in SHAPES])
+@pytest.mark.parametrize("frac", [0.0, 0.5, 1.0])
+def test_csr_compact_and_merge_values(backend, dtype, index_dtype, shape, frac, seed):
+    """csr_compact against fancy indexing and a dense oracle; merge_values against masks."""
+    ks = _kernels.get(backend)
+    indptr, indices, data, _, _ = _layer(shape, dtype, index_dtype, seed)
+    nnz, n_rows = indices.shape[0], indptr.shape[0] - 1
+    rng = np.random.default_rng(seed + 1)
+    keep = np.sort(rng.choice(nnz, int(round(frac * nnz)), replace=False)).astype(np.int64)
+    indptr_k = np.full(n_rows + 1, -1, index_dtype)
+    ind_k = np.full(keep.shape[0], -1, index_dtype)
+    data_k = np.full(keep.shape[0], np.nan, dtype)
+    ks.csr_compact(indptr, indices, data, keep, indptr_k, ind_k, data_k)
+    rows = np.repeat(np.arange(n_rows), np.diff(indptr))
+    np.testing.assert_array_equal(ind_k, indices[keep])
+    np.testing.assert_array_equal(data_k, data[keep])
+    np.testing.assert_array_equal(indptr_k, np.r_[0, np.cumsum(np.bincount(rows[keep],
+                                                                         minlength=n_rows))])
+    from_b = (rng.random(nnz) < 0.4).astype(np.int8)
+    a = rng.standard_normal(int(nnz - from_b.sum())).astype(dtype)
+    b = rng.standard_normal(int(from_b.sum())).astype(dtype)
+    out = np.full(nnz, np.nan, dtype)
+    ks.merge_values(from_b, a, b, out)
+    np.testing.assert_array_equal(out[from_b == 0], a)
+    np.testing.assert_array_equal(out[from_b == 1], b)

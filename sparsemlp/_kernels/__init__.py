@@ -25,6 +25,8 @@ KERNEL_NAMES = (
     "backward_fused",
     "csr_transpose",
     "csr_merge",
+    "csr_compact",
+    "merge_values",
     "empty_slots",
     "sgd_update",
     "adam_update",

@@ -46,6 +46,8 @@ __all__ = [
     "backward_fused",
     "csr_transpose",
     "csr_merge",
+    "csr_compact",
+    "merge_values",
     "empty_slots",
     "sgd_update",
     "adam_update",
@@ -454,6 +456,56 @@ def csr_merge(indptr_a, indices_a, indptr_b, indices_b, indptr_out, indices_out,
 # for this module allow no other fastmath setting on a jitted function. So they are in-place
 # NumPy ufunc sequences in the reference's exact order (same bits as _reference.py) with two
 # temporaries instead of the reference's five or six. Elementwise, O(n), memory-bound.
+
+
+@njit(cache=True, nogil=True)
+def _csr_compact(indptr, indices, data, keep_index, indptr_k, indices_k, data_k):
+    n_rows = indptr.shape[0] - 1
+    m = keep_index.shape[0]
+    w = 0
+    indptr_k[0] = 0
+    for i in range(n_rows):
+        end = np.int64(indptr[i + 1])
+        while w < m and keep_index[w] < end:
+            p = keep_index[w]
+            indices_k[w] = indices[p]
+            data_k[w] = data[p]
+            w += 1
+        indptr_k[i + 1] = w
+
+
+def csr_compact(indptr, indices, data, keep_index, indptr_k, indices_k, data_k):
+    """The entries of a CSR matrix at ascending positions ``keep_index``, as a CSR matrix.
+
+    indptr[n_rows+1], indices[nnz], data[nnz]; keep_index[m]: int64, ascending, distinct,
+    in [0, nnz). Fills indptr_k[n_rows+1], indices_k[m], data_k[m]. One pass over the rows
+    and keep_index together: O(n_rows + m) time, serial.
+    """
+    _csr_compact(indptr, indices, data, keep_index, indptr_k, indices_k, data_k)
+
+
+@njit(cache=True, nogil=True)
+def _merge_values(from_b, data_a, data_b, data_out):
+    na = 0
+    nb = 0
+    for p in range(from_b.shape[0]):
+        if from_b[p]:
+            data_out[p] = data_b[nb]
+            nb += 1
+        else:
+            data_out[p] = data_a[na]
+            na += 1
+
+
+def merge_values(from_b, data_a, data_b, data_out):
+    """Interleave two value arrays as a merge decided: the values of ``csr_merge``'s output.
+
+    from_b[n]: int8, 1 where merged entry p comes from b; data_a, data_b: a's and b's values
+    in order (``len(data_a) + len(data_b) == n``). Fills data_out[n]. O(n) time, serial.
+    """
+    if data_a.shape[0] + data_b.shape[0] != from_b.shape[0]:
+        raise ValueError("merge_values: len(data_a) + len(data_b) must equal len(from_b).")
+    _merge_values(from_b, data_a, data_b, data_out)
 
 
 @njit(cache=True, nogil=True)

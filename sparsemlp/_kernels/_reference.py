@@ -106,6 +106,30 @@ def csr_merge(indptr_a, indices_a, indptr_b, indices_b, indptr_out, indices_out,
     indices_out[from_b == 0] = indices_a
 
 
+def csr_compact(indptr, indices, data, keep_index, indptr_k, indices_k, data_k):
+    """The entries of a CSR matrix at ascending positions ``keep_index``, as a CSR matrix.
+
+    indptr[n_rows+1], indices[nnz], data[nnz]: the CSR matrix; keep_index[m]: int64,
+    ascending, distinct positions in [0, nnz). Fills indptr_k[n_rows+1] and
+    indices_k[m], data_k[m] (the kept entries in order). O(nnz + n_rows log m) time.
+    """
+    indptr_k[:] = np.searchsorted(keep_index, indptr)
+    np.take(indices, keep_index, out=indices_k)
+    np.take(data, keep_index, out=data_k)
+
+
+def merge_values(from_b, data_a, data_b, data_out):
+    """Interleave two value arrays as a merge decided: the values of ``csr_merge``'s output.
+
+    from_b[n]: int8, 1 where entry p of the merged matrix comes from b; data_a, data_b: the
+    values of a and b in order (``len(data_a) + len(data_b) == n``). Fills data_out[n]:
+    a's values at the 0s, b's at the 1s, each in order. O(n) time.
+    """
+    fresh = from_b.view(bool)
+    data_out[~fresh] = data_a
+    data_out[fresh] = data_b
+
+
 # empty_slots lists the empty slots in a boolean mask over all slots while they are at most
 # this many per connection, and builds its search keys per chunk of this many ranks.
 _DENSE_SLOTS = 4
