@@ -232,11 +232,22 @@ cdef enum:
     # Elements per task of the elementwise optimizer updates (each task a vectorised stream;
     # the split never changes results since the updates are elementwise).
     _CHUNK = 8192
-    # Software prefetch distance in nonzeros. 8 beat no prefetch and 4 at n = 3e4 (1.3-2x on
-    # the gathers); 16 and 32 were not clearly better on this noisy shared machine.
-    _PF = 32
+    # Software prefetch distance: _PF_BYTES of gathered rows ahead, as a count of nonzeros
+    # clamped to [_PF_MIN, _PF_MAX] (_pf_dist). Measured on the Intel machine: a fixed 8
+    # (the AMD machine's best) vs 32 at n = 6e5, B = 2: fused backward 127 -> 93 ms; at
+    # n = 3e5, B = 128, 2 threads 8 was better than 32 (forward 362-478 vs 456-504 ms,
+    # alternating runs); 512-byte rows at distance 8 = 4 KiB ahead, hence the rule.
+    _PF_BYTES = 4096
+    _PF_MIN = 8
+    _PF_MAX = 32
 
 cdef long long _par_min_flops = 65536
+
+
+cdef inline Py_ssize_t _pf_dist(Py_ssize_t row_bytes) noexcept nogil:
+    """Prefetch distance in nonzeros for gathered rows of row_bytes each."""
+    cdef Py_ssize_t d = _PF_BYTES // (row_bytes if row_bytes > 0 else 1)
+    return _PF_MIN if d < _PF_MIN else (_PF_MAX if d > _PF_MAX else d)
 
 
 def set_parallel_threshold(long long n):
@@ -306,15 +317,16 @@ cdef inline void _gather_tile(floating* dst, Py_ssize_t B, Py_ssize_t b0, Py_ssi
     """
     cdef floating acc[SMLP_TILE_F]
     cdef Py_ssize_t k, t
+    cdef Py_ssize_t pf = _pf_dist(B * sizeof(floating))
     cdef floating w
     cdef const floating* s
     for t in range(T):
         acc[t] = 0
     for k in range(start, end):
-        if k + _PF < lim:
-            _prefetch_row(src + <Py_ssize_t>idx[k + _PF] * B + b0, T * sizeof(floating))
+        if k + pf < lim:
+            _prefetch_row(src + <Py_ssize_t>idx[k + pf] * B + b0, T * sizeof(floating))
             if perm != NULL:
-                SMLP_PREFETCH(data + perm[k + _PF])
+                SMLP_PREFETCH(data + perm[k + pf])
         if perm != NULL:
             w = data[perm[k]]
         else:
@@ -376,12 +388,13 @@ cdef inline void _sddmm_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_ss
     cdef const floating* d2
     cdef const floating* d3
     cdef Py_ssize_t nbytes = B * sizeof(floating)
+    cdef Py_ssize_t pf = _pf_dist(nbytes)
     while k + 4 <= end:
-        if k + _PF + 3 < lim:
-            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF] * B, nbytes)
-            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF + 1] * B, nbytes)
-            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF + 2] * B, nbytes)
-            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF + 3] * B, nbytes)
+        if k + pf + 3 < lim:
+            _prefetch_row(dy + <Py_ssize_t>idx[k + pf] * B, nbytes)
+            _prefetch_row(dy + <Py_ssize_t>idx[k + pf + 1] * B, nbytes)
+            _prefetch_row(dy + <Py_ssize_t>idx[k + pf + 2] * B, nbytes)
+            _prefetch_row(dy + <Py_ssize_t>idx[k + pf + 3] * B, nbytes)
         d0 = dy + <Py_ssize_t>idx[k] * B
         d1 = dy + <Py_ssize_t>idx[k + 1] * B
         d2 = dy + <Py_ssize_t>idx[k + 2] * B
@@ -402,8 +415,8 @@ cdef inline void _sddmm_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_ss
         dst[k + 3] = s3
         k += 4
     while k < end:
-        if k + _PF < lim:
-            _prefetch_row(dy + <Py_ssize_t>idx[k + _PF] * B, nbytes)
+        if k + pf < lim:
+            _prefetch_row(dy + <Py_ssize_t>idx[k + pf] * B, nbytes)
         d0 = dy + <Py_ssize_t>idx[k] * B
         s0 = 0
         for b in range(B):
@@ -447,13 +460,14 @@ cdef inline void _scatter_tile(floating* out, Py_ssize_t B, Py_ssize_t T, Py_ssi
     the call sites below, B = T, so the b loop unrolls and x[:T] stays in registers)."""
     cdef floating xr[8]
     cdef Py_ssize_t k, t
+    cdef Py_ssize_t pf = _pf_dist(B * sizeof(floating))
     cdef floating w
     cdef floating* o
     for t in range(T):
         xr[t] = x[t]
     for k in range(start, end):
-        if k + _PF < end:
-            SMLP_PREFETCH_W(out + <Py_ssize_t>idx[k + _PF] * B)
+        if k + pf < end:
+            SMLP_PREFETCH_W(out + <Py_ssize_t>idx[k + pf] * B)
         w = data[k]
         o = out + <Py_ssize_t>idx[k] * B
         for t in range(T):
@@ -466,6 +480,7 @@ cdef inline void _scatter_rows(floating* out, Py_ssize_t B, Py_ssize_t n_in, Py_
     """out[j0:j1, :] = sum over rows i ascending of data[k] * xt[i, :] for the row's entries
     k with j0 <= idx[k] < j1 (a contiguous run: the row's indices are sorted)."""
     cdef Py_ssize_t i, j, b, k, lo, hi
+    cdef Py_ssize_t pf = _pf_dist(B * sizeof(floating))
     cdef floating w
     cdef floating* o
     cdef const floating* x
@@ -489,8 +504,8 @@ cdef inline void _scatter_rows(floating* out, Py_ssize_t B, Py_ssize_t n_in, Py_
             _scatter_tile(out, B, 4, lo, hi, idx, data, x)
         else:
             for k in range(lo, hi):
-                if k + _PF < hi:
-                    SMLP_PREFETCH_W(out + <Py_ssize_t>idx[k + _PF] * B)
+                if k + pf < hi:
+                    SMLP_PREFETCH_W(out + <Py_ssize_t>idx[k + pf] * B)
                 w = data[k]
                 o = out + <Py_ssize_t>idx[k] * B
                 for b in range(B):
