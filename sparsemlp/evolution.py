@@ -352,20 +352,23 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
     Notes
     -----
     Steps: select with :func:`removal_mask` (O(nnz), ``np.partition``); compact the kept
-    entries; regrow ``k = n_removed`` distinct positions uniformly among all positions not
+    entries (``csr_compact``); regrow ``k = n_removed`` distinct positions uniformly among all positions not
     kept (a position removed in this step may come back); merge with the backend's
-    ``csr_merge`` (O(nnz)); draw the new values; rebuild the transposed index.
+    ``csr_merge`` and ``merge_values`` (O(nnz)); draw the new values; rebuild the
+    transposed index.
 
     With a Generator, regrowth samples k distinct ranks among the
     ``n_empty = n_in * n_out - n_kept`` empty slots (already sorted: Bernoulli(k / n_empty)
     trials by geometric gaps, the surplus or shortfall fixed by a uniform subset; the
-    complement while ``2k >= n_empty``) and maps each rank to its (row, column) by binary
-    search over the kept entries (a mask over all slots on dense layers), then draws the
-    values in row-major order of the new positions. O(nnz + k log nnz) time, no sort of
-    random data, O(nnz) memory at any density: a 98 %-dense 3000x5 output layer costs the
-    same per connection as a 1 %-dense hidden layer (the reference's rejection loop needed
-    ~300 rounds there). The removal thresholds are exact order statistics found inside a
-    bracket taken from a strided sample of the weights (fallback: ``np.partition``).
+    complement while ``2k >= n_empty``) and maps each rank to its (row, column) with the
+    backend's ``empty_slots`` kernel (one merge-like pass over the kept entries; the NumPy
+    backend uses a binary search, or a mask over all slots on dense layers), then draws the
+    values in row-major order of the new positions. O(nnz + k) time (O(nnz + k log nnz) on
+    the NumPy backend), no sort of random data, O(nnz) memory at any density: a 98 %-dense
+    3000x5 output layer costs the same per connection as a 1 %-dense hidden layer (the
+    reference's rejection loop needed ~300 rounds there). The removal thresholds are exact
+    order statistics found inside a bracket taken from a strided sample of the weights
+    (fallback: ``np.partition``).
 
     With a RandomState (reference mode): all values first (``randn(R) / 10``, one vector
     call), then rounds of ``randint(0, n_in, need, int32)``, ``randint(0, n_out, need, int32)``,
