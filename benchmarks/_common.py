@@ -68,3 +68,29 @@ def run_worker(script, args, lock=None):
     r = json.loads(p.stdout.strip().splitlines()[-1])
     r.update(loadavg_before=before, loadavg_after=os.getloadavg())
     return r
+
+
+def cpu_busy(interval=0.5):
+    """Fraction of all CPUs busy over ``interval`` seconds (Linux /proc/stat), else None."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+
+    try:
+        t0, i0 = sample()
+        time.sleep(interval)
+        t1, i1 = sample()
+    except OSError:
+        return None
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_idle(max_wait, threshold=0.1):
+    """Wait up to ``max_wait`` s until other processes use < threshold of the CPUs."""
+    t0 = time.monotonic()
+    busy = cpu_busy()
+    while busy is not None and busy >= threshold and time.monotonic() - t0 < max_wait:
+        time.sleep(1.0)
+        busy = cpu_busy()
+    return busy

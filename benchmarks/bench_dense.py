@@ -71,7 +71,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import append_jsonl, conditions  # noqa: E402
+from _common import append_jsonl, conditions, wait_idle  # noqa: E402
 
 N_FEATURES, N_CLASSES, BATCH, EPSILON = 784, 10, 128, 20.0
 GIB = 2.0 ** 30
@@ -97,32 +97,6 @@ def mem_available():
     except OSError:
         pass
     return None
-
-
-def wait_idle(max_wait, threshold=0.1):
-    """Wait up to ``max_wait`` s until other processes use < threshold of the CPUs."""
-    t0 = time.monotonic()
-    busy = cpu_busy()
-    while busy is not None and busy >= threshold and time.monotonic() - t0 < max_wait:
-        time.sleep(1.0)
-        busy = cpu_busy()
-    return busy
-
-
-def cpu_busy(interval=0.5):
-    """Fraction of all CPUs busy over ``interval`` seconds (Linux /proc/stat), else None."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-
-    try:
-        t0, i0 = sample()
-        time.sleep(interval)
-        t1, i1 = sample()
-    except OSError:
-        return None
-    return 1.0 - (i1 - i0) / max(1, t1 - t0)
 
 
 def cpu_model():

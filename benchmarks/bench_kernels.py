@@ -61,6 +61,9 @@ from sparsemlp._parallel import thread_limit
 
 OPS = ("forward", "forward_vcopy", "forward_scatter", "backward", "sddmm", "fused", "sgd")
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import wait_idle  # noqa: E402
 
 
 def erdos_renyi_csr(n_in, n_out, epsilon, rng, dtype, index_dtype):
@@ -105,32 +108,6 @@ def git_describe():
                               capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def cpu_busy(interval=0.5):
-    """Fraction of all CPUs busy over ``interval`` seconds (Linux /proc/stat), else None."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]  # total, idle + iowait
-
-    try:
-        t0, i0 = sample()
-        time.sleep(interval)
-        t1, i1 = sample()
-    except OSError:
-        return None
-    return 1.0 - (i1 - i0) / max(1, t1 - t0)
-
-
-def wait_idle(max_wait, threshold=0.1):
-    """Wait up to ``max_wait`` s until other processes use < threshold of the CPUs."""
-    t0 = time.monotonic()
-    busy = cpu_busy()
-    while busy is not None and busy >= threshold and time.monotonic() - t0 < max_wait:
-        time.sleep(1.0)
-        busy = cpu_busy()
-    return busy
 
 
 def time_call(fn, repeats, min_time):

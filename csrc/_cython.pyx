@@ -453,6 +453,22 @@ cdef inline Py_ssize_t _lower_bound(const index_t* idx, Py_ssize_t lo, Py_ssize_
     return lo
 
 
+cdef inline Py_ssize_t _run_start(const index_t* idx, Py_ssize_t lo, Py_ssize_t hi,
+                                  Py_ssize_t j0) noexcept nogil:
+    """First entry of the sorted row idx[lo:hi] with column >= j0 (hi if none)."""
+    if lo == hi or idx[lo] >= j0:
+        return lo
+    return _lower_bound(idx, lo, hi, j0)
+
+
+cdef inline Py_ssize_t _run_end(const index_t* idx, Py_ssize_t lo, Py_ssize_t hi,
+                                Py_ssize_t j1) noexcept nogil:
+    """First entry of the sorted row idx[lo:hi] with column >= j1 (hi if none)."""
+    if hi == lo or idx[hi - 1] < j1:
+        return hi
+    return _lower_bound(idx, lo, hi, j1)
+
+
 cdef inline void _scatter_tile(floating* out, Py_ssize_t B, Py_ssize_t T, Py_ssize_t start,
                                Py_ssize_t end, const index_t* idx, const floating* data,
                                const floating* x) noexcept nogil:
@@ -487,14 +503,10 @@ cdef inline void _scatter_rows(floating* out, Py_ssize_t B, Py_ssize_t n_in, Py_
     for j in range(j0 * B, j1 * B):
         out[j] = 0
     for i in range(n_in):
-        lo = ip[i]
-        hi = ip[i + 1]
+        lo = _run_start(idx, ip[i], ip[i + 1], j0)
+        hi = _run_end(idx, lo, ip[i + 1], j1)
         if lo == hi:
             continue
-        if idx[lo] < j0:
-            lo = _lower_bound(idx, lo, hi, j0)
-        if hi > lo and idx[hi - 1] >= j1:
-            hi = _lower_bound(idx, lo, hi, j1)
         x = xt + i * B
         if B == 1:
             _scatter_tile(out, B, 1, lo, hi, idx, data, x)
@@ -723,14 +735,8 @@ cdef inline void _transpose_cols(Py_ssize_t n_rows, Py_ssize_t j0, Py_ssize_t j1
     """Count (fill=0) or place (fill=1) the entries of columns [j0, j1), rows ascending."""
     cdef Py_ssize_t i, k, lo, hi, j, dest
     for i in range(n_rows):
-        lo = ip[i]
-        hi = ip[i + 1]
-        if lo == hi:
-            continue
-        if jp[lo] < j0:
-            lo = _lower_bound(jp, lo, hi, j0)
-        if hi > lo and jp[hi - 1] >= j1:
-            hi = _lower_bound(jp, lo, hi, j1)
+        lo = _run_start(jp, ip[i], ip[i + 1], j0)
+        hi = _run_end(jp, lo, ip[i + 1], j1)
         if fill:
             for k in range(lo, hi):
                 j = jp[k]
