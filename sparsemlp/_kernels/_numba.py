@@ -458,7 +458,7 @@ def csr_merge(indptr_a, indices_a, indptr_b, indices_b, indptr_out, indices_out,
 # temporaries instead of the reference's five or six. Elementwise, O(n), memory-bound.
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=set(_flags.FASTMATH))
 def _csr_compact(indptr, indices, data, keep_index, indptr_k, indices_k, data_k):
     n_rows = indptr.shape[0] - 1
     m = keep_index.shape[0]
@@ -484,7 +484,7 @@ def csr_compact(indptr, indices, data, keep_index, indptr_k, indices_k, data_k):
     _csr_compact(indptr, indices, data, keep_index, indptr_k, indices_k, data_k)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=set(_flags.FASTMATH))
 def _merge_values(from_b, data_a, data_b, data_out):
     na = 0
     nb = 0
@@ -508,7 +508,7 @@ def merge_values(from_b, data_a, data_b, data_out):
     _merge_values(from_b, data_a, data_b, data_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=set(_flags.FASTMATH))
 def _empty_slots(indptr_k, ind_k, n_out, ranks):
     n_rows = indptr_k.shape[0] - 1
     i = 0
