@@ -94,3 +94,16 @@ def wait_idle(max_wait, threshold=0.1):
         time.sleep(1.0)
         busy = cpu_busy()
     return busy
+
+
+def parse_overrides(pairs):
+    """``["lr=0.01", "init=normal"]`` -> ``{"lr": 0.01, "init": "normal"}`` (JSON values,
+    else the string), for the benchmarks' ``--set KEY=VALUE`` TrainConfig overrides."""
+    out = {}
+    for kv in pairs:
+        k, v = kv.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out

@@ -19,7 +19,7 @@ import sys
 import time
 
 import numpy as np
-from _common import append_jsonl, conditions
+from _common import append_jsonl, conditions, parse_overrides
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -94,13 +94,7 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "results", "fmnist.jsonl"))
     p.add_argument("--point", nargs=2, metavar=("MODEL", "SEED"), help=argparse.SUPPRESS)
     a = p.parse_args()
-    overrides = {}
-    for kv in a.set:
-        k, v = kv.split("=", 1)
-        try:
-            overrides[k] = json.loads(v)
-        except json.JSONDecodeError:
-            overrides[k] = v
+    overrides = parse_overrides(a.set)
     if a.point:
         rec = point(a.point[0], int(a.point[1]), a.epochs, a.hidden, a.threads, overrides)
         print(json.dumps(rec))

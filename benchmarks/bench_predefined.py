@@ -29,7 +29,7 @@ import tempfile
 import time
 
 import numpy as np
-from _common import append_jsonl, conditions
+from _common import append_jsonl, conditions, parse_overrides
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -144,13 +144,7 @@ def main():
     p.add_argument("--point", nargs=3, metavar=("MODEL", "SEED", "PREDS"),
                    help=argparse.SUPPRESS)
     a = p.parse_args()
-    overrides = {}
-    for kv in a.set:
-        k, v = kv.split("=", 1)
-        try:
-            overrides[k] = json.loads(v)
-        except json.JSONDecodeError:
-            overrides[k] = v
+    overrides = parse_overrides(a.set)
     if a.point:
         rec = point(a.point[0], int(a.point[1]), a.epochs, a.threads, overrides, a.point[2])
         print(json.dumps(rec))

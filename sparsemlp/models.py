@@ -9,6 +9,7 @@ from . import _kernels
 from ._validation import check_param
 from .functions import make_activation
 from .layers import SparseLinear
+from .optim import flat_views
 from .topology import erdos_renyi
 
 __all__ = ["SparseMLP"]
@@ -277,13 +278,7 @@ class SparseMLP:
         views : list of ndarray
             Views aligned with :meth:`parameters`.
         """
-        params = self.parameters()
-        flat = np.empty(sum(p.shape[0] for p in params), self.dtype)
-        views, o = [], 0
-        for p in params:
-            views.append(flat[o:o + p.shape[0]])
-            o += p.shape[0]
-        return flat, views
+        return flat_views(self.parameters(), self.dtype)
 
     def make_layer_grads(self):
         """One scratch buffer the size of the largest layer, shared by every layer's views.

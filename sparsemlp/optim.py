@@ -7,7 +7,32 @@ import numpy as np
 from . import _kernels
 from ._validation import check_param
 
-__all__ = ["SGD", "Adam", "make_optimizer", "lr_at", "SCHEDULES"]
+__all__ = ["SGD", "Adam", "make_optimizer", "lr_at", "SCHEDULES", "flat_views"]
+
+
+def flat_views(params, dtype):
+    """One flat buffer with a view per parameter (the gradient layout optimizers consume).
+
+    Parameters
+    ----------
+    params : list of ndarray
+        1-D parameter arrays, in the optimizer's order.
+    dtype : numpy dtype
+        Dtype of the buffer.
+
+    Returns
+    -------
+    flat : ndarray
+        Uninitialised buffer of length ``sum(len(p))``.
+    views : list of ndarray
+        Consecutive views of ``flat``, one per parameter, same lengths.
+    """
+    flat = np.empty(sum(p.shape[0] for p in params), dtype)
+    views, o = [], 0
+    for p in params:
+        views.append(flat[o:o + p.shape[0]])
+        o += p.shape[0]
+    return flat, views
 
 
 class _Optimizer:

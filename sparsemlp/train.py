@@ -285,22 +285,8 @@ def _main(args):
     if cfg.model == "rbm":
         return _main_rbm(args, cfg, run_dir, ds, ks, streams)
 
-    if args.resume:
-        trainer = Trainer.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,
-                                          verbose=not args.quiet)
-        trainer.config = cfg
-    else:
-        if os.path.exists(os.path.join(run_dir, "config.json")):
-            raise ConfigError(f"{run_dir} already holds a run. Pass --resume {run_dir} to "
-                              "continue it or --out NEW_DIR for a new run.")
-        os.makedirs(run_dir, exist_ok=True)
-        trainer = Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams,
-                                      run_dir=run_dir, verbose=not args.quiet)
-        _write_json(os.path.join(run_dir, "config.json"),
-                    {"config": cfg.to_dict(), "sparsemlp_version": __version__,
-                     "backend": ks.name, "dataset": ds.name,
-                     "n_features": ds.n_features, "n_classes": ds.n_classes})
-        save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
+    trainer = _open_run(Trainer, args, cfg, run_dir, ds, ks, streams,
+                        (ds.n_features, ds.n_classes))
     m = trainer.model
     logger.info("model %s: nnz %s (%.3g%% of dense), topology %s, rewire %s", m.sizes, m.nnz(),
                 100 * sum(m.nnz()) / max(1, sum(la.n_in * la.n_out for la in m.layers)),
@@ -382,6 +368,28 @@ def rbm_data(cfg, ds):
     return Xtr, Xte
 
 
+def _open_run(cls, args, cfg, run_dir, ds, ks, streams, shape):
+    """The trainer of ``--resume RUN_DIR``, or a new one in an empty run directory (which
+    then gets ``config.json`` and ``initial_degrees.npz``); ``shape`` goes to from_config."""
+    if args.resume:
+        trainer = cls.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,
+                                      verbose=not args.quiet)
+        trainer.config = cfg
+        return trainer
+    if os.path.exists(os.path.join(run_dir, "config.json")):
+        raise ConfigError(f"{run_dir} already holds a run. Pass --resume {run_dir} to "
+                          "continue it or --out NEW_DIR for a new run.")
+    os.makedirs(run_dir, exist_ok=True)
+    trainer = cls.from_config(cfg, *shape, streams=streams, run_dir=run_dir,
+                              verbose=not args.quiet)
+    _write_json(os.path.join(run_dir, "config.json"),
+                {"config": cfg.to_dict(), "sparsemlp_version": __version__,
+                 "backend": ks.name, "dataset": ds.name,
+                 "n_features": ds.n_features, "n_classes": ds.n_classes})
+    save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
+    return trainer
+
+
 def _main_rbm(args, cfg, run_dir, ds, ks, streams):
     from .rbm_trainer import RBMTrainer
 
@@ -390,22 +398,7 @@ def _main_rbm(args, cfg, run_dir, ds, ks, streams):
                           "(metrics.jsonl has seconds_train, seconds_eval, seconds_ais and "
                           "seconds_evolution per epoch).")
     Xtr, Xte = rbm_data(cfg, ds)
-    if args.resume:
-        trainer = RBMTrainer.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,
-                                             verbose=not args.quiet)
-        trainer.config = cfg
-    else:
-        if os.path.exists(os.path.join(run_dir, "config.json")):
-            raise ConfigError(f"{run_dir} already holds a run. Pass --resume {run_dir} to "
-                              "continue it or --out NEW_DIR for a new run.")
-        os.makedirs(run_dir, exist_ok=True)
-        trainer = RBMTrainer.from_config(cfg, ds.n_features, streams=streams,
-                                         run_dir=run_dir, verbose=not args.quiet)
-        _write_json(os.path.join(run_dir, "config.json"),
-                    {"config": cfg.to_dict(), "sparsemlp_version": __version__,
-                     "backend": ks.name, "dataset": ds.name, "n_features": ds.n_features,
-                     "n_classes": ds.n_classes})
-        save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
+    trainer = _open_run(RBMTrainer, args, cfg, run_dir, ds, ks, streams, (ds.n_features,))
     m = trainer.model
     logger.info("model %s: nnz %d (%.3g%% of dense)", m, m.layer.nnz,
                 100 * m.layer.nnz / (m.n_visible * m.n_hidden))

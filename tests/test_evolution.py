@@ -278,12 +278,15 @@ _PATHS = {
 
 
 def _force_paths(monkeypatch, which):
+    import sparsemlp._kernels._reference as reference
     import sparsemlp.evolution as ev
     import sparsemlp.topology.laws as laws
     import sparsemlp.topology.sampling as sampling
 
+    mods = (ev, laws, sampling, reference)
     for name, value in _PATHS[which].items():
-        for mod in (ev, laws, sampling):
+        assert any(hasattr(mod, name) for mod in mods), f"path switch {name} no longer exists"
+        for mod in mods:
             if hasattr(mod, name):
                 monkeypatch.setattr(mod, name, value)
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from .._validation import check_param
 from ..layers import SparseLinear
+from ..optim import flat_views
 from ..topology import erdos_renyi
 from ._learning import CDLearning
 
@@ -213,13 +214,7 @@ class SparseRBM(CDLearning):
         views : list of ndarray
             Views aligned with :meth:`parameters`.
         """
-        params = self.parameters()
-        flat = np.empty(sum(p.shape[0] for p in params), self.dtype)
-        views, o = [], 0
-        for p in params:
-            views.append(flat[o:o + p.shape[0]])
-            o += p.shape[0]
-        return flat, views
+        return flat_views(self.parameters(), self.dtype)
 
     def __repr__(self):
         return (f"SparseRBM(n_visible={self.n_visible}, n_hidden={self.n_hidden}, "
