@@ -1,40 +1,58 @@
 """SparseBernoulliRBM: a scikit-learn transformer around SparseRBM (scikit-learn imported lazily)."""
 
+import warnings
 import zlib
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import check_param
 from .estimators import _seed
+from .models import batch_t
 from .rbm import SparseRBM
 from .rbm_metrics import pseudo_log_likelihood
 
 __all__ = ["SparseBernoulliRBM"]
 
+OUT_OF_RANGE = ("warn", "ignore", "clip", "raise")
+# Values per dense temporary of transform / score_samples / gibbs (8 MiB in float64): sparse
+# input is densified this many values at a time, never as a whole.
+_CHUNK_VALUES = 1 << 20
 
-class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
+
+def _rows(X, sl, dtype):
+    """Rows ``sl`` of dense or sparse ``X`` as a dense sample-major array of ``dtype``."""
+    rows = X[sl]
+    return np.asarray(rows.toarray() if sp.issparse(rows) else rows, dtype=dtype)
+
+
+class SparseBernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Bernoulli RBM with truly sparse (CSR) weights trained by CD-k and SET.
 
-    A drop-in for :class:`sklearn.neural_network.BernoulliRBM` whose weights are an
-    Erdős–Rényi CSR array rewired after every epoch (the SET-RBM of Mocanu et al. 2018).
+    A drop-in for :class:`sklearn.neural_network.BernoulliRBM` (same parameters, methods
+    ``fit``, ``transform``, ``score_samples``, ``gibbs``, ``get_feature_names_out``, dense or
+    SciPy sparse input, float32 or float64) whose weights are an Erdős–Rényi CSR array
+    rewired after every epoch (the SET-RBM of Mocanu et al. 2018).
 
     Parameters
     ----------
     n_components : int, default=256
         Number of hidden units.
     epsilon : float, default=10.0
-        Erdős–Rényi sparsity: density ``epsilon*(n_visible+n_hidden)/(n_visible*n_hidden)``.
+        Erdős–Rényi sparsity: density ``epsilon*(n_visible+n_hidden)/(n_visible*n_hidden)``
+        (a layer too small for it is fully connected).
     zeta : float, default=0.3
         Fraction of connections rewired per epoch, in [0, 1).
     topology : {"set", "static"}, default="set"
         Evolve the topology, or keep the initial one.
     learning_rate : float, default=0.1
-        CD learning rate.
+        CD learning rate (of the batch-mean gradient, as BernoulliRBM).
     batch_size : int, default=10
         Mini-batch size (clipped to the number of samples).
     n_iter : int, default=10
-        Epochs.
+        Epochs (0 leaves the initial model, as BernoulliRBM).
     weight_decay : float, default=2e-7
         Per-step weight decay (the original SET-RBM rule).
     momentum : float, default=0.0
@@ -42,30 +60,60 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
     k : int, default=1
         Gibbs steps per update (CD-k).
     persistent : bool, default=False
-        Persistent contrastive divergence (Tieleman 2008) with ``batch_size`` chains.
-    clip : bool, default=False
-        Inputs must lie in [0, 1] (binary data or probabilities); with ``clip=True`` values
-        outside are clipped instead of raising an error.
+        Persistent contrastive divergence (Tieleman 2008) with ``batch_size`` chains;
+        BernoulliRBM always trains this way (PCD-1).
+    out_of_range : {"warn", "ignore", "clip", "raise"}, default="warn"
+        What to do with input values outside [0, 1], which Bernoulli visible units do not
+        model. ``"warn"``: use them as given, as BernoulliRBM does, with a warning that
+        names the range; ``"ignore"``: the same, silently (BernoulliRBM's behaviour);
+        ``"clip"``: clip them to [0, 1]; ``"raise"``: a ValueError.
     random_state : int, RandomState, Generator or None, default=None
         Seed of the topology, sampling and evolution.
-    backend : str, default="auto"
+    backend : {"auto", "cython", "numba", "numpy"}, default="auto"
         Kernel backend.
-    verbose : bool, default=False
+    verbose : bool or int, default=False
         Print one line per epoch.
 
     Attributes
     ----------
     rbm_ : SparseRBM
-        The fitted model.
+        The fitted model (weights in the dtype of the training data).
     components_ : scipy.sparse.csc_array of shape (n_components, n_features)
         Weights in BernoulliRBM's layout: ``rbm_.W.T``, a zero-copy CSC view of the CSR
         weights.
-    intercept_hidden_, intercept_visible_ : ndarray
-        Biases.
+    intercept_hidden_ : ndarray of shape (n_components,)
+        Hidden biases.
+    intercept_visible_ : ndarray of shape (n_features,)
+        Visible biases.
     history_ : list of dict
         Per-epoch reconstruction errors, nnz and timings.
     n_features_in_ : int
         Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen in ``fit`` (only when they are all strings).
+
+    See Also
+    --------
+    sklearn.neural_network.BernoulliRBM : The dense estimator this replaces.
+    sparsemlp.SparseRBM : The model, with Gaussian visible units and likelihood tools.
+
+    Notes
+    -----
+    Differences from BernoulliRBM: CD-k by default (``persistent=True`` for PCD); each
+    epoch visits the samples in a new random order and drops the last incomplete batch;
+    ``components_`` is sparse; ``score_samples`` flips one unit chosen from a hash of each
+    sample (deterministic, so a sample's score does not depend on the call or its position);
+    ``gibbs`` returns 0/1 floats instead of booleans. There is no ``partial_fit``: SET
+    rewires the topology once per epoch over the whole data set. Memory is O(nnz) for the
+    model and O(batch * (n_features + n_components)) for any temporary, also for sparse
+    input, which is never densified as a whole.
+
+    References
+    ----------
+    Mocanu et al., "Scalable training of artificial neural networks with adaptive sparse
+    connectivity inspired by network science", Nature Communications 9:2383 (2018);
+    Tieleman, "Training restricted Boltzmann machines using approximations to the
+    likelihood gradient", ICML 2008.
 
     Examples
     --------
@@ -79,7 +127,7 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
 
     def __init__(self, n_components=256, *, epsilon=10.0, zeta=0.3, topology="set",
                  learning_rate=0.1, batch_size=10, n_iter=10, weight_decay=2e-7, momentum=0.0,
-                 k=1, persistent=False, clip=False, random_state=None, backend="auto",
+                 k=1, persistent=False, out_of_range="warn", random_state=None, backend="auto",
                  verbose=False):
         self.n_components = n_components
         self.epsilon = epsilon
@@ -92,31 +140,68 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         self.momentum = momentum
         self.k = k
         self.persistent = persistent
-        self.clip = clip
+        self.out_of_range = out_of_range
         self.random_state = random_state
         self.backend = backend
         self.verbose = verbose
 
-    def _check_range(self, X):
-        if self.clip:
-            return np.clip(X, 0.0, 1.0)
-        if X.size and (X.min() < 0 or X.max() > 1):
-            raise ValueError(f"SparseBernoulliRBM needs inputs in [0, 1]; got values in "
-                             f"[{X.min():.4g}, {X.max():.4g}]. Rescale them (e.g. MinMaxScaler) "
-                             "or pass clip=True.")
-        return X
+    def _check_params(self):
+        own = type(self).__name__
+        p = {
+            "n_components": check_param("n_components", self.n_components, "int", low=1,
+                                        owner=own),
+            "epsilon": check_param("epsilon", self.epsilon, "float", low=0, low_open=True,
+                                   owner=own),
+            "zeta": check_param("zeta", self.zeta, "float", low=0, high=1, high_open=True,
+                                owner=own),
+            "topology": check_param("topology", self.topology, "str",
+                                    options=("set", "static"), owner=own),
+            "lr": check_param("learning_rate", self.learning_rate, "float", low=0,
+                              low_open=True, owner=own),
+            "batch_size": check_param("batch_size", self.batch_size, "int", low=1, owner=own),
+            "epochs": check_param("n_iter", self.n_iter, "int", low=0, owner=own),
+            "weight_decay": check_param("weight_decay", self.weight_decay, "float", low=0,
+                                        owner=own),
+            "momentum": check_param("momentum", self.momentum, "float", low=0, high=1,
+                                    high_open=True, owner=own),
+            "k": check_param("k", self.k, "int", low=1, owner=own),
+            "persistent": check_param("persistent", self.persistent, "bool", owner=own),
+        }
+        check_param("out_of_range", self.out_of_range, "str", options=OUT_OF_RANGE, owner=own)
+        check_param("backend", self.backend, "str",
+                    options=("auto", "cython", "numba", "numpy"), owner=own)
+        return p
 
-    def _rng(self):
-        seed = _seed(self.random_state)
-        return np.random.default_rng(seed)
+    def _check_range(self, X, name):
+        """Apply ``out_of_range`` to validated ``X`` (dense or CSR); returns the data to use."""
+        values = X.data if sp.issparse(X) else X
+        if self.out_of_range == "ignore" or not values.size:
+            return X
+        lo, hi = values.min(), values.max()
+        if lo >= 0 and hi <= 1:
+            return X
+        what = (f"{name} has values in [{lo:.4g}, {hi:.4g}], outside the [0, 1] that "
+                "Bernoulli visible units model")
+        if self.out_of_range == "raise":
+            raise ValueError(f"{what}. Rescale the data (e.g. sklearn.preprocessing."
+                             "MinMaxScaler) or set out_of_range='clip'.")
+        if self.out_of_range == "clip":
+            X = X.copy()
+            values = X.data if sp.issparse(X) else X
+            np.clip(values, 0.0, 1.0, out=values)
+            return X
+        warnings.warn(f"SparseBernoulliRBM: {what}; they are used as given, as BernoulliRBM "
+                      "does. Rescale the data (e.g. MinMaxScaler), or set out_of_range='clip' "
+                      "(or 'ignore' to silence this).", UserWarning, stacklevel=3)
+        return X
 
     def fit(self, X, y=None):
         """Train on ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data in [0, 1].
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data in [0, 1] (see ``out_of_range``); float32 data gives float32 weights.
         y : None
             Ignored.
 
@@ -125,21 +210,25 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
         self : SparseBernoulliRBM
             The fitted estimator.
         """
-        X = validate_data(self, X, dtype=np.float64)
-        X = self._check_range(X)
-        if int(self.n_components) < 1:
-            raise ValueError(f"n_components must be >= 1. Got {self.n_components}.")
-        rng = self._rng()
-        self.rbm_ = SparseRBM.erdos_renyi(X.shape[1], int(self.n_components), epsilon=self.epsilon,
-                                          law="bernoulli", rng=rng, kernels=self.backend)
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+        p = self._check_params()
+        X = self._check_range(X, "X")
+        rng = np.random.default_rng(_seed(self.random_state))
+        self.rbm_ = SparseRBM.erdos_renyi(X.shape[1], p["n_components"], epsilon=p["epsilon"],
+                                          law="bernoulli", rng=rng, dtype=X.dtype,
+                                          kernels=self.backend)
+        self._n_features_out = p["n_components"]
+        self._rng_ = rng
+        self.history_ = []
+        if p["epochs"] == 0:
+            return self
         cb = (lambda r: print(f"epoch {r['epoch']}: recon {r['train_recon']:.5f} nnz "
                               f"{r['nnz']}")) if self.verbose else None
         self.history_ = self.rbm_.fit(
-            X, epochs=self.n_iter, batch_size=min(int(self.batch_size), X.shape[0]),
-            lr=self.learning_rate, momentum=self.momentum, weight_decay=self.weight_decay,
-            zeta=self.zeta, k=self.k, persistent=self.persistent, topology=self.topology,
-            rng=rng, callback=cb)
-        self._rng_ = rng
+            X, epochs=p["epochs"], batch_size=min(p["batch_size"], X.shape[0]), lr=p["lr"],
+            momentum=p["momentum"], weight_decay=p["weight_decay"], zeta=p["zeta"], k=p["k"],
+            persistent=p["persistent"], topology=p["topology"], rng=rng, callback=cb,
+            check_range=False)
         return self
 
     @property
@@ -159,8 +248,8 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray or scipy.sparse.csr_array
-            The fitted values.
+        ndarray of shape (n_components,)
+            The fitted values (by reference).
         """
         return self.rbm_.b_hidden
 
@@ -170,31 +259,39 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray or scipy.sparse.csr_array
-            The fitted values.
+        ndarray of shape (n_features,)
+            The fitted values (by reference).
         """
         return self.rbm_.b_visible
 
     def _prep(self, X):
         check_is_fitted(self, "rbm_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._check_range(X)
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32),
+                          reset=False)
+        return self._check_range(X, "X")
+
+    def _chunk(self):
+        return max(1, _CHUNK_VALUES // max(self.rbm_.n_visible, self.rbm_.n_hidden))
 
     def transform(self, X):
         """Hidden-unit probabilities ``p(h=1 | v)``: the learned features.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data in [0, 1].
 
         Returns
         -------
         ndarray of shape (n_samples, n_components)
-            Features.
+            Features, in the wider of the dtypes of ``X`` and the weights.
         """
         X = self._prep(X)
-        return self.rbm_.hidden_probs(np.ascontiguousarray(X.T)).T.copy()
+        n, step, m = X.shape[0], self._chunk(), self.rbm_
+        out = np.empty((n, m.n_hidden), np.result_type(X.dtype, m.dtype))
+        for s in range(0, n, step):
+            out[s:s + step] = m.hidden_probs(batch_t(X, slice(s, s + step), m.dtype)).T
+        return out
 
     def score_samples(self, X):
         """Pseudo-log-likelihood per sample, estimated from one flipped unit (as BernoulliRBM).
@@ -204,8 +301,8 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Data in [0, 1].
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data in [0, 1] (binary for a true pseudo-likelihood).
 
         Returns
         -------
@@ -213,24 +310,38 @@ class SparseBernoulliRBM(TransformerMixin, BaseEstimator):
             Stochastic pseudo-log-likelihoods.
         """
         X = self._prep(X)
-        units = np.array([zlib.crc32(row.tobytes()) for row in np.ascontiguousarray(X)],
-                         dtype=np.int64) % max(1, X.shape[1])
-        return pseudo_log_likelihood(self.rbm_, X, units=units)
+        n, step = X.shape[0], self._chunk()
+        out = np.empty(n)
+        for s in range(0, n, step):
+            rows = _rows(X, slice(s, s + step), np.float64)
+            units = np.array([zlib.crc32(r.tobytes()) for r in rows],
+                             dtype=np.int64) % max(1, X.shape[1])
+            out[s:s + rows.shape[0]] = pseudo_log_likelihood(self.rbm_, rows, units=units)
+        return out
 
     def gibbs(self, v):
         """One Gibbs step from ``v``: sample h given v, then binary v given h.
 
         Parameters
         ----------
-        v : array-like of shape (n_samples, n_features)
+        v : {array-like, sparse matrix} of shape (n_samples, n_features)
             Visible states in [0, 1].
 
         Returns
         -------
         ndarray of shape (n_samples, n_features)
-            New binary visible states.
+            New binary visible states (0/1 in the dtype of the weights).
         """
         v = self._prep(v)
-        h = self.rbm_.sample(self.rbm_.hidden_probs(np.ascontiguousarray(v.T)), self._rng_)
-        vt = self.rbm_.sample(self.rbm_.visible_probs(h), self._rng_)
-        return vt.T.copy()
+        n, step, m, rng = v.shape[0], self._chunk(), self.rbm_, self._rng_
+        out = np.empty((n, m.n_visible), m.dtype)
+        for s in range(0, n, step):
+            h = m.sample(m.hidden_probs(batch_t(v, slice(s, s + step), m.dtype)), rng)
+            out[s:s + step] = m.sample(m.visible_probs(h), rng).T
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._validation import check_param
 from ..evolution import evolve, evolve_original
+from ..models import batch_t
 from ..optim import SGD
 
 # Samples per chunk of a whole-set pass: one (n_hidden, chunk) array holds at most this
@@ -145,7 +146,7 @@ class CDLearning:
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_visible)
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_visible)
             Training data.
         n_chains : int
             Number of chains (the batch size, usually).
@@ -158,7 +159,7 @@ class CDLearning:
             Chain states in the model dtype.
         """
         idx = rng.choice(X.shape[0], n_chains, replace=X.shape[0] < n_chains)
-        vt = np.ascontiguousarray(np.asarray(X[idx], dtype=self.dtype).T)
+        vt = batch_t(X, idx, self.dtype)
         return self.sample(vt, rng) if self.visible == "binary" else vt
 
     def reconstruction_error(self, X, rng, *, chunk=None, original_draws=None):
@@ -169,8 +170,8 @@ class CDLearning:
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_visible)
-            Data (sample-major).
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_visible)
+            Data (sample-major; densified one chunk at a time).
         rng : numpy.random.Generator or RandomState
             Randomness.
         chunk : int, optional
@@ -194,7 +195,7 @@ class CDLearning:
             chunk = max(1, min(n, _EVAL_ELEMENTS // max(1, H)))
         total = 0.0
         for s in range(0, n, chunk):
-            vt = np.ascontiguousarray(np.asarray(X[s:s + chunk]).T, dtype=self.dtype)
+            vt = batch_t(X, slice(s, s + chunk), self.dtype)
             d2 = (vt - self.visible_probs(self.sample(self.hidden_probs(vt), rng))) ** 2
             if n <= chunk:  # one block: the original's np.mean, bit for bit
                 total = float(np.mean(d2)) * (n * self.n_visible)
@@ -243,7 +244,7 @@ class CDLearning:
 
     def fit(self, X, X_test=None, *, epochs=10, batch_size=10, lr=0.1, momentum=0.0,
             weight_decay=2e-7, decay="original", zeta=0.3, k=1, persistent=False,
-            topology="set", rng, legacy=None, callback=None):
+            topology="set", rng, legacy=None, callback=None, check_range=True):
         """Train with CD-k (or PCD-k) and SET evolution after every epoch (REFERENCE §3).
 
         Per epoch: shuffle, one update per batch of ``batch_size`` (the last partial batch
@@ -253,9 +254,10 @@ class CDLearning:
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_visible)
-            Training data (in [0, 1] for binary visible units).
-        X_test : ndarray, optional
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_visible)
+            Training data (in [0, 1] for binary visible units); sparse data is densified
+            one batch at a time.
+        X_test : ndarray or scipy.sparse matrix, optional
             Test data.
         epochs : int, default=10
             Epochs.
@@ -285,6 +287,8 @@ class CDLearning:
             RandomState).
         callback : callable, optional
             ``callback(record)`` after each epoch.
+        check_range : bool, default=True
+            Refuse data outside [0, 1] for binary visible units (see :meth:`check_data`).
 
         Returns
         -------
@@ -302,9 +306,10 @@ class CDLearning:
         check_param("zeta", zeta, "float", low=0, high=1, high_open=True, owner=own)
         check_param("topology", topology, "str", options=("set", "static"), owner=own)
         check_param("persistent", persistent, "bool", owner=own)
-        X = self.check_data(X)
+        X = self.check_data(X, check_range=check_range, accept_sparse=True)
         if X_test is not None:
-            X_test = self.check_data(X_test, "X_test")
+            X_test = self.check_data(X_test, "X_test", check_range=check_range,
+                                     accept_sparse=True)
         if legacy is None:
             legacy = isinstance(rng, np.random.RandomState)
         opt = SGD(self.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
@@ -321,8 +326,7 @@ class CDLearning:
                 grads = self.make_grads()[1]
             errs = []
             for j in range(n_batches):
-                vt = np.ascontiguousarray(X[order[j * batch_size:(j + 1) * batch_size]].T,
-                                          dtype=self.dtype)
+                vt = batch_t(X, order[j * batch_size:(j + 1) * batch_size], self.dtype)
                 errs.append(self.step(vt, rng, opt, grads, k=k, chains=chains,
                                       reference=legacy))
             for err in errs:  # the original's never-reset accumulator, summed in its order

@@ -4,6 +4,7 @@ import logging
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._validation import check_param
 from ..layers import SparseLinear
@@ -357,38 +358,48 @@ class SparseRBM(CDLearning):
         """
         return self._chain(vt, rng, k, work=False)
 
-    def check_data(self, X, name="X"):
+    def check_data(self, X, name="X", *, check_range=True, accept_sparse=False):
         """Validate data for this model (shape, finite, [0, 1] for binary visible units).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_visible)
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_visible)
             Data.
         name : str, default="X"
             Name in messages.
+        check_range : bool, default=True
+            Refuse values outside [0, 1] for binary visible units (False accepts them as
+            scikit-learn's ``BernoulliRBM`` does).
+        accept_sparse : bool, default=False
+            Accept a SciPy sparse matrix (returned as CSR; its stored values are checked).
 
         Returns
         -------
-        ndarray
-            ``X`` as an array.
+        ndarray or scipy.sparse.csr_array
+            ``X`` as an array (CSR for sparse input).
 
         Raises
         ------
         ValueError
             If the shape is wrong, a value is not finite, or binary units get values
-            outside [0, 1].
+            outside [0, 1] (with ``check_range``).
         """
-        X = np.asarray(X)
+        if accept_sparse and sp.issparse(X):
+            X = sp.csr_array(X)
+            values = X.data
+        else:
+            X = values = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_visible:
             raise ValueError(f"{name} must have shape (n_samples, {self.n_visible}) for this "
                              f"SparseRBM. Got {X.shape}. Pass {self.n_visible} columns.")
-        if not np.all(np.isfinite(X)):
+        if not np.all(np.isfinite(values)):
             raise ValueError(f"{name} holds NaN or infinite values. Clean the data first.")
-        if self.visible == "binary" and X.size and (X.min() < 0 or X.max() > 1):
+        if (check_range and self.visible == "binary" and values.size
+                and (values.min() < 0 or values.max() > 1)):
             raise ValueError(
                 f"a binary RBM needs data in [0, 1] (probabilities or 0/1); {name} has values "
-                f"in [{X.min():.4g}, {X.max():.4g}]. Rescale the data (normalize='minmax') or "
-                "use visible='gaussian' for real-valued data.")
+                f"in [{values.min():.4g}, {values.max():.4g}]. Rescale the data "
+                "(normalize='minmax') or use visible='gaussian' for real-valued data.")
         return X
 
     # -- training --------------------------------------------------------------------------
