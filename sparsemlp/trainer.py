@@ -104,11 +104,12 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, sched
                 sizes, epsilon=cfg.epsilon, law=cfg.er_law, init=cfg.init, dtype=dtype, rng=rng,
                 normal_std=cfg.normal_std, **common)
         try:
+            n = len(sizes) - 1
             weights, schedules = predefined_layers(
-                sizes, topology=cfg.topology, fan_out=cfg.fan_out or None, z=cfg.z or None,
-                n_cycles=cfg.cycles or None, epsilon=cfg.epsilon, kind=cfg.clash_kind,
-                dither=cfg.dither, init=cfg.init, rng=rng, dtype=dtype,
-                normal_std=cfg.normal_std)
+                sizes, topology=cfg.topology, fan_out=cfg.per_layer("fan_out", n) or None,
+                z=cfg.per_layer("z", n) or None, n_cycles=cfg.cycles or None,
+                epsilon=cfg.epsilon, kind=cfg.clash_kind, dither=cfg.dither, init=cfg.init,
+                rng=rng, dtype=dtype, normal_std=cfg.normal_std)
         except ValueError as exc:
             raise ConfigError(f"topology {cfg.topology!r} with sizes {sizes}: {exc}") from None
         return SparseMLP.from_weights(weights, schedules=schedules, **common)
