@@ -12,6 +12,7 @@ from ._rng import Streams
 from ._run import TrainerBase, _InterruptFlag
 from .history import progress
 from .models import batch_t
+from .preprocessing import Preprocessing
 from .rbm import SparseRBM
 
 __all__ = ["RBMTrainer", "build_rbm"]
@@ -110,6 +111,7 @@ class RBMTrainer(TrainerBase):
     _model_class = "SparseRBM"
     _rng_stream, _rng_key, _batch_key = "gibbs", "gibbs_rng", "batch_errors"
     _logger = logger
+    preprocessing = None  # the data's scaling (and label map), saved in checkpoints
 
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
         super().__init__(model, config, streams=streams, run_dir=run_dir, callbacks=callbacks,
@@ -153,6 +155,7 @@ class RBMTrainer(TrainerBase):
 
     def _load_extra_state(self, arrays, meta):
         self.train_recon_original = float(meta["train_recon_original"])
+        self.preprocessing = Preprocessing.from_state_dict(arrays)
         if "rbm.chains" in arrays:
             self.chains = np.array(arrays["rbm.chains"], dtype=self.model.dtype, copy=True)
 
@@ -329,6 +332,8 @@ class RBMTrainer(TrainerBase):
         arrays.update(self.optimizer.state_dict())
         if self.chains is not None:
             arrays["rbm.chains"] = self.chains
+        if self.preprocessing is not None:
+            arrays.update(self.preprocessing.state_dict())
         meta = {"model_class": "SparseRBM", "visible_units": m.visible,
                 "config": self.config.to_dict(), "epoch": self.epoch, "step": self.step,
                 "train_recon_original": self.train_recon_original,

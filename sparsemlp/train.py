@@ -70,7 +70,7 @@ def _run_dir(cfg):
     return os.path.join("runs", f"{base}-{cfg.mode}-{stamp}")
 
 
-def load_dataset(cfg, streams, *, progress=True):
+def load_dataset(cfg, streams, *, progress=True, preprocessing=None, training=True):
     """Load, split, scale and (optionally) subsample the data set a config names.
 
     The same config and seed always give the same split, so ``evaluate`` sees the run's
@@ -80,11 +80,18 @@ def load_dataset(cfg, streams, *, progress=True):
     ----------
     cfg : TrainConfig
         Resolved configuration (``dataset``, ``data_dir``, ``test_size``, ``normalize``,
-        ``train_samples``, ``test_samples``, ``synthetic_*``, ``download``, ``mode``).
+        ``train_samples``, ``test_samples``, ``synthetic_*``, ``download``, ``mode``,
+        ``model``).
     streams : Streams
         The run's random streams (``split`` and ``subsample`` are used).
     progress : bool, default=True
         Show a progress bar if a download is needed.
+    preprocessing : Preprocessing, optional
+        A trained model's label map and scaling, used instead of the data's own.
+    training : bool, default=True
+        Check the sizes for training: a ``batch_size`` above the training samples is
+        refused with ``drop_last`` (no step would run) and noted otherwise (full-batch
+        steps); a test set with fewer samples than classes is noted.
 
     Returns
     -------
@@ -94,7 +101,7 @@ def load_dataset(cfg, streams, *, progress=True):
     Raises
     ------
     DataError
-        If the data set is unknown, missing or malformed.
+        If the data set is unknown, missing or malformed, or too small for the batch.
     """
     kw = {}
     if cfg.dataset == "synthetic":
@@ -105,7 +112,8 @@ def load_dataset(cfg, streams, *, progress=True):
     ds = load_data(cfg.dataset, test_size=cfg.test_size, normalize_how=cfg.normalize,
                    reference=cfg.mode == "reference", rng=streams.get("split"),
                    data_dir=cfg.data_dir, download=cfg.download, label_column=cfg.label_column,
-                   progress=progress, **kw)
+                   progress=progress, preprocessing=preprocessing,
+                   supervised=cfg.model != "rbm", **kw)
     if cfg.train_samples or cfg.test_samples:
         rng = streams.get("subsample")
         for part, n in (("train", cfg.train_samples), ("test", cfg.test_samples)):
@@ -121,7 +129,26 @@ def load_dataset(cfg, streams, *, progress=True):
         ds.name += f" (subsample {ds.X_train.shape[0]} train / {ds.X_test.shape[0]} test)"
     if cfg.pad_inputs:
         pad_features(ds, cfg.pad_inputs)
+    if training:
+        _size_notes(cfg, ds)
     return ds
+
+
+def _size_notes(cfg, ds):
+    n, n_test = ds.X_train.shape[0], ds.X_test.shape[0]
+    if cfg.batch_size > n:
+        if cfg.drop_last:
+            raise DataError(f"--batch-size {cfg.batch_size} exceeds the {n} training samples of "
+                            f"{ds.name}, and drop_last (on in --mode reference) drops the "
+                            f"incomplete batch, so no step would run. Use --batch-size {n} or "
+                            "less.")
+        logger.warning("note: --batch-size %d exceeds the %d training samples: every step uses "
+                       "all of them (one full-batch step per epoch). Lower --batch-size for "
+                       "mini-batch steps.", cfg.batch_size, n)
+    if cfg.model != "rbm" and n_test < ds.n_classes:
+        logger.warning("note: the test set has %d sample(s) for %d classes: the test accuracy "
+                       "moves in steps of %.3g and some classes are never scored. Use a larger "
+                       "--test-size or --test-samples.", n_test, ds.n_classes, 1 / n_test)
 
 
 def pad_features(ds, n_inputs):
@@ -382,10 +409,12 @@ def _open_run(cls, args, cfg, run_dir, ds, ks, streams, shape):
     os.makedirs(run_dir, exist_ok=True)
     trainer = cls.from_config(cfg, *shape, streams=streams, run_dir=run_dir,
                               verbose=not args.quiet)
+    trainer.preprocessing = ds.preprocessing  # label map and scaling go into checkpoints
     _write_json(os.path.join(run_dir, "config.json"),
                 {"config": cfg.to_dict(), "sparsemlp_version": __version__,
                  "backend": ks.name, "dataset": ds.name,
-                 "n_features": ds.n_features, "n_classes": ds.n_classes})
+                 "n_features": ds.n_features, "n_classes": ds.n_classes,
+                 "classes": ds.classes.tolist(), "normalize": ds.preprocessing.scaling.how})
     save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
     return trainer
 

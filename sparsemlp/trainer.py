@@ -15,6 +15,7 @@ from .evolution import evolve, importance_prune
 from .functions import accuracy, loss_value, output_delta
 from .history import progress
 from .models import SparseMLP, batch_t
+from .preprocessing import Preprocessing
 from .rewiring import evolve_degree_preserving
 from .topology import ClashFreeSchedule, predefined_layers
 
@@ -147,6 +148,9 @@ class Trainer(TrainerBase):
         Per-epoch metric records.
     epoch : int
         Completed epochs.
+    preprocessing : Preprocessing or None
+        The label map and feature scaling of the training data, when known (the command
+        line sets it); saved in checkpoints so that a reloaded run scores new data alike.
 
     See Also
     --------
@@ -162,6 +166,7 @@ class Trainer(TrainerBase):
     _model_class = "SparseMLP"
     _rng_stream, _rng_key, _batch_key = "dropout", "dropout_rng", "batch_losses"
     _logger = logger
+    preprocessing = None
 
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), comm=None,
                  verbose=True):
@@ -216,6 +221,7 @@ class Trainer(TrainerBase):
 
     def _load_extra_state(self, arrays, meta):
         self.best_accuracy = meta.get("best_accuracy")
+        self.preprocessing = Preprocessing.from_state_dict(arrays)
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, X, y):
@@ -453,6 +459,8 @@ class Trainer(TrainerBase):
             if layer.schedule is not None:
                 arrays.update(layer.schedule.state_dict(f"layers.{i}.schedule."))
         arrays.update(self.optimizer.state_dict())
+        if self.preprocessing is not None:
+            arrays.update(self.preprocessing.state_dict())
         meta = {
             "model_class": "SparseMLP",
             "config": self.config.to_dict(),

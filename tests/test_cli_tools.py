@@ -48,7 +48,7 @@ def test_evaluate_matches_dense_oracle_and_metrics(run_dir, capsys):
     assert res["test"]["accuracy"] == pytest.approx(np.mean(pred == ds.y_test), abs=1e-12)
     per = res["test"]["per_class_accuracy"]
     for c in range(10):
-        assert per[c] == pytest.approx(np.mean(pred[ds.y_test == c] == c), abs=1e-12)
+        assert per[str(c)] == pytest.approx(np.mean(pred[ds.y_test == c] == c), abs=1e-12)
     assert res["train"]["count"] == ds.X_train.shape[0]
 
 

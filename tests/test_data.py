@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import shared_data
 
-from sparsemlp import data
+from sparsemlp import data, preprocessing
 from sparsemlp.data import DataError, load, normalize, split
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -146,7 +146,7 @@ def test_normalize_blocks_are_bitwise_the_plain_formula(monkeypatch, reference, 
     else:
         mu, hi = f.min(axis=0), f.max(axis=0)
         s = np.where(hi > mu, hi - mu, 1.0)
-    monkeypatch.setattr(data, "_BLOCK", 15)  # two rows per block
+    monkeypatch.setattr(preprocessing, "_BLOCK", 15)  # two rows per block
     a, b = normalize(Xtr, Xte, how, reference=reference)
     assert a.dtype == np.float64
     np.testing.assert_array_equal(a, (f - mu) / s)
@@ -248,7 +248,7 @@ def test_csv_header_and_label_column(tmp_path, rng):
     ("x,y,label\n", "header but no data rows"),
     ("1,2,0\n3,4,1\n5,abc,1\n", "line 3, column 2: 'abc' is not a number"),
     ("1,2,0\n3,4\n", "line 2 has 2 cells but the first row has 3 \\(ragged rows\\)"),
-    ("1,2,0\n3,4,0.5\n", "labels must be integers, found 0.5"),
+    ("1,2,0\n3,4,0.5\n", "labels must be integers or strings, found 0.5"),
     ("1,2,1\n3,4,1\n5,6,1\n", "single class"),
     ("1\n2\n", "label_column=-1 does not leave a label and at least one feature"),
     ("1,nan,0\n2,3,1\n", "NaN"),
@@ -282,10 +282,10 @@ def test_unsupported_file_and_empty_folder(tmp_path, rng):
 
 @pytest.mark.parametrize("arrays,msg", [
     (dict(X=np.ones((5, 2)), y=np.arange(4)), "5 rows of features but labels of shape \\(4,\\)"),
-    (dict(X=np.ones((4, 2)), y=np.array(["a", "b", "a", "b"])), "labels must be integers, found"),
-    (dict(X=np.ones((4, 2)), y=np.array([0.0, 1.0, 2.5, 1.0])), "labels must be integers, found 2.5"),
+    (dict(X=np.ones((4, 2)), y=np.array([0.0, 1.0, 2.5, 1.0])), "labels must be integers or "
+                                                                "strings, found 2.5"),
     (dict(X=np.ones((4, 2)), y=np.array([[0, 1], [1, 0], [0, 1], [1, 0]])), "labels of shape \\(4, 2\\)"),
-    (dict(X=np.array(["a", "b"]), y=np.arange(2)), "features must be numeric"),
+    (dict(X=np.array(["a", "b"]), y=np.arange(2)), "features must be numbers"),
     (dict(X=np.ones(4), y=np.arange(4)), "expected a non-empty \\(samples, features\\)"),
     (dict(xtr=np.ones((4, 2)), ytr=np.arange(4) % 2, xte=np.ones((3, 3)), yte=np.arange(3) % 2),
      "train has 2 features but test 3"),
@@ -341,3 +341,39 @@ def test_mat_and_unreadable_files(tmp_path, rng):
     (tmp_path / "f.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="not a readable .npz file \\(not a zip archive\\)"):
         load(str(tmp_path / "f.npz"), rng=rng)
+
+
+# ---------------------------------------------------------------- sizes and flags that cannot apply
+
+
+def _train(argv, capsys, tmp_path):
+    from sparsemlp import train as train_cli
+
+    code = train_cli.main([*argv, "--hidden", "8", "--epochs", "1", "--out", str(tmp_path / "r")])
+    return code, capsys.readouterr().err
+
+
+def test_label_column_refused_for_other_than_csv(tmp_path, capsys, rng):
+    code, err = _train(["--dataset", "digits", "--label-column", "3"], capsys, tmp_path)
+    assert code == 2 and err.count("\n") == 1
+    assert "label_column=3 applies to .csv files only; digits" in err
+    with pytest.raises(DataError, match="applies to .csv files only"):
+        load("synthetic", rng=rng, label_column=0)
+    load("digits", rng=rng, label_column=-1)  # the default is fine everywhere
+
+
+def test_batch_larger_than_the_training_data(tmp_path, capsys):
+    code, err = _train(["--train-samples", "20", "--batch-size", "64"], capsys, tmp_path)
+    assert code == 0
+    assert "note: --batch-size 64 exceeds the 20 training samples" in err
+    code, err = _train(["--mode", "reference", "--train-samples", "20", "--batch-size", "64"],
+                       capsys, tmp_path / "ref")
+    assert code == 2 and "no step would run. Use --batch-size 20 or less." in err
+    assert err.count("\n") == 1
+
+
+def test_test_set_smaller_than_the_classes(tmp_path, capsys):
+    code, err = _train(["--test-samples", "1"], capsys, tmp_path)
+    assert code == 0 and "note: the test set has 1 sample(s) for 10 classes" in err
+    code, err = _train(["--test-samples", "50"], capsys, tmp_path / "b")
+    assert code == 0 and "note:" not in err
