@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from sparsemlp import evaluate
+from sparsemlp import evaluate, info
 from sparsemlp import train as train_cli
 from sparsemlp._rng import Streams
 from sparsemlp.data import DataError, load, load_digits
@@ -71,6 +71,8 @@ def test_labels_the_model_never_saw_are_refused(tmp_path, capsys):
     assert code == 0 and res["classes"] == [0, 5, 9]
     assert set(res["test"]["per_class_accuracy"]) == {"0", "5", "9"}
     assert res["test"]["count"] + res["train"]["count"] == m.sum()
+    assert info.main([str(out)]) == 0
+    assert "classes {0, 5, 9} (outputs 0..2), features scaled by zscore" in capsys.readouterr().out
     np.savez(tmp_path / "other.npz", X=X[:40], y=y[:40])  # digits 0..9
     code, err = _eval([str(out), "--dataset", str(tmp_path / "other.npz")], capsys)
     assert code == 2 and err.count("\n") == 1
