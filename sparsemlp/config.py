@@ -37,7 +37,7 @@ def _as_tuple(v):
     """A per-layer setting as a tuple of plain Python values: a scalar becomes ``(v,)``."""
     if isinstance(v, np.ndarray):
         v = v.ravel().tolist()
-    elif isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+    elif isinstance(v, (str, bytes, dict)) or not hasattr(v, "__iter__"):
         v = (v,)
     return tuple(x.item() if isinstance(x, np.generic) else x for x in v)
 
@@ -477,6 +477,15 @@ def load_toml(path):
             d = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found. Check the --config path.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder. Pass a TOML file to --config.") \
+            from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}). Check the "
+                          "--config path and its permissions.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}. Write settings as "
+                          "'name = value' lines (see --print-config).") from None
+    if not isinstance(d.get("train", d), dict):
+        raise ConfigError(f"config file {path}: [train] must be a table of settings.")
     return d.get("train", d)

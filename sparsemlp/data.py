@@ -128,7 +128,12 @@ def make_synthetic(n_samples=2000, n_features=100, n_classes=5, *, n_informative
     k = min(n_features, n_informative or 20)
     y = np.arange(n_samples) % n_classes
     centers = rng.standard_normal((n_classes, k)) * 2.0
-    X = rng.standard_normal((n_samples, n_features))
+    try:
+        X = rng.standard_normal((n_samples, n_features))
+    except MemoryError:
+        raise DataError(f"synthetic data of {n_samples} x {n_features} float64 values "
+                        f"({n_samples * n_features * 8 / 2**30:.3g} GiB) does not fit in memory. "
+                        "Lower --synthetic-samples or --synthetic-features.") from None
     X[:, :k] += centers[y]
     return X, y.astype(np.int64)
 
@@ -180,7 +185,9 @@ def split(X, y, test_size, *, rng, stratify=True):
         tr = np.sort(np.concatenate(tr))
         te = np.sort(np.concatenate(te))
     if tr.size == 0 or te.size == 0:
-        raise DataError(f"test_size={test_size} leaves an empty train or test set of {n} samples.")
+        raise DataError(f"test_size={test_size} leaves an empty {'test' if te.size == 0 else 'train'}"
+                        f" set of {n} samples. Use a test size between {1 / n:.3g} and "
+                        f"{1 - 1 / n:.3g} (--test-size), or more samples.")
     return X[tr], y[tr], X[te], y[te]
 
 
@@ -255,6 +262,9 @@ def _read(name, data_dir, rng, synthetic, label_column, download, url, progress)
                             f"DIR or set {env}.")
         return _from_dir(d, name)
     path = os.fspath(name)
+    if os.path.isdir(path) and path.endswith((".npz", ".mat", ".csv")):
+        raise DataError(f"{path} is a folder, not a data file. Pass the file itself (or a "
+                        "folder of IDX or Madelon files).")
     if data_dir and not os.path.isabs(path) and not os.path.exists(path):
         path = os.path.join(data_dir, path)
     if not os.path.exists(path):
@@ -350,6 +360,10 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
     if label_column != -1 and not os.fspath(name).endswith(".csv"):
         raise DataError(f"label_column={label_column} applies to .csv files only; {name} keeps "
                         "its labels apart from the features. Drop --label-column.")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise DataError(f"--data-dir {data_dir} "
+                        f"{'is a file' if os.path.exists(data_dir) else 'does not exist'}. Pass "
+                        "the folder that holds the data files.")
     X, y, given_test, label = _read(name, data_dir, rng, synthetic, label_column, download,
                                     download_url, progress)
     Xtr = check_features(X, label if given_test is None else f"{label} train")

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._cli_common import find_checkpoint, parse, run_tool
 from ._rng import Streams
+from .config import ConfigError
 from .data import DataError
 
 
@@ -28,13 +29,24 @@ def _parser():
                    help="which split to score")
     p.add_argument("--backend", choices=("auto", "cython", "numba", "numpy"), default=None,
                    help="kernel backend (default: the run's)")
-    p.add_argument("--threads", type=int, default=None, help="kernel threads (0 = all)")
+    p.add_argument("--threads", type=_threads, default=None, help="kernel threads (0 = all)")
     p.add_argument("--ais", action="store_true",
                    help="RBM runs: also estimate the log-likelihood by AIS (the run's "
                         "--ais-chains and --ais-betas)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("-v", "--verbose", action="count", default=0, help="tracebacks on errors")
     return p
+
+
+def _threads(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count (0 = all cores, or "
+                                         "a positive integer)")
+    return n
 
 
 def _model_class(ck):
@@ -112,7 +124,7 @@ def evaluate_rbm(ck, *, dataset=None, data_dir=None, split="test", backend=None,
         raise DataError(f"{ds.name} has {ds.n_features} features but the RBM has "
                         f"{tr.model.n_visible} visible units. Evaluate on the data set it was "
                         "trained on.")
-    Xs = dict(zip(("train", "test"), rbm_data(tr.config, ds)))
+    Xs = dict(zip(("train", "test"), rbm_data(tr.config, ds, new_data=dataset is not None)))
     out = {"checkpoint": ck, "epoch": tr.epoch, "dataset": ds.name, "model_class": "SparseRBM"}
     for part in ("train", "test") if split == "both" else (split,):
         r = tr.evaluate(Xs[part], ais=ais, ais_base=base_rate(Xs["train"], tr.model.visible))
@@ -170,6 +182,9 @@ def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, sp
     if _model_class(ck) == "SparseRBM":
         return evaluate_rbm(ck, dataset=dataset, data_dir=data_dir, split=split,
                             backend=backend, threads=threads, ais=ais)
+    if ais:
+        raise ConfigError("--ais estimates an RBM's log-likelihood; this run is a "
+                        f"{_model_class(ck)}. Drop --ais.")
     tr = Trainer.from_checkpoint(ck, backend=backend, verbose=False)
     ds = _dataset(tr, dataset=dataset, data_dir=data_dir, threads=threads)
     n_in, n_out = tr.model.layers[0].n_in, tr.model.layers[-1].n_out

@@ -350,7 +350,7 @@ def _main(args):
     return 0
 
 
-def rbm_data(cfg, ds):
+def rbm_data(cfg, ds, *, new_data=False):
     """The train and test features of a data set, checked for a ``--model rbm`` config.
 
     Binary visible units need values in [0, 1]. With ``--normalize minmax`` the test set,
@@ -362,6 +362,9 @@ def rbm_data(cfg, ds):
         Resolved config.
     ds : Dataset
         Loaded data.
+    new_data : bool, default=False
+        Both splits were scaled with another data set's statistics (a trained model's,
+        for evaluation): both are treated like a test set.
 
     Returns
     -------
@@ -378,21 +381,27 @@ def rbm_data(cfg, ds):
     if cfg.visible_units != "binary":
         return Xtr, Xte
     lo, hi = float(Xtr.min()), float(Xtr.max())
-    if lo < 0 or hi > 1:
+    if not new_data and (lo < 0 or hi > 1):
         raise DataError(f"--model rbm with binary visible units needs data in [0, 1]; "
                         f"{ds.name} ({cfg.normalize} scaling) has training values in "
                         f"[{lo:.4g}, {hi:.4g}]. Pass --normalize minmax, or --visible-units "
                         "gaussian --normalize zscore for real-valued data.")
-    out = (Xte < 0) | (Xte > 1)
-    if out.any():
-        if cfg.normalize != "minmax":
-            raise DataError(f"--model rbm with binary visible units needs data in [0, 1]; the "
-                            f"test set of {ds.name} has values in [{Xte.min():.4g}, "
-                            f"{Xte.max():.4g}]. Pass --normalize minmax.")
-        logger.info("clipped %d test values outside [0, 1] (min-max scaling by the training "
-                    "set)", int(out.sum()))
-        Xte = np.clip(Xte, 0, 1)
-    return Xtr, Xte
+    return ((_clip01(cfg, ds, Xtr, "train") if new_data else Xtr), _clip01(cfg, ds, Xte, "test"))
+
+
+def _clip01(cfg, ds, X, part):
+    """``X`` scaled by training statistics, clipped to [0, 1] under minmax (else refused)."""
+    out = (X < 0) | (X > 1)
+    if not out.any():
+        return X
+    if cfg.normalize != "minmax":
+        raise DataError(f"--model rbm with binary visible units needs data in [0, 1]; the "
+                        f"{part} set of {ds.name} ({cfg.normalize} scaling) has values in "
+                        f"[{X.min():.4g}, {X.max():.4g}]. Pass --normalize minmax (training), "
+                        "or scale the data to [0, 1] as the training data was.")
+    logger.info("clipped %d %s values outside [0, 1] (min-max scaling by the training set)",
+                int(out.sum()), part)
+    return np.clip(X, 0, 1)
 
 
 def _open_run(cls, args, cfg, run_dir, ds, ks, streams, shape):

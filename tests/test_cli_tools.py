@@ -63,12 +63,24 @@ def test_evaluate_named_checkpoint_and_text(run_dir, capsys):
     (["{run}", "--checkpoint", "epoch-9999"], "no checkpoint 'epoch-9999'"),
     (["{run}", "--dataset", "synthetic"], "features but the model takes"),
     (["{run}", "--dataset", "nope"], "nope"),
+    (["{run}", "--ais"], "--ais estimates an RBM's log-likelihood; this run is a SparseMLP"),
+    (["{run}", "--dataset", "{obj}"], "array 'X' holds Python objects"),
+    (["{run}", "--data-dir", "{obj}"], "is a file. Pass the folder"),
+    (["{run}", "--dataset", "{obj}", "--checkpoint", "epoch-0002"], "holds Python objects"),
 ])
 def test_evaluate_errors(run_dir, tmp_path, capsys, argv, msg):
-    argv = [a.format(run=run_dir, missing=tmp_path / "missing") for a in argv]
+    np.savez(tmp_path / "obj.npz", X=np.array([[1.0]] * 4, dtype=object), y=np.arange(4) % 2)
+    argv = [a.format(run=run_dir, missing=tmp_path / "missing", obj=tmp_path / "obj.npz")
+            for a in argv]
     assert evaluate.main(argv) == 2
     err = capsys.readouterr().err
     assert msg in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_evaluate_bad_threads_is_a_usage_error(run_dir, capsys, value):
+    assert evaluate.main([str(run_dir), "--threads", value]) == 2
+    assert "is not a thread count" in capsys.readouterr().err
 
 
 def test_info_against_scipy(run_dir, capsys):

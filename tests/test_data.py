@@ -377,3 +377,85 @@ def test_test_set_smaller_than_the_classes(tmp_path, capsys):
     assert code == 0 and "note: the test set has 1 sample(s) for 10 classes" in err
     code, err = _train(["--test-samples", "50"], capsys, tmp_path / "b")
     assert code == 0 and "note:" not in err
+
+
+# ---------------------------------------------------------------- bad user files: exit 2, one line
+
+
+def _write_bad(tmp_path, kind):
+    """Write one kind of bad input; return the --dataset/--config arguments that use it."""
+    f = tmp_path / "in"
+    f.mkdir(exist_ok=True)
+    ones = np.ones((6, 2))
+    npz = {
+        "object-X": dict(X=np.array([[1, 2]] * 6, dtype=object), y=np.arange(6) % 2),
+        "object-y": dict(X=ones, y=np.array([0, 1, "a", None, 0, 1], dtype=object)),
+        "object-xtr": dict(xtr=np.array([[1, 2]] * 4, dtype=object), ytr=np.arange(4) % 2,
+                           xte=np.ones((2, 2)), yte=np.arange(2)),
+        "complex-X": dict(X=ones * 1j, y=np.arange(6) % 2),
+        "inf-X": dict(X=np.r_[[[1, np.inf]], ones[1:]], y=np.arange(6) % 2),
+        "float-label": dict(X=ones, y=np.array([1.5, 0, 1, 0, 1, 0])),
+        "nan-label": dict(X=ones, y=np.array([np.nan, 0, 1, 0, 1, 0])),
+        "no-rows": dict(X=np.ones((0, 2)), y=np.zeros(0)),
+        "xva-features": dict(xtr=np.ones((4, 2)), ytr=np.arange(4) % 2, xva=np.ones((2, 3)),
+                             yva=np.arange(2), xte=np.ones((2, 2)), yte=np.arange(2)),
+    }
+    if kind in npz:
+        np.savez(f / "d.npz", **npz[kind])
+        return ["--dataset", str(f / "d.npz")]
+    if kind == "folder-named-npz":
+        (f / "d.npz").mkdir()
+        return ["--dataset", str(f / "d.npz")]
+    if kind in ("empty-csv", "binary-csv", "inf-csv"):
+        (f / "d.csv").write_bytes({"empty-csv": b"", "binary-csv": bytes(range(256)),
+                                   "inf-csv": b"1,inf,0\n3,4,1\n5,6,0\n"}[kind])
+        return ["--dataset", str(f / "d.csv")]
+    if kind == "mat-without-XY":
+        from scipy.io import savemat
+
+        savemat(f / "d.mat", {"A": np.ones(3)})
+        return ["--dataset", str(f / "d.mat")]
+    if kind == "data-dir-is-a-file":
+        (f / "x").write_text("x")
+        return ["--dataset", "mnist", "--data-dir", str(f / "x")]
+    if kind == "data-dir-missing":
+        return ["--dataset", "x.csv", "--data-dir", str(f / "nope")]
+    if kind == "config-is-a-folder":
+        return ["--config", str(f)]
+    if kind == "config-binary":
+        (f / "c.toml").write_bytes(bytes(range(256)))
+        return ["--config", str(f / "c.toml")]
+    if kind == "synthetic-too-big":
+        return ["--dataset", "synthetic", "--synthetic-samples", "100000",
+                "--synthetic-features", "100000000"]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind,msg", [
+    ("object-X", "array 'X' holds Python objects (dtype object)"),
+    ("object-y", "array 'y' holds Python objects"),
+    ("object-xtr", "array 'xtr' holds Python objects"),
+    ("complex-X", "features must be numbers, got dtype complex128"),
+    ("inf-X", "1 infinite values"),
+    ("float-label", "labels must be integers or strings, found 1.5"),
+    ("nan-label", "labels must be integers or strings, found nan"),
+    ("no-rows", "expected a non-empty (samples, features) array"),
+    ("xva-features", "xtr and xva must be (samples, features) arrays with the same features"),
+    ("folder-named-npz", "is a folder, not a data file"),
+    ("empty-csv", "is empty"),
+    ("binary-csv", "is not a number"),
+    ("inf-csv", "1 infinite values"),
+    ("mat-without-XY", "must hold variables 'X' and 'Y'"),
+    ("data-dir-is-a-file", "--data-dir .* is a file"),
+    ("data-dir-missing", "--data-dir .* does not exist"),
+    ("config-is-a-folder", "is a folder. Pass a TOML file"),
+    ("config-binary", "is not valid TOML"),
+    ("synthetic-too-big", "does not fit in memory. Lower --synthetic-samples"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, kind, msg):
+    import re
+
+    code, err = _train(_write_bad(tmp_path, kind), capsys, tmp_path)
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(msg if "*" in msg else re.escape(msg), err), err

@@ -163,3 +163,9 @@ def test_rbm_evaluate_other_file_uses_the_run_scaling(tmp_path, capsys):
     assert code == 0
     assert other["train"]["recon"] == own["train"]["recon"]
     assert other["test"]["count"] == m.sum()
+    # brighter images leave the run's [min, max]: clipped to [0, 1] like the run's test set
+    np.savez(tmp_path / "b.npz", X=raw.X_test * 2, y=raw.y_test)
+    code, bright = _eval([str(out), "--dataset", str(tmp_path / "b.npz"), "--split", "both"],
+                         capsys)
+    assert code == 0, bright
+    assert bright["train"]["count"] + bright["test"]["count"] == raw.X_test.shape[0]
