@@ -175,3 +175,20 @@ def test_profile_counts_calls_and_detaches(tmp_path, capsys):
     out = tmp_path / "p"
     assert train_cli.main([*ARGS, "--out", str(out), "--profile"]) == 0
     assert "s/epoch" in capsys.readouterr().out and (out / "profile.json").exists()
+
+
+def test_rbm_evaluate_reproduces_the_last_epoch(tmp_path, capsys):
+    """evaluate scores the saved RBM as the last record of metrics.jsonl did: the final
+    removal comes before the last epoch's metrics and evaluate draws from the same stream."""
+    out = tmp_path / "rbm"
+    assert train_cli.main(["--model", "rbm", "--hidden", "20", "--epochs", "3", "--ais-every", "3",
+                           "--ais-chains", "10", "--ais-betas", "50", "-q", "--out", str(out)]) == 0
+    capsys.readouterr()
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert evaluate.main([str(out), "--ais", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["test"]
+    ws, _, _ = _weights(out / "final")
+    assert last["nnz"] == [ws[0].nnz] and last["epoch"] == 3
+    assert res["recon"] == last["test_recon"]
+    assert res["pll"] == last["test_pll"] and res["pll_method"] == last["test_pll_method"]
+    assert res["log_z"] == last["log_z"] and res["log_likelihood"] == last["test_log_likelihood"]
