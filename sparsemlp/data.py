@@ -185,9 +185,9 @@ def split(X, y, test_size, *, rng, stratify=True):
         tr = np.sort(np.concatenate(tr))
         te = np.sort(np.concatenate(te))
     if tr.size == 0 or te.size == 0:
-        raise DataError(f"test_size={test_size} leaves an empty {'test' if te.size == 0 else 'train'}"
-                        f" set of {n} samples. Use a test size between {1 / n:.3g} and "
-                        f"{1 - 1 / n:.3g} (--test-size), or more samples.")
+        part, fix = ("test", "larger") if te.size == 0 else ("train", "smaller")
+        raise DataError(f"test_size={test_size} leaves an empty {part} set of {n} samples. Use "
+                        f"a {fix} --test-size, or more samples.")
     return X[tr], y[tr], X[te], y[te]
 
 

@@ -459,3 +459,44 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, kind, msg):
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert re.search(msg if "*" in msg else re.escape(msg), err), err
+
+
+# ---------------------------------------------------------------- no test sample in training
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["stratified", "reference-shuffle"])
+@pytest.mark.parametrize("n,test_size", [(97, 1 / 3), (100, 0.25), (31, 0.5), (12, 0.25)])
+def test_no_test_sample_leaks_into_training(tmp_path, reference, n, test_size):
+    """Every row carries its id in column 0: train and test ids must partition 0..n-1."""
+    r = np.random.default_rng(n)
+    y = np.arange(n) % 3
+    X = np.c_[np.arange(n), r.random((n, 2))]
+    np.savez(tmp_path / "ids.npz", X=X, y=y)
+    rng = np.random.RandomState(5) if reference else np.random.default_rng(5)
+    ds = load(str(tmp_path / "ids.npz"), rng=rng, normalize_how="none", test_size=test_size,
+              reference=reference)
+    tr, te = ds.X_train[:, 0].astype(int), ds.X_test[:, 0].astype(int)
+    assert np.intersect1d(tr, te).size == 0
+    assert np.array_equal(np.sort(np.r_[tr, te]), np.arange(n))
+    assert tr.size == np.unique(tr).size and te.size == np.unique(te).size
+    # labels travel with their rows (oracle: y of the id)
+    assert np.array_equal(ds.classes[ds.y_train], y[tr])
+    assert np.array_equal(ds.classes[ds.y_test], y[te])
+
+
+def test_no_leak_through_the_cli_split_and_subsample(tmp_path):
+    """The command line's split (load_dataset with the run's streams) and its subsamples."""
+    from sparsemlp._rng import Streams
+    from sparsemlp.config import TrainConfig
+    from sparsemlp.train import load_dataset
+
+    n = 90
+    np.savez(tmp_path / "ids.npz", X=np.c_[np.arange(n), np.zeros(n)], y=np.arange(n) % 3)
+    for mode, extra in (("default", {}), ("reference", {}), ("default", dict(train_samples=40,
+                                                                              test_samples=20))):
+        cfg = TrainConfig(dataset=str(tmp_path / "ids.npz"), mode=mode, normalize="none",
+                          hidden=4, batch_size=2, **extra).resolve()
+        ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng), training=False)
+        tr, te = ds.X_train[:, 0].astype(int), ds.X_test[:, 0].astype(int)
+        assert np.intersect1d(tr, te).size == 0, mode
+        assert (tr.size, te.size) == ((40, 20) if extra else (60, 30))
