@@ -64,7 +64,7 @@ MODE_DEFAULTS = {
 
 # --model rbm: taken before MODE_DEFAULTS (fields the RBM does not use keep the MLP's).
 RBM_DEFAULTS = {
-    # the original SET-RBM demo (REFERENCE 3.6): COIL20 as given (already in [0, 1])
+    # the original SET-RBM demo (Mocanu et al. 2018): COIL20 as given (already in [0, 1])
     "reference": dict(
         hidden=(200,), epsilon=10.0, epochs=1000, batch_size=10, lr=0.1,
         lr_schedule="constant", momentum=0.0, weight_decay=2e-7, decay="original",

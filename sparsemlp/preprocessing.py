@@ -6,12 +6,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import check_finite
-from .download import DataError
 
-__all__ = ["Scaling", "Preprocessing", "check_features", "check_labels", "encode_labels",
+__all__ = ["DataError", "Scaling", "Preprocessing", "check_features", "check_labels", "encode_labels",
            "describe_classes"]
 
 logger = logging.getLogger("sparsemlp.data")
+
+
+
+class DataError(ValueError):
+    """A data set is unknown, missing, malformed or inconsistent (CLI exit code 2)."""
+
 
 _BLOCK = 1 << 20  # elements per chunk when scaling: 8 MB of float64 scratch
 _HOW = ("zscore", "minmax", "none")

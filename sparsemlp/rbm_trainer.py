@@ -288,7 +288,7 @@ class RBMTrainer(TrainerBase):
             raise FloatingPointError(f"the RBM has non-finite weights after epoch {e + 1}. Lower "
                                      f"the learning rate (now {cfg.lr}) or scale the data.")
         acc = self.train_recon_original
-        for err in errs:  # the original's accumulator, summed in its order (REFERENCE 3.5)
+        for err in errs:  # the original's never-reset accumulator, summed in its order
             acc += err
         self.train_recon_original = acc / max(1, n_batches)
         record = {"epoch": e + 1, "lr": lr, "train_recon": float(np.mean(errs)),
