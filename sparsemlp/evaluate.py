@@ -66,7 +66,7 @@ def _dataset(tr, *, dataset, data_dir, threads):
     with the run's statistics and labelled with the run's classes, from the checkpoint or,
     for checkpoints that lack them, from the run's own data set.
     """
-    from .train import load_dataset
+    from .run_data import load_dataset
 
     run_cfg = tr.config
     over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
@@ -116,7 +116,7 @@ def evaluate_rbm(ck, *, dataset=None, data_dir=None, split="test", backend=None,
     """
     from .rbm_metrics import base_rate
     from .rbm_trainer import RBMTrainer
-    from .train import rbm_data
+    from .run_data import rbm_data
 
     tr = RBMTrainer.from_checkpoint(ck, backend=backend, verbose=False)
     ds = _dataset(tr, dataset=dataset, data_dir=data_dir, threads=threads)
