@@ -6,6 +6,8 @@ import json
 import sys
 from dataclasses import dataclass, field, fields
 
+import numpy as np
+
 from ._validation import check_param
 
 if sys.version_info >= (3, 11):
@@ -31,6 +33,15 @@ def _f(default, help, **kw):
     return field(default=default, metadata={"help": help, **kw})
 
 
+def _as_tuple(v):
+    """A per-layer setting as a tuple of plain Python values: a scalar becomes ``(v,)``."""
+    if isinstance(v, np.ndarray):
+        v = v.ravel().tolist()
+    elif isinstance(v, (str, bytes, dict)) or not hasattr(v, "__iter__"):
+        v = (v,)
+    return tuple(x.item() if isinstance(x, np.generic) else x for x in v)
+
+
 # Fields left None take the value of the chosen mode (see MODE_DEFAULTS).
 MODE_DEFAULTS = {
     "reference": dict(
@@ -53,7 +64,7 @@ MODE_DEFAULTS = {
 
 # --model rbm: taken before MODE_DEFAULTS (fields the RBM does not use keep the MLP's).
 RBM_DEFAULTS = {
-    # the original SET-RBM demo (REFERENCE 3.6): COIL20 as given (already in [0, 1])
+    # the original SET-RBM demo (Mocanu et al. 2018): COIL20 as given (already in [0, 1])
     "reference": dict(
         hidden=(200,), epsilon=10.0, epochs=1000, batch_size=10, lr=0.1,
         lr_schedule="constant", momentum=0.0, weight_decay=2e-7, decay="original",
@@ -98,7 +109,8 @@ class TrainConfig:
     synthetic_classes: int = _f(5, "classes of --dataset synthetic")
     normalize: str = _f(None, "feature scaling", choices=("zscore", "minmax", "none"))
     # architecture and topology
-    hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000", nargs="+", type=int)
+    hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000 (a single number: "
+                       "one hidden layer)", nargs="+", type=int)
     epsilon: float = _f(None, "Erdős–Rényi sparsity: density = epsilon*(n_in+n_out)/(n_in*n_out)")
     er_law: str = _f(None, "topology law", choices=("bernoulli", "draws"))
     init: str = _f(None, "weight init", choices=("normal", "he_uniform", "xavier_uniform"))
@@ -125,10 +137,11 @@ class TrainConfig:
                      "'set' for --topology set and 'none' otherwise",
                      choices=("auto", "none", "set", "degree-preserving"))
     fan_out: tuple = _f((), "pre-defined topologies: out-degree of every input, one value per "
-                        "layer, e.g. --fan-out 50 10 ('random': total connections only)",
+                        "layer or one for all, e.g. --fan-out 50 10 ('random': total "
+                        "connections only)",
                         nargs="+", type=int)
-    z: tuple = _f((), "clash-free: memory banks (connections per clock cycle) per layer, e.g. "
-                  "--z 200 5; or give --cycles", nargs="+", type=int)
+    z: tuple = _f((), "clash-free: memory banks (connections per clock cycle) per layer (or one "
+                  "for all), e.g. --z 200 5; or give --cycles", nargs="+", type=int)
     cycles: int = _f(0, "clash-free: clock cycles per layer; z is balanced so that every layer "
                      "takes this many (0 = use --z)")
     clash_kind: int = _f(1, "clash-free address pattern: 1 random order per bank, 2 counters "
@@ -187,6 +200,14 @@ class TrainConfig:
     out: str = _f(None, "run directory")
     checkpoint_every: int = _f(10, "checkpoint every this many epochs (0 = only final)")
     keep_checkpoints: int = _f(3, "number of epoch checkpoints kept")
+
+    def __post_init__(self):
+        # Per-layer settings (hidden, zeta, fan_out, z) accept a scalar, a list, a tuple or
+        # a 1-D array; they are stored as tuples of Python numbers (hashable, JSON-ready).
+        for name in PER_LAYER:
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, _as_tuple(v))
 
     # ---------------------------------------------------------------------------------
     def resolve(self):
@@ -283,6 +304,10 @@ class TrainConfig:
         for name in ("fan_out", "z"):
             for v in getattr(self, name):
                 check_param(name, v, "int", low=1, **hp)
+            if len(getattr(self, name)) not in (0, 1, n_layers):
+                raise ConfigError(f"{name} needs 1 value (for every layer) or one value per "
+                                  f"layer ({n_layers} for hidden={list(self.hidden)}). Got "
+                                  f"{len(getattr(self, name))}: {list(getattr(self, name))}.")
         flag = {"set": "--topology static", "static": "--topology set"}
         if (self.topology, self.rewire) in (("set", "none"), ("static", "set"),
                                             ("static", "degree-preserving")):
@@ -297,13 +322,10 @@ class TrainConfig:
                                       "pass --topology regular or clash-free, or drop "
                                       f"--{name.replace('_', '-')}.")
             return
-        if self.fan_out and len(self.fan_out) != n_layers:
-            raise ConfigError(f"fan_out needs one value per layer ({n_layers} for hidden="
-                              f"{list(self.hidden)}). Got {len(self.fan_out)}: "
-                              f"{list(self.fan_out)}.")
         if not self.fan_out and self.topology != "random":
             raise ConfigError(f"topology={self.topology!r} needs fan_out, one value per layer "
-                              f"({n_layers}), e.g. --fan-out 50 10 for hidden=[100].")
+                              f"({n_layers}) or one for all, e.g. --fan-out 50 10 for "
+                              "hidden=[100].")
         if self.topology != "clash-free":
             if self.z or self.cycles:
                 raise ConfigError("z and cycles apply to topology 'clash-free' only. Drop them "
@@ -314,9 +336,6 @@ class TrainConfig:
                               "--z 200 5) or cycles (z balanced so every layer takes that many "
                               f"cycles, e.g. --cycles 200). Got z={list(self.z)}, "
                               f"cycles={self.cycles}.")
-        if self.z and len(self.z) != n_layers:
-            raise ConfigError(f"z needs one value per layer ({n_layers}). Got {len(self.z)}: "
-                              f"{list(self.z)}.")
 
     def _validate_rbm(self):
         hp = dict(owner="TrainConfig")
@@ -340,6 +359,24 @@ class TrainConfig:
         if self.visible_units == "gaussian" and self.normalize == "minmax":
             raise ConfigError("Gaussian visible units have unit variance: standardise the data "
                               "with --normalize zscore (or none if it already is).")
+
+    def per_layer(self, name, n_layers):
+        """A per-layer setting with one value per layer (a single value is repeated).
+
+        Parameters
+        ----------
+        name : {"zeta", "fan_out", "z"}
+            The setting.
+        n_layers : int
+            Number of weight layers.
+
+        Returns
+        -------
+        tuple
+            ``n_layers`` values, or ``()`` when the setting is empty.
+        """
+        v = getattr(self, name)
+        return v * n_layers if len(v) == 1 else v
 
     def zeta_for(self, layer, n_layers):
         """The zeta of one layer (a single value applies to all).
@@ -408,10 +445,13 @@ class TrainConfig:
                 close = difflib.get_close_matches(key, names, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"Unknown setting {k!r} in {source}.{hint}")
-            if names[key].metadata.get("nargs") == "+":
-                v = tuple(v) if isinstance(v, (list, tuple)) else (v,)
-            kw[key] = v
+            kw[key] = v  # per-layer scalars become tuples in __post_init__
         return cls(**kw)
+
+
+# Settings with one value per layer (or, except hidden, one value for every layer): the
+# fields that take several values on the command line.
+PER_LAYER = tuple(f.name for f in fields(TrainConfig) if f.metadata.get("nargs") == "+")
 
 
 def load_toml(path):
@@ -437,6 +477,15 @@ def load_toml(path):
             d = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found. Check the --config path.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder. Pass a TOML file to --config.") \
+            from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}). Check the "
+                          "--config path and its permissions.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}. Write settings as "
+                          "'name = value' lines (see --print-config).") from None
+    if not isinstance(d.get("train", d), dict):
+        raise ConfigError(f"config file {path}: [train] must be a table of settings.")
     return d.get("train", d)

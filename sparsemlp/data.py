@@ -6,31 +6,41 @@ from importlib import resources
 
 import numpy as np
 
-from ._validation import check_finite, check_param
+from ._validation import check_param
 from .download import IDX_FILES, DataError, _missing, _search, fashion_mnist_dir
+from .preprocessing import (
+    Preprocessing,
+    Scaling,
+    check_features,
+    check_labels,
+    describe_classes,
+    encode_labels,
+)
 from .readers import _MADELON, _load_mat, _load_npz, load_idx_dir, load_madelon, read_csv, read_idx
 
-__all__ = ["Dataset", "load", "load_digits", "make_synthetic", "split", "normalize",
-           "read_idx", "load_idx_dir", "load_madelon", "read_csv", "DataError"]
+__all__ = ["Dataset", "load", "load_digits", "make_synthetic", "split", "normalize", "Scaling",
+           "Preprocessing", "read_idx", "load_idx_dir", "load_madelon", "read_csv", "DataError"]
 
 NAMES = ("digits", "synthetic", "fashion-mnist", "mnist", "madelon")
-_BLOCK = 1 << 20  # elements per chunk when scaling: 8 MB of float64 scratch
 
 
 @dataclass
 class Dataset:
-    """A train/test pair with integer labels ``0..n_classes-1``.
+    """A train/test pair with labels encoded as ``0..n_classes-1``.
 
     Attributes
     ----------
     X_train, X_test : ndarray of shape (n, n_features)
         Features in the dtype asked of :func:`load` (float64 by default; C-contiguous).
     y_train, y_test : ndarray of shape (n,)
-        Integer labels.
+        Encoded int64 labels.
     classes : ndarray
-        Original label values; ``classes[y]`` recovers them.
+        The original labels in encoded order (integers or strings); ``classes[y]``
+        recovers them, and output ``i`` of a model trained on the set is ``classes[i]``.
     name : str
         Human-readable origin.
+    scaling : Scaling, optional
+        The feature scaling fitted on the training split (to scale new data alike).
     """
 
     X_train: np.ndarray
@@ -39,6 +49,18 @@ class Dataset:
     y_test: np.ndarray
     classes: np.ndarray
     name: str
+    scaling: Scaling = None
+
+    @property
+    def preprocessing(self):
+        """The label map and scaling, as a model keeps them.
+
+        Returns
+        -------
+        Preprocessing
+            ``classes`` and ``scaling`` (``"none"`` when unknown).
+        """
+        return Preprocessing(self.classes, self.scaling or Scaling("none"))
 
     @property
     def n_features(self):
@@ -106,58 +128,14 @@ def make_synthetic(n_samples=2000, n_features=100, n_classes=5, *, n_informative
     k = min(n_features, n_informative or 20)
     y = np.arange(n_samples) % n_classes
     centers = rng.standard_normal((n_classes, k)) * 2.0
-    X = rng.standard_normal((n_samples, n_features))
+    try:
+        X = rng.standard_normal((n_samples, n_features))
+    except MemoryError:
+        raise DataError(f"synthetic data of {n_samples} x {n_features} float64 values "
+                        f"({n_samples * n_features * 8 / 2**30:.3g} GiB) does not fit in memory. "
+                        "Lower --synthetic-samples or --synthetic-features.") from None
     X[:, :k] += centers[y]
     return X, y.astype(np.int64)
-
-
-def _features(X, name):
-    """Numeric 2-D view of ``X`` (native dtype kept: statistics are taken in float64)."""
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"{name}: features must be numeric, got dtype {X.dtype}. "
-                        "Convert them to numbers before loading.")
-    if X.dtype.kind == "b":
-        X = X.view(np.uint8)
-    if X.ndim < 2 or X.shape[0] == 0 or X.size == 0:
-        raise DataError(f"{name}: features have shape {X.shape}; expected a non-empty "
-                        "(samples, features) array.")
-    X = X.reshape(X.shape[0], -1)
-    try:
-        check_finite(X, f"{name} features")
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
-    return X
-
-
-def _labels(y, n, name):
-    """Validated 1-D integer-valued labels for ``n`` samples (original dtype kept)."""
-    y = np.asarray(y)
-    if y.ndim != 1 and y.size == n:
-        y = y.ravel()
-    if y.ndim != 1 or y.shape[0] != n:
-        raise DataError(f"{name}: {n} rows of features but labels of shape {y.shape}. "
-                        "Give one integer class label per row.")
-    bad = None
-    if y.dtype.kind == "f":
-        wrong = ~np.isfinite(y) | (y != np.round(y))
-        if wrong.any():
-            bad = y[wrong][0]
-    elif y.dtype.kind not in "biu":
-        bad = y[0]
-    if bad is not None:
-        bad = bad.item() if isinstance(bad, np.generic) else bad
-        raise DataError(f"{name}: labels must be integers, found {bad!r}. "
-                        "Encode the classes as integers 0..k-1.")
-    return y
-
-
-def _encode(y, name):
-    classes, yi = np.unique(y, return_inverse=True)
-    if classes.shape[0] < 2:
-        raise DataError(f"{name} has a single class ({classes}); classification needs at least 2. "
-                        "Check the label column or file.")
-    return classes, yi.astype(np.int64)
 
 
 def split(X, y, test_size, *, rng, stratify=True):
@@ -207,23 +185,10 @@ def split(X, y, test_size, *, rng, stratify=True):
         tr = np.sort(np.concatenate(tr))
         te = np.sort(np.concatenate(te))
     if tr.size == 0 or te.size == 0:
-        raise DataError(f"test_size={test_size} leaves an empty train or test set of {n} samples.")
+        part, fix = ("test", "larger") if te.size == 0 else ("train", "smaller")
+        raise DataError(f"test_size={test_size} leaves an empty {part} set of {n} samples. Use "
+                        f"a {fix} --test-size, or more samples.")
     return X[tr], y[tr], X[te], y[te]
-
-
-def _affine(X, shift, scale, dtype):
-    """``(X - shift) / scale`` in float64, written in row blocks into a new ``dtype`` array."""
-    out = np.empty(X.shape, dtype=dtype)
-    step = max(1, _BLOCK // max(1, X.shape[1]))
-    for i in range(0, X.shape[0], step):
-        if dtype == np.float64:
-            o = out[i:i + step]
-            np.subtract(X[i:i + step], shift, out=o)
-            np.divide(o, scale, out=o)
-        else:
-            t = np.subtract(X[i:i + step], shift, dtype=np.float64)
-            out[i:i + step] = np.divide(t, scale, out=t)
-    return out
 
 
 def normalize(X_train, X_test, how, *, reference=False, dtype=np.float64):
@@ -256,20 +221,8 @@ def normalize(X_train, X_test, how, *, reference=False, dtype=np.float64):
     DataError
         If ``how`` is not one of the three names.
     """
-    dtype = np.dtype(dtype)
-    if how == "none":
-        return np.ascontiguousarray(X_train, dtype), np.ascontiguousarray(X_test, dtype)
-    if how == "zscore":
-        mu = X_train.mean(axis=0, dtype=np.float64)
-        s = X_train.std(axis=0, dtype=np.float64)
-        s = s + 1e-4 if reference else np.where(s > 0, s, 1.0)
-        return _affine(X_train, mu, s, dtype), _affine(X_test, mu, s, dtype)
-    if how == "minmax":
-        lo = X_train.min(axis=0).astype(np.float64)
-        hi = X_train.max(axis=0).astype(np.float64)
-        d = np.where(hi > lo, hi - lo, 1.0)
-        return _affine(X_train, lo, d, dtype), _affine(X_test, lo, d, dtype)
-    raise DataError(f"normalize must be 'zscore', 'minmax' or 'none'. Got {how!r}.")
+    sc = Scaling.fit(X_train, how, reference=reference)
+    return sc.apply(X_train, dtype), sc.apply(X_test, dtype)
 
 
 def _unknown(name):
@@ -309,6 +262,9 @@ def _read(name, data_dir, rng, synthetic, label_column, download, url, progress)
                             f"DIR or set {env}.")
         return _from_dir(d, name)
     path = os.fspath(name)
+    if os.path.isdir(path) and path.endswith((".npz", ".mat", ".csv")):
+        raise DataError(f"{path} is a folder, not a data file. Pass the file itself (or a "
+                        "folder of IDX or Madelon files).")
     if data_dir and not os.path.isabs(path) and not os.path.exists(path):
         path = os.path.join(data_dir, path)
     if not os.path.exists(path):
@@ -339,8 +295,11 @@ def _read(name, data_dir, rng, synthetic, label_column, download, url, progress)
 
 def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=False, rng,
          data_dir=None, synthetic=None, dtype=np.float64, label_column=-1, download=True,
-         download_url=None, progress=True):
+         download_url=None, progress=True, preprocessing=None, supervised=True):
     """Load a data set by name or path, split it if needed and scale it.
+
+    Labels are kept as the user gave them in ``Dataset.classes`` and encoded as their
+    index there (one INFO line says so when they are not already ``0..k-1``).
 
     Parameters
     ----------
@@ -365,7 +324,7 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
     dtype : {float64, float32}, default=float64
         dtype of the returned features (statistics are always computed in float64).
     label_column : int, default=-1
-        Label column of a ``.csv`` file.
+        Label column of a ``.csv`` file (any other value is refused for other sets).
     download : bool, default=True
         Allow downloading Fashion-MNIST into the user cache.
     download_url : str, optional
@@ -373,6 +332,13 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
         else the official one).
     progress : bool, default=True
         Show progress bars while downloading.
+    preprocessing : Preprocessing, optional
+        A trained model's label map and scaling, used instead of the set's own (to
+        evaluate the model on other data): labels outside its classes are refused and
+        ``normalize_how`` is ignored.
+    supervised : bool, default=True
+        The labels are targets: at least two classes, and every test class must occur in
+        the training split. False (an RBM) only encodes them.
 
     Returns
     -------
@@ -382,7 +348,8 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
     Raises
     ------
     DataError
-        Unknown name, missing or malformed file, inconsistent labels, NaN/inf values.
+        Unknown name, missing or malformed file, labels that are not integers or strings,
+        a test class absent from training, labels the model never saw, NaN/inf values.
     """
     try:
         dtype = np.dtype(dtype)
@@ -390,21 +357,41 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
         dtype = None
     if dtype not in (np.float32, np.float64):
         raise DataError("dtype must be float32 or float64. Pass --dtype float32 or float64.")
+    if label_column != -1 and not os.fspath(name).endswith(".csv"):
+        raise DataError(f"label_column={label_column} applies to .csv files only; {name} keeps "
+                        "its labels apart from the features. Drop --label-column.")
+    if data_dir is not None and not os.path.isdir(data_dir):
+        raise DataError(f"--data-dir {data_dir} "
+                        f"{'is a file' if os.path.exists(data_dir) else 'does not exist'}. Pass "
+                        "the folder that holds the data files.")
     X, y, given_test, label = _read(name, data_dir, rng, synthetic, label_column, download,
                                     download_url, progress)
-    Xtr = _features(X, label if given_test is None else f"{label} train")
-    ytr = _labels(y, Xtr.shape[0], label)
+    Xtr = check_features(X, label if given_test is None else f"{label} train")
+    ytr = check_labels(y, Xtr.shape[0], label)
     del X, y
+    known = None if preprocessing is None else preprocessing.classes
     if given_test is not None:
-        Xte = _features(given_test[0], f"{label} test")
-        yte = _labels(given_test[1], Xte.shape[0], f"{label} test")
+        Xte = check_features(given_test[0], f"{label} test")
+        yte = check_labels(given_test[1], Xte.shape[0], f"{label} test")
         if Xte.shape[1] != Xtr.shape[1]:
             raise DataError(f"{label}: train has {Xtr.shape[1]} features but test {Xte.shape[1]}. "
                             "Use train and test files of the same data set.")
-        classes, yall = _encode(np.concatenate([ytr, yte]), label)
-        ytr, yte = yall[:Xtr.shape[0]], yall[Xtr.shape[0]:]
+        classes, ytr, yte = encode_labels(label, ytr, yte, classes=known, supervised=supervised)
     else:
-        classes, yi = _encode(ytr, label)
+        classes, yi, _ = encode_labels(label, ytr, classes=known, supervised=supervised)
         Xtr, ytr, Xte, yte = split(Xtr, yi, test_size, rng=rng)
-    Xtr, Xte = normalize(Xtr, Xte, normalize_how, reference=reference, dtype=dtype)
-    return Dataset(Xtr, ytr, Xte, yte, classes, label)
+        lost = np.setdiff1d(yte, ytr)
+        if supervised and known is None and lost.size:
+            raise DataError(f"{label}: the split put every sample of class(es) "
+                            f"{describe_classes(classes[lost])} into the test set, so the model "
+                            "could never learn them. Lower --test-size or give those classes "
+                            "more samples.")
+    if preprocessing is None:
+        scaling = Scaling.fit(Xtr, normalize_how, reference=reference)
+    else:
+        scaling = preprocessing.scaling
+        if scaling.n_features not in (None, Xtr.shape[1]):
+            raise DataError(f"{label} has {Xtr.shape[1]} features but the model takes "
+                            f"{scaling.n_features}. Evaluate on data with the model's features.")
+    Xtr, Xte = scaling.apply(Xtr, dtype), scaling.apply(Xte, dtype)
+    return Dataset(Xtr, ytr, Xte, yte, classes, label, scaling)

@@ -7,6 +7,8 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from .preprocessing import DataError
+
 __all__ = ["DataError", "cache_dir", "fetch", "file_md5", "fashion_mnist_dir"]
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -23,10 +25,6 @@ _FASHION_FIX = ("Pass --data-dir DIR holding the four IDX files, or apt-get inst
                 "dataset-fashion-mnist (read from /usr/share/datasets/fashion-mnist).")
 TIMEOUT = 30.0  # seconds without an answer before a download gives up
 _CHUNK = 1 << 16
-
-
-class DataError(ValueError):
-    """A data set is unknown, missing, malformed or inconsistent (CLI exit code 2)."""
 
 
 def cache_dir(subdir=None):

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._cli_common import find_checkpoint, parse, run_tool
 from ._rng import Streams
+from .config import ConfigError
 from .data import DataError
 
 
@@ -28,7 +29,7 @@ def _parser():
                    help="which split to score")
     p.add_argument("--backend", choices=("auto", "cython", "numba", "numpy"), default=None,
                    help="kernel backend (default: the run's)")
-    p.add_argument("--threads", type=int, default=None, help="kernel threads (0 = all)")
+    p.add_argument("--threads", type=_threads, default=None, help="kernel threads (0 = all)")
     p.add_argument("--ais", action="store_true",
                    help="RBM runs: also estimate the log-likelihood by AIS (the run's "
                         "--ais-chains and --ais-betas)")
@@ -37,12 +38,55 @@ def _parser():
     return p
 
 
+def _threads(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count (0 = all cores, or "
+                                         "a positive integer)")
+    return n
+
+
 def _model_class(ck):
     try:
         with open(os.path.join(ck, "meta.json")) as fh:
             return json.load(fh).get("model_class")
     except (OSError, ValueError):
         return None  # Trainer.from_checkpoint reports the problem
+
+
+def _dataset(tr, *, dataset, data_dir, threads):
+    """The data to score, scaled (and labelled) as the run's model expects.
+
+    ``tr.config`` gets the overrides. The run's own data set is loaded exactly as in
+    training (split, subsample); another data set keeps its own train/test split (or is
+    split with the run's ``test_size`` and seed) and is not subsampled. Both are scaled
+    with the run's statistics and labelled with the run's classes, from the checkpoint or,
+    for checkpoints that lack them, from the run's own data set.
+    """
+    from .run_data import load_dataset
+
+    run_cfg = tr.config
+    over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
+            if v is not None}
+    if dataset is not None:
+        over.update(train_samples=0, test_samples=0)
+        if not os.fspath(dataset).endswith(".csv"):
+            over["label_column"] = -1
+    cfg = tr.config = dataclasses.replace(run_cfg, **over)
+    prep = tr.preprocessing
+    if prep is None and dataset is not None:
+        try:
+            prep = load_dataset(run_cfg, Streams(run_cfg.seed, legacy=run_cfg.legacy_rng),
+                                training=False).preprocessing
+        except DataError as exc:
+            raise DataError(f"this checkpoint does not store the run's label map and scaling "
+                            f"(an older or library-made run), and the run's own data set, "
+                            f"needed to recover them, cannot be loaded: {exc}") from None
+    return load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng), preprocessing=prep,
+                        training=False)
 
 
 def evaluate_rbm(ck, *, dataset=None, data_dir=None, split="test", backend=None, threads=None,
@@ -54,7 +98,7 @@ def evaluate_rbm(ck, *, dataset=None, data_dir=None, split="test", backend=None,
     ck : str
         Checkpoint directory (``model_class`` ``"SparseRBM"``).
     dataset, data_dir : str, optional
-        Override the run's data set.
+        Override the run's data set (scaled with the run's statistics).
     split : {"test", "train", "both"}, default="test"
         Which split to score.
     backend : str, optional
@@ -72,18 +116,15 @@ def evaluate_rbm(ck, *, dataset=None, data_dir=None, split="test", backend=None,
     """
     from .rbm_metrics import base_rate
     from .rbm_trainer import RBMTrainer
-    from .train import load_dataset, rbm_data
+    from .run_data import rbm_data
 
     tr = RBMTrainer.from_checkpoint(ck, backend=backend, verbose=False)
-    over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
-            if v is not None}
-    cfg = tr.config = dataclasses.replace(tr.config, **over)
-    ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng))
+    ds = _dataset(tr, dataset=dataset, data_dir=data_dir, threads=threads)
     if ds.n_features != tr.model.n_visible:
         raise DataError(f"{ds.name} has {ds.n_features} features but the RBM has "
                         f"{tr.model.n_visible} visible units. Evaluate on the data set it was "
                         "trained on.")
-    Xs = dict(zip(("train", "test"), rbm_data(cfg, ds)))
+    Xs = dict(zip(("train", "test"), rbm_data(tr.config, ds, new_data=dataset is not None)))
     out = {"checkpoint": ck, "epoch": tr.epoch, "dataset": ds.name, "model_class": "SparseRBM"}
     for part in ("train", "test") if split == "both" else (split,):
         r = tr.evaluate(Xs[part], ais=ais, ais_base=base_rate(Xs["train"], tr.model.visible))
@@ -97,8 +138,11 @@ def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, sp
                  backend=None, threads=None, ais=False):
     """Load a run's model and score it on a data set.
 
-    The data set is loaded, split and scaled exactly as the run did (same config and
-    seed), unless ``dataset`` names another one, which is then split and scaled the same way.
+    The run's own data set is loaded, split and scaled exactly as the run did (same
+    config and seed). Another ``dataset`` is scaled with the run's statistics and its
+    labels are mapped through the run's classes (labels the model never saw are
+    refused); it keeps its own test split or is split as the run's data was, and is not
+    subsampled.
 
     Parameters
     ----------
@@ -120,8 +164,10 @@ def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, sp
     Returns
     -------
     dict
-        ``checkpoint``, ``epoch``, ``dataset`` and per split ``loss``, ``accuracy``,
-        ``count``, ``per_class_accuracy`` (an RBM: see :func:`evaluate_rbm`).
+        ``checkpoint``, ``epoch``, ``dataset``, ``classes`` (the user's labels, output
+        order) and per split ``loss``, ``accuracy``, ``count``, ``per_class_accuracy`` and
+        ``per_class_count`` (dicts keyed by the label's text; accuracy None for a class
+        with no sample). An RBM: see :func:`evaluate_rbm`.
 
     Raises
     ------
@@ -130,37 +176,38 @@ def evaluate_run(run_dir, *, checkpoint="final", dataset=None, data_dir=None, sp
     DataError
         If the data set cannot be loaded or does not fit the model.
     """
-    from .train import load_dataset
     from .trainer import Trainer
 
     ck = find_checkpoint(run_dir, checkpoint)
     if _model_class(ck) == "SparseRBM":
         return evaluate_rbm(ck, dataset=dataset, data_dir=data_dir, split=split,
                             backend=backend, threads=threads, ais=ais)
+    if ais:
+        raise ConfigError("--ais estimates an RBM's log-likelihood; this run is a "
+                        f"{_model_class(ck)}. Drop --ais.")
     tr = Trainer.from_checkpoint(ck, backend=backend, verbose=False)
-    cfg = tr.config
-    over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
-            if v is not None}
-    cfg = dataclasses.replace(cfg, **over)
-    tr.config = cfg
-    ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng))
+    ds = _dataset(tr, dataset=dataset, data_dir=data_dir, threads=threads)
     n_in, n_out = tr.model.layers[0].n_in, tr.model.layers[-1].n_out
     if ds.n_features != n_in:
         raise DataError(f"{ds.name} has {ds.n_features} features but the model takes {n_in}. "
-                        "Evaluate on the data set the model was trained on.")
-    if ds.n_classes > n_out:
+                        "Evaluate on data with the model's features.")
+    if ds.n_classes != n_out:
         raise DataError(f"{ds.name} has {ds.n_classes} classes but the model has {n_out} "
                         "outputs. Evaluate on the data set the model was trained on.")
-    out = {"checkpoint": ck, "epoch": tr.epoch, "dataset": ds.name}
+    labels = [str(c) for c in ds.classes.tolist()]
+    out = {"checkpoint": ck, "epoch": tr.epoch, "dataset": ds.name,
+           "classes": ds.classes.tolist()}
     parts = ("train", "test") if split == "both" else (split,)
     for part in parts:
         X, y = getattr(ds, f"X_{part}"), getattr(ds, f"y_{part}")
         r = tr.evaluate(X, y)
-        pred = np.argmax(tr.model.predict_raw(X, batch_size=cfg.eval_batch_size), axis=1)
-        per_class = [float(np.mean(pred[y == c] == c)) if np.any(y == c) else None
-                     for c in range(n_out)]
+        pred = np.argmax(tr.model.predict_raw(X, batch_size=tr.config.eval_batch_size), axis=1)
+        count = np.bincount(y, minlength=n_out)
+        hits = np.bincount(y[pred == y], minlength=n_out)
         out[part] = {"loss": r["loss"], "accuracy": r["accuracy"], "count": r["count"],
-                     "per_class_accuracy": per_class}
+                     "per_class_accuracy": {lab: float(hits[c] / count[c]) if count[c] else None
+                                            for c, lab in enumerate(labels)},
+                     "per_class_count": {lab: int(count[c]) for c, lab in enumerate(labels)}}
     return out
 
 
@@ -185,7 +232,8 @@ def _run(args):
     for part in ("train", "test"):
         if part in res:
             r = res[part]
-            pc = " ".join("-" if a is None else f"{a:.3f}" for a in r["per_class_accuracy"])
+            pc = "  ".join(f"{lab}: " + ("-" if a is None else f"{a:.3f}")
+                           for lab, a in r["per_class_accuracy"].items())
             print(f"  {part}: accuracy {r['accuracy']:.4f}  loss {r['loss']:.6g}  "
                   f"({r['count']} samples)\n    per class: {pc}")
     return 0

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import checkpoint as _ck
 from ._cli_common import find_checkpoint, parse, read_run_config, run_tool
+from .preprocessing import Preprocessing, describe_classes
 from .topology import ClashFreeSchedule
 
 
@@ -92,7 +93,9 @@ def run_info(run_dir, *, checkpoint="final"):
         ``checkpoint``, ``epoch``, ``model_class``, ``sizes``, ``layers`` (see
         :func:`layer_info`), totals, the equivalent dense parameter count, the bytes of
         the clash-free cycle schedules (``schedule_bytes``), the topology and rewiring
-        settings, and the run's last metrics and config when available.
+        settings, the user's labels in output order (``classes``) and the feature scaling
+        (``normalize``) when the checkpoint stores them, and the run's last metrics and
+        config when available.
 
     Raises
     ------
@@ -109,7 +112,8 @@ def run_info(run_dir, *, checkpoint="final"):
     nnz = sum(la["nnz"] for la in layers)
     dense = sum(la["shape"][0] * la["shape"][1] for la in layers)
     state_bytes = sum(int(a.nbytes) for k, a in arrays.items()
-                      if not k.startswith("trainer.") and ".schedule." not in k)
+                      if not k.startswith(("trainer.", "data.")) and ".schedule." not in k)
+    prep = Preprocessing.from_state_dict(arrays)
     schedule_bytes = sum(int(a.nbytes) for k, a in arrays.items() if ".schedule." in k)
     res = {"checkpoint": ck, "epoch": meta.get("epoch"), "model_class": meta.get("model_class"),
            "sizes": [weights[0].shape[0]] + [int(W.shape[1]) for W in weights],
@@ -120,7 +124,9 @@ def run_info(run_dir, *, checkpoint="final"):
            "schedule_bytes": schedule_bytes,
            "best_test_accuracy": meta.get("best_accuracy"),
            "mode": cfg.get("mode"), "dataset": cfg.get("dataset"), "seed": cfg.get("seed"),
-           "topology": topology, "rewire": cfg.get("rewire")}
+           "topology": topology, "rewire": cfg.get("rewire"),
+           "classes": None if prep is None else prep.classes.tolist(),
+           "normalize": None if prep is None else prep.scaling.how}
     hist = meta.get("history") or []
     if hist:
         last = hist[-1]
@@ -198,6 +204,10 @@ def _run(args):
     print(f"{r['checkpoint']}: {r['model_class']} {r['sizes']}, epoch {r['epoch']}, "
           f"mode {r['mode']}, topology {r['topology']} (rewire {r['rewire']}), "
           f"data {r.get('data') or r['dataset']}, seed {r['seed']}")
+    if r["classes"] is not None:
+        what = (f"classes {describe_classes(r['classes'], limit=12)} (outputs 0.."
+                f"{len(r['classes']) - 1}), " if r["model_class"] != "SparseRBM" else "")
+        print(f"{what}features scaled by {r['normalize']} (training statistics)")
     print(f"{'layer':>5} {'shape':>15} {'nnz':>11} {'density':>9} {'ER':>9} {'B/conn':>7}  "
           f"{'out-degree min/mean/max':>28}  {'in-degree min/mean/max':>28}")
     for i, la in enumerate(r["layers"]):

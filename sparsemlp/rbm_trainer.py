@@ -12,6 +12,7 @@ from ._rng import Streams
 from ._run import TrainerBase, _InterruptFlag
 from .history import progress
 from .models import batch_t
+from .preprocessing import Preprocessing
 from .rbm import SparseRBM
 
 __all__ = ["RBMTrainer", "build_rbm"]
@@ -97,7 +98,10 @@ class RBMTrainer(TrainerBase):
     reconstruction error (one Gibbs pass, as the original); pseudo-log-likelihood of the
     test set (``pll``); every ``ais_every`` epochs and at the last one, an AIS estimate of
     log Z (``ais_chains`` x ``ais_betas``, base-rate base model) and the test
-    log-likelihood; then SET evolution, removal only after the last epoch. The likelihoods
+    log-likelihood; then SET evolution, removal only after the last epoch. In default mode
+    that final removal comes before the last epoch's metrics, so the last record describes
+    the saved model (``evaluate`` reproduces it); reference mode keeps the original's order
+    (metrics, then removal) throughout. The likelihoods
     are of the test set binarised once by ``v ~ Bernoulli(x)`` (identity for binary data),
     and their randomness never touches the training streams, so turning them on or off
     leaves the training bit for bit unchanged.
@@ -110,6 +114,7 @@ class RBMTrainer(TrainerBase):
     _model_class = "SparseRBM"
     _rng_stream, _rng_key, _batch_key = "gibbs", "gibbs_rng", "batch_errors"
     _logger = logger
+    preprocessing = None  # the data's scaling (and label map), saved in checkpoints
 
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
         super().__init__(model, config, streams=streams, run_dir=run_dir, callbacks=callbacks,
@@ -153,6 +158,7 @@ class RBMTrainer(TrainerBase):
 
     def _load_extra_state(self, arrays, meta):
         self.train_recon_original = float(meta["train_recon_original"])
+        self.preprocessing = Preprocessing.from_state_dict(arrays)
         if "rbm.chains" in arrays:
             self.chains = np.array(arrays["rbm.chains"], dtype=self.model.dtype, copy=True)
 
@@ -172,7 +178,9 @@ class RBMTrainer(TrainerBase):
         X : ndarray of shape (n_samples, n_visible)
             Data.
         epoch : int, optional
-            Key of the randomness (default: the completed epochs).
+            Key of the randomness (default: that of the last completed epoch's record,
+            ``epoch - 1``, so that scoring the trained model on its test set reproduces the
+            last record of ``metrics.jsonl`` in default mode).
         recon_rng : numpy.random.Generator or RandomState, optional
             Randomness of the reconstruction pass (default: keyed ``eval`` stream).
         pll : {"auto", "exact", "stochastic", "none"}, optional
@@ -190,7 +198,7 @@ class RBMTrainer(TrainerBase):
             ``log_z``, ``log_z_std`` (None without AIS), ``seconds_ais``.
         """
         cfg, m = self.config, self.model
-        e = self.epoch if epoch is None else epoch
+        e = max(self.epoch - 1, 0) if epoch is None else epoch
         rng = recon_rng if recon_rng is not None else self.metric_streams.get("eval", e)
         out = {"recon": m.reconstruction_error(X, rng), "pll": None, "pll_method": None,
                "log_likelihood": None, "log_z": None, "log_z_std": None, "seconds_ais": 0.0}
@@ -280,11 +288,19 @@ class RBMTrainer(TrainerBase):
             raise FloatingPointError(f"the RBM has non-finite weights after epoch {e + 1}. Lower "
                                      f"the learning rate (now {cfg.lr}) or scale the data.")
         acc = self.train_recon_original
-        for err in errs:  # the original's accumulator, summed in its order (REFERENCE 3.5)
+        for err in errs:  # the original's never-reset accumulator, summed in its order
             acc += err
         self.train_recon_original = acc / max(1, n_batches)
         record = {"epoch": e + 1, "lr": lr, "train_recon": float(np.mean(errs)),
                   "train_recon_original": self.train_recon_original}
+        # An epoch's metrics are of the model before its evolution, as in the original,
+        # except after the last epoch of default mode: there the final removal (no regrowth)
+        # comes first, so that the last record describes the saved model and evaluate
+        # reproduces it. Reference mode keeps the original's order (its Gibbs pass draws
+        # from the training stream, so the order is part of the published run).
+        final_first = e == n_epochs - 1 and not st.legacy
+        if final_first:
+            self._evolve(e, n_epochs)
         with self.timer("eval"):
             if X_test is not None:
                 ais = cfg.ais_every > 0 and ((e + 1) % cfg.ais_every == 0 or e + 1 == n_epochs)
@@ -293,15 +309,21 @@ class RBMTrainer(TrainerBase):
                               test_pll_method=ev["pll_method"],
                               test_log_likelihood=ev["log_likelihood"], log_z=ev["log_z"],
                               log_z_std=ev["log_z_std"], seconds_ais=ev["seconds_ais"])
+        if not final_first:
+            self._evolve(e, n_epochs)
+        self._end_epoch(record, n_epochs, nnz=[model.layer.nnz],
+                        dense_params=model.n_visible * model.n_hidden)
+
+    def _evolve(self, e, n_epochs):
+        """SET evolution after epoch ``e`` (removal only, without regrowth, after the last)."""
+        cfg, model = self.config, self.model
         with self.timer("evolution"):
             if cfg.topology == "set":
                 self._flat = self._grads = None  # dead between epochs: free them during evolution
-                model.evolve(zeta=cfg.zeta[0], rng=st.get("evolve", e, 0),
-                             regrow=e < n_epochs - 1, original=st.legacy, optimizer=self.optimizer,
-                             init=cfg.init, normal_std=cfg.normal_std)
+                model.evolve(zeta=cfg.zeta[0], rng=self.streams.get("evolve", e, 0),
+                             regrow=e < n_epochs - 1, original=self.streams.legacy,
+                             optimizer=self.optimizer, init=cfg.init, normal_std=cfg.normal_std)
                 self._flat, self._grads = model.make_grads()
-        self._end_epoch(record, n_epochs, nnz=[model.layer.nnz],
-                        dense_params=model.n_visible * model.n_hidden)
 
     def _log_parts(self, r):
         parts = [f"train_recon {r['train_recon']:.5g}"]
@@ -329,6 +351,8 @@ class RBMTrainer(TrainerBase):
         arrays.update(self.optimizer.state_dict())
         if self.chains is not None:
             arrays["rbm.chains"] = self.chains
+        if self.preprocessing is not None:
+            arrays.update(self.preprocessing.state_dict())
         meta = {"model_class": "SparseRBM", "visible_units": m.visible,
                 "config": self.config.to_dict(), "epoch": self.epoch, "step": self.step,
                 "train_recon_original": self.train_recon_original,

@@ -247,6 +247,24 @@ def _load_mat(path):
     return X, np.asarray(m["Y"])
 
 
+def _npz_array(z, key, path):
+    """``z[key]``, or a DataError when it cannot be read without pickle (object arrays)."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise DataError(f"{path}: array {key!r} cannot be read ({exc}). Re-save it with "
+                            "numpy.savez.") from None
+        what = "numbers" if key.startswith("x") or key == "X" else "integers or strings"
+        raise DataError(f"{path}: array {key!r} holds Python objects (dtype object), which "
+                        f"sparsemlp does not unpickle. Save it as {what}, e.g. "
+                        f"np.savez(..., {key}=np.asarray({key}, dtype=" +
+                        ("float" if what == "numbers" else "int") + ")).") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged member of the zip archive
+        raise DataError(f"{path}: array {key!r} cannot be read ({exc}). Re-save it with "
+                        "numpy.savez.") from None
+
+
 def _load_npz(path):
     import zipfile
 
@@ -259,17 +277,27 @@ def _load_npz(path):
                         "numpy.savez.") from None
     with z:
         keys = set(z.files)
+
+        def get(k):
+            return _npz_array(z, k, path)
+
         if {"xtr", "ytr", "xte", "yte"} <= keys:
             def lab(a):
                 a = np.asarray(a)
                 return a.argmax(axis=1) if a.ndim == 2 and a.shape[1] > 1 else a.ravel()
-            xtr, ytr = z["xtr"], lab(z["ytr"])
+            xtr, ytr = get("xtr"), lab(get("ytr"))
             if {"xva", "yva"} <= keys:
-                xtr = np.concatenate([xtr.reshape(xtr.shape[0], -1),
-                                      z["xva"].reshape(z["xva"].shape[0], -1)])
-                ytr = np.concatenate([ytr, lab(z["yva"])])
-            return xtr, ytr, z["xte"], lab(z["yte"])
+                xva = get("xva")
+                parts = [a.reshape(a.shape[0], -1) if a.ndim >= 2 else a for a in (xtr, xva)]
+                if any(a.ndim != 2 for a in parts) or parts[0].shape[1] != parts[1].shape[1]:
+                    raise DataError(f"{path}: xtr and xva must be (samples, features) arrays "
+                                    f"with the same features; got shapes {xtr.shape} and "
+                                    f"{xva.shape}. Save matching training and validation "
+                                    "arrays.")
+                xtr = np.concatenate(parts)
+                ytr = np.concatenate([ytr, lab(get("yva"))])
+            return xtr, ytr, get("xte"), lab(get("yte"))
         if {"X", "y"} <= keys:
-            return z["X"], z["y"]
+            return get("X"), get("y")
     raise DataError(f"{path} must hold arrays xtr,ytr,xte,yte (optionally xva,yva) or X,y; "
                     f"found {sorted(keys)}.")

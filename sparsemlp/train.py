@@ -14,8 +14,7 @@ from . import __version__, _kernels
 from ._cli_common import parse, run_tool
 from ._rng import Streams
 from .config import ConfigError, TrainConfig, load_toml
-from .data import DataError
-from .data import load as load_data
+from .run_data import load_dataset, pad_features, rbm_data  # noqa: F401 - public here too
 
 logger = logging.getLogger("sparsemlp")
 
@@ -68,100 +67,6 @@ def _run_dir(cfg):
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = os.path.splitext(os.path.basename(cfg.dataset))[0]
     return os.path.join("runs", f"{base}-{cfg.mode}-{stamp}")
-
-
-def load_dataset(cfg, streams, *, progress=True):
-    """Load, split, scale and (optionally) subsample the data set a config names.
-
-    The same config and seed always give the same split, so ``evaluate`` sees the run's
-    own test set.
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-        Resolved configuration (``dataset``, ``data_dir``, ``test_size``, ``normalize``,
-        ``train_samples``, ``test_samples``, ``synthetic_*``, ``download``, ``mode``).
-    streams : Streams
-        The run's random streams (``split`` and ``subsample`` are used).
-    progress : bool, default=True
-        Show a progress bar if a download is needed.
-
-    Returns
-    -------
-    Dataset
-        The data, features in ``cfg.dtype``.
-
-    Raises
-    ------
-    DataError
-        If the data set is unknown, missing or malformed.
-    """
-    kw = {}
-    if cfg.dataset == "synthetic":
-        kw["synthetic"] = dict(n_samples=cfg.synthetic_samples, n_features=cfg.synthetic_features,
-                               n_classes=cfg.synthetic_classes)
-    if cfg.mode != "reference":  # reference mode keeps the original's float64 data path
-        kw["dtype"] = np.dtype(cfg.dtype)
-    ds = load_data(cfg.dataset, test_size=cfg.test_size, normalize_how=cfg.normalize,
-                   reference=cfg.mode == "reference", rng=streams.get("split"),
-                   data_dir=cfg.data_dir, download=cfg.download, label_column=cfg.label_column,
-                   progress=progress, **kw)
-    if cfg.train_samples or cfg.test_samples:
-        rng = streams.get("subsample")
-        for part, n in (("train", cfg.train_samples), ("test", cfg.test_samples)):
-            X, y = getattr(ds, f"X_{part}"), getattr(ds, f"y_{part}")
-            if not n:
-                continue
-            if n > X.shape[0]:
-                raise DataError(f"--{part}-samples {n} exceeds the {X.shape[0]} {part} samples "
-                                f"of {ds.name}. Use at most {X.shape[0]} (or 0 for all).")
-            idx = np.sort(rng.choice(X.shape[0], n, replace=False))
-            setattr(ds, f"X_{part}", np.ascontiguousarray(X[idx]))
-            setattr(ds, f"y_{part}", y[idx])
-        ds.name += f" (subsample {ds.X_train.shape[0]} train / {ds.X_test.shape[0]} test)"
-    if cfg.pad_inputs:
-        pad_features(ds, cfg.pad_inputs)
-    return ds
-
-
-def pad_features(ds, n_inputs):
-    """Append zero features to both splits of a data set (in place), as Dey et al. pad 784 -> 800.
-
-    Zero inputs add nothing to any pre-activation, so the padded net computes what it would
-    without them; padding only lets a layer's input count meet the divisibility rules of the
-    pre-defined topologies (z must divide the inputs of a clash-free layer).
-
-    Parameters
-    ----------
-    ds : Dataset
-        The data set; ``X_train`` and ``X_test`` are replaced.
-    n_inputs : int
-        Features after padding (at least the current number).
-
-    Raises
-    ------
-    DataError
-        If ``n_inputs`` is smaller than the number of features.
-    """
-    n = ds.n_features
-    if n_inputs < n:
-        raise DataError(f"--pad-inputs {n_inputs} is smaller than the {n} features of {ds.name}. "
-                        f"Pass at least {n} (or 0 for no padding).")
-    if n_inputs == n:
-        return
-    for part in ("X_train", "X_test"):
-        X = getattr(ds, part)
-        if hasattr(X, "tocsr"):
-            import scipy.sparse as sp
-
-            X = sp.csr_matrix(X)
-            X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], n_inputs))
-        else:
-            out = np.zeros((X.shape[0], n_inputs), dtype=X.dtype)
-            out[:, :n] = X
-            X = out
-        setattr(ds, part, X)
-    ds.name += f" (features zero-padded {n} -> {n_inputs})"
 
 
 def save_schedules(run_dir, model):
@@ -323,51 +228,6 @@ def _main(args):
     return 0
 
 
-def rbm_data(cfg, ds):
-    """The train and test features of a data set, checked for a ``--model rbm`` config.
-
-    Binary visible units need values in [0, 1]. With ``--normalize minmax`` the test set,
-    scaled by training statistics, may leave [0, 1] slightly: it is clipped (and logged).
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-        Resolved config.
-    ds : Dataset
-        Loaded data.
-
-    Returns
-    -------
-    X_train, X_test : ndarray
-        Features.
-
-    Raises
-    ------
-    DataError
-        If binary visible units get training data outside [0, 1] (the message names the
-        fix: ``--normalize minmax`` or ``--visible-units gaussian``).
-    """
-    Xtr, Xte = ds.X_train, ds.X_test
-    if cfg.visible_units != "binary":
-        return Xtr, Xte
-    lo, hi = float(Xtr.min()), float(Xtr.max())
-    if lo < 0 or hi > 1:
-        raise DataError(f"--model rbm with binary visible units needs data in [0, 1]; "
-                        f"{ds.name} ({cfg.normalize} scaling) has training values in "
-                        f"[{lo:.4g}, {hi:.4g}]. Pass --normalize minmax, or --visible-units "
-                        "gaussian --normalize zscore for real-valued data.")
-    out = (Xte < 0) | (Xte > 1)
-    if out.any():
-        if cfg.normalize != "minmax":
-            raise DataError(f"--model rbm with binary visible units needs data in [0, 1]; the "
-                            f"test set of {ds.name} has values in [{Xte.min():.4g}, "
-                            f"{Xte.max():.4g}]. Pass --normalize minmax.")
-        logger.info("clipped %d test values outside [0, 1] (min-max scaling by the training "
-                    "set)", int(out.sum()))
-        Xte = np.clip(Xte, 0, 1)
-    return Xtr, Xte
-
-
 def _open_run(cls, args, cfg, run_dir, ds, ks, streams, shape):
     """The trainer of ``--resume RUN_DIR``, or a new one in an empty run directory (which
     then gets ``config.json`` and ``initial_degrees.npz``); ``shape`` goes to from_config."""
@@ -382,10 +242,12 @@ def _open_run(cls, args, cfg, run_dir, ds, ks, streams, shape):
     os.makedirs(run_dir, exist_ok=True)
     trainer = cls.from_config(cfg, *shape, streams=streams, run_dir=run_dir,
                               verbose=not args.quiet)
+    trainer.preprocessing = ds.preprocessing  # label map and scaling go into checkpoints
     _write_json(os.path.join(run_dir, "config.json"),
                 {"config": cfg.to_dict(), "sparsemlp_version": __version__,
                  "backend": ks.name, "dataset": ds.name,
-                 "n_features": ds.n_features, "n_classes": ds.n_classes})
+                 "n_features": ds.n_features, "n_classes": ds.n_classes,
+                 "classes": ds.classes.tolist(), "normalize": ds.preprocessing.scaling.how})
     save_degrees(os.path.join(run_dir, "initial_degrees.npz"), trainer.model)
     return trainer
 

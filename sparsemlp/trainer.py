@@ -15,6 +15,7 @@ from .evolution import evolve, importance_prune
 from .functions import accuracy, loss_value, output_delta
 from .history import progress
 from .models import SparseMLP, batch_t
+from .preprocessing import Preprocessing
 from .rewiring import evolve_degree_preserving
 from .topology import ClashFreeSchedule, predefined_layers
 
@@ -104,11 +105,12 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, sched
                 sizes, epsilon=cfg.epsilon, law=cfg.er_law, init=cfg.init, dtype=dtype, rng=rng,
                 normal_std=cfg.normal_std, **common)
         try:
+            n = len(sizes) - 1
             weights, schedules = predefined_layers(
-                sizes, topology=cfg.topology, fan_out=cfg.fan_out or None, z=cfg.z or None,
-                n_cycles=cfg.cycles or None, epsilon=cfg.epsilon, kind=cfg.clash_kind,
-                dither=cfg.dither, init=cfg.init, rng=rng, dtype=dtype,
-                normal_std=cfg.normal_std)
+                sizes, topology=cfg.topology, fan_out=cfg.per_layer("fan_out", n) or None,
+                z=cfg.per_layer("z", n) or None, n_cycles=cfg.cycles or None,
+                epsilon=cfg.epsilon, kind=cfg.clash_kind, dither=cfg.dither, init=cfg.init,
+                rng=rng, dtype=dtype, normal_std=cfg.normal_std)
         except ValueError as exc:
             raise ConfigError(f"topology {cfg.topology!r} with sizes {sizes}: {exc}") from None
         return SparseMLP.from_weights(weights, schedules=schedules, **common)
@@ -146,6 +148,9 @@ class Trainer(TrainerBase):
         Per-epoch metric records.
     epoch : int
         Completed epochs.
+    preprocessing : Preprocessing or None
+        The label map and feature scaling of the training data, when known (the command
+        line sets it); saved in checkpoints so that a reloaded run scores new data alike.
 
     See Also
     --------
@@ -161,6 +166,7 @@ class Trainer(TrainerBase):
     _model_class = "SparseMLP"
     _rng_stream, _rng_key, _batch_key = "dropout", "dropout_rng", "batch_losses"
     _logger = logger
+    preprocessing = None
 
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), comm=None,
                  verbose=True):
@@ -215,6 +221,7 @@ class Trainer(TrainerBase):
 
     def _load_extra_state(self, arrays, meta):
         self.best_accuracy = meta.get("best_accuracy")
+        self.preprocessing = Preprocessing.from_state_dict(arrays)
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, X, y):
@@ -328,7 +335,7 @@ class Trainer(TrainerBase):
                     lv = loss_value(cfg.loss, yhat, yt)
                     if not math.isfinite(lv):
                         model._cache = None
-                        raise FloatingPointError(self._diverged_msg(e, j, lv))
+                        raise FloatingPointError(self._diverged_msg(e, j, lv, X))
                     z_out = model._cache[-1][1]
                     delta = output_delta(cfg.loss, out_act, z_out, yhat, yt, set_quirk=quirk)
                     if self._stream:
@@ -346,7 +353,7 @@ class Trainer(TrainerBase):
                         raise KeyboardInterrupt
         finally:
             bar.close()
-        self._check_weights(e)
+        self._check_weights(e, X)
         record = {"epoch": e + 1, "lr": lr, "train_loss": float(np.mean(losses))}
         with self.timer("eval"):
             if X_test is not None:
@@ -411,19 +418,37 @@ class Trainer(TrainerBase):
             logger.warning("layer %d: %s changed the clash-free pattern, so its cycle schedule "
                            "is dropped (use --rewire degree-preserving to keep it)", i, why)
 
-    def _check_weights(self, e):
+    def _check_weights(self, e, X):
         for i, layer in enumerate(self.model.layers):
             if not (np.isfinite(layer.W.data).all() and np.isfinite(layer.b).all()):
-                raise FloatingPointError(
-                    f"layer {i} has non-finite weights after epoch {e + 1}. Lower the learning "
-                    f"rate (now {self.config.lr}) or scale the inputs (e.g. normalize='zscore').")
+                raise FloatingPointError(f"layer {i} has non-finite weights after epoch {e + 1}. "
+                                         + self._advice(X))
 
-    def _diverged_msg(self, e, j, lv):
+    def _diverged_msg(self, e, j, lv, X):
         bad = [i for i, la in enumerate(self.model.layers) if not np.isfinite(la.W.data).all()]
         where = f" (non-finite weights in layer(s) {bad})" if bad else ""
         return (f"the training loss became {lv} at epoch {self.epoch + 1}, batch {j + 1}{where}. "
-                f"Lower the learning rate (now {self.config.lr}) or scale the inputs "
-                "(e.g. normalize='zscore').")
+                + self._advice(X))
+
+    def _advice(self, X):
+        """What to change after a divergence, from the settings and the inputs' range."""
+        cfg = self.config
+        tips = [f"lower the learning rate (now {cfg.lr:g}; e.g. --lr {cfg.lr / 10:g})"]
+        if not cfg.warmup_epochs:
+            tips.append("ramp it up over the first epochs (--warmup-epochs 5)")
+        if cfg.momentum and cfg.optimizer == "sgd" and cfg.momentum > 0.9:
+            tips.append(f"lower the momentum (now {cfg.momentum:g})")
+        v = X.data if hasattr(X, "tocsr") else X
+        big = max(float(v.max()), -float(v.min())) if v.size else 0.0
+        how = None if self.preprocessing is None else self.preprocessing.scaling.how
+        if big > 10 and how == "zscore":
+            tips.append(f"bound the inputs: after z-scoring they reach |x| = {big:.3g} (features "
+                        "that are almost constant in training); --normalize minmax keeps them in "
+                        "[0, 1]")
+        elif big > 10:
+            tips.append(f"scale the inputs: they reach |x| = {big:.3g} (--normalize zscore or "
+                        "minmax on the command line; sparsemlp.data.normalize in Python)")
+        return "Try to " + "; ".join(tips) + "."
 
     def _log_parts(self, r):
         parts = [f"train_loss {r['train_loss']:.5g}"]
@@ -452,6 +477,8 @@ class Trainer(TrainerBase):
             if layer.schedule is not None:
                 arrays.update(layer.schedule.state_dict(f"layers.{i}.schedule."))
         arrays.update(self.optimizer.state_dict())
+        if self.preprocessing is not None:
+            arrays.update(self.preprocessing.state_dict())
         meta = {
             "model_class": "SparseMLP",
             "config": self.config.to_dict(),

@@ -131,7 +131,7 @@ def test_set_rewiring_drops_a_schedule(digits):
 
 @pytest.mark.parametrize("kw,msg", [
     (dict(topology="regular"), "needs fan_out"),
-    (dict(topology="regular", fan_out=(5,)), "one value per layer"),
+    (dict(topology="regular", fan_out=(5, 5, 5)), "one value per layer"),
     (dict(topology="clash-free", fan_out=(5, 5)), "either z"),
     (dict(topology="clash-free", fan_out=(5, 5), z=(16, 10), cycles=20), "either z"),
     (dict(topology="regular", fan_out=(5, 5), z=(16, 10)), "clash-free' only"),

@@ -135,8 +135,27 @@ def test_callback_can_stop(digits):
 def test_divergence_names_epoch_and_hint(digits):
     X = digits.X_train * 1e30
     tr = _trainer(_cfg(lr=10.0, epochs=2), digits)
-    with pytest.raises(FloatingPointError, match="Lower the learning rate"):
+    with pytest.raises(FloatingPointError, match="at epoch 1, .*lower the learning rate "
+                                                 "\\(now 10; e.g. --lr 1\\).*scale the inputs: "
+                                                 "they reach \\|x\\| = "):
         tr.fit(X, digits.y_train)
+
+
+def test_divergence_advice_is_new_when_inputs_are_standardised(digits):
+    """Already z-scored data: no advice to z-score it; the inputs' range decides the rest."""
+    tr = _trainer(_cfg(lr=1e4, epochs=2), digits)
+    tr.preprocessing = digits.preprocessing  # the command line sets it: zscore
+    with pytest.raises(FloatingPointError) as e:
+        tr.fit(digits.X_train, digits.y_train)
+    msg = str(e.value)
+    big = np.abs(digits.X_train).max()  # oracle: the largest standardised input
+    assert "zscore" not in msg and "--lr 1000" in msg and "--warmup-epochs 5" in msg
+    assert f"after z-scoring they reach |x| = {big:.3g}" in msg and "--normalize minmax" in msg
+    tr = _trainer(_cfg(lr=1e4, epochs=2, warmup_epochs=1), digits)
+    Xb = np.clip(digits.X_train, -3, 3)  # bounded inputs: only the learning rate is left
+    with pytest.raises(FloatingPointError) as e:
+        tr.fit(Xb, digits.y_train)
+    assert "inputs" not in str(e.value) and "warmup" not in str(e.value)
 
 
 def test_bad_input_messages(digits):
