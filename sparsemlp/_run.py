@@ -12,6 +12,7 @@ import numpy as np
 from . import _kernels, checkpoint
 from ._parallel import thread_limit
 from ._rng import Streams
+from ._rundir import checkpoint_key
 from .config import TrainConfig
 from .history import History, PhaseTimer, peak_rss_mb
 from .optim import lr_at, make_optimizer
@@ -20,29 +21,77 @@ from .optim import lr_at, make_optimizer
 _interrupt_logger = logging.getLogger("sparsemlp.trainer")
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by a signal (after its checkpoint); the exit code is 128 + ``signum``.
+
+    Parameters
+    ----------
+    signum : int, default=signal.SIGINT
+        The signal received.
+    """
+
+    def __init__(self, signum=signal.SIGINT):
+        self.signum = int(signum)
+        super().__init__(signal.Signals(self.signum).name)
+
+
+def _interrupted(flag):
+    """The exception that ends training after ``flag`` was set (SIGINT if it does not say)."""
+    return Interrupted(getattr(flag, "signum", None) or signal.SIGINT)
+
+
+#: Signals that stop training cleanly: the current step finishes and a checkpoint is saved.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class _InterruptFlag:
-    """SIGINT handler that sets a flag (checked between steps); a second Ctrl-C aborts."""
+    """SIGINT/SIGTERM handler that sets a flag (checked between steps); a second signal aborts."""
 
     def __init__(self):
         self.set = False
-        self._old = None
+        self.signum = None
+        self._old = {}
 
     def _handler(self, signum, frame):
         if self.set:
-            signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
-            raise KeyboardInterrupt
-        self.set = True
-        _interrupt_logger.warning("interrupt received: finishing the current step and saving a "
-                                  "checkpoint (press Ctrl-C again to abort without saving)")
+            raise Interrupted(signum)
+        self.set, self.signum = True, signum
+        again = "press Ctrl-C again" if signum == signal.SIGINT else "send it again"
+        _interrupt_logger.warning("%s received: finishing the current step and saving a "
+                                  "checkpoint (%s to abort without saving)",
+                                  signal.Signals(signum).name, again)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            for s in STOP_SIGNALS:
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old if old is not None else signal.SIG_DFL)
+        self._old = {}
+
+
+class signals_raise:
+    """Context manager: SIGTERM raises :class:`Interrupted` (as SIGINT raises KeyboardInterrupt).
+
+    So a command-line tool ends with exit code 143 and its cleanup runs when it is
+    terminated outside the training loop (which saves a checkpoint first).
+    """
+
+    def _handler(self, signum, frame):
+        raise Interrupted(signum)
+
+    def __enter__(self):
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._handler)
         return self
 
     def __exit__(self, *exc):
         if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+            signal.signal(signal.SIGTERM, self._old)
 
 
 class TrainerBase:
@@ -80,14 +129,17 @@ class TrainerBase:
     _batch_key = None
     #: The subclass's module logger (epoch lines, checkpoint notices).
     _logger = None
+    #: Keys (and their types) of ``meta.json`` that the subclass reads besides the shared ones.
+    _meta_keys = {}
 
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
         self.model = model
         self.config = config
         self.streams = streams
-        self.run_dir = None if run_dir is None else os.fspath(run_dir)
-        if self.run_dir is not None:
-            os.makedirs(self.run_dir, exist_ok=True)
+        self.run_dir = None
+        self.history = History(None)
+        if run_dir is not None:
+            self.set_run_dir(run_dir)
         self.callbacks = list(callbacks)
         self.verbose = verbose
         cfg = config
@@ -100,11 +152,21 @@ class TrainerBase:
                     decoupled=cfg.decay != "coupled")))
         self.epoch = 0
         self.step = 0
-        self.history = History(None if self.run_dir is None
-                               else os.path.join(self.run_dir, "metrics.jsonl"))
         self._resume = None  # mid-epoch state restored from a checkpoint
         self.timer = PhaseTimer()
         self.stop_training = False
+
+    def set_run_dir(self, run_dir):
+        """Write the run's files to ``run_dir`` from now on (created if needed).
+
+        Parameters
+        ----------
+        run_dir : str or path-like
+            Run directory: ``metrics.jsonl`` is appended to, checkpoints go there.
+        """
+        self.run_dir = os.fspath(run_dir)
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.history.path = os.path.join(self.run_dir, "metrics.jsonl")
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -147,30 +209,44 @@ class TrainerBase:
                     f"{path} is neither a checkpoint nor a run directory with a 'latest' file.")
             path = latest
         weights, arrays, meta = checkpoint.load(path)
+        where = os.path.join(path, "meta.json")
         if meta.get("model_class") != cls._model_class:
             raise checkpoint.CheckpointError(
                 f"{path} holds a {meta.get('model_class')!r}, not a {cls._model_class} checkpoint.")
+        checkpoint.check_meta(meta, where, config=dict, epoch=int, step=int, streams=dict,
+                              history=list, **cls._meta_keys)
         try:
-            cfg = TrainConfig.from_dict(meta["config"], source=f"{path}/meta.json").resolve()
+            cfg = TrainConfig.from_dict(meta["config"], source=where).resolve()
         except (ValueError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"{path}/meta.json has an invalid config: {exc}") \
-                from None
+            raise checkpoint.CheckpointError(f"{where} has an invalid config: {exc}") from None
         if backend is not None:
             cfg = dataclasses.replace(cfg, backend=backend)
-        streams = Streams.from_state_dict(meta["streams"])
-        model = cls._model_from_checkpoint(cfg, weights, arrays, _kernels.get(cfg.backend))
-        tr = cls(model, cfg, streams=streams, **kw)
-        tr.optimizer.load_state_dict(arrays)
-        tr.epoch, tr.step = int(meta["epoch"]), int(meta["step"])
-        tr._load_extra_state(arrays, meta)
-        tr.history.records = list(meta.get("history", []))
+        try:
+            streams = Streams.from_state_dict(meta["streams"])
+            model = cls._model_from_checkpoint(cfg, weights, arrays, _kernels.get(cfg.backend))
+            tr = cls(model, cfg, streams=streams, **kw)
+            tr.optimizer.load_state_dict(arrays)
+            tr.epoch, tr.step = meta["epoch"], meta["step"]
+            tr._load_extra_state(arrays, meta)
+            mid = meta.get("mid_epoch")
+            if mid:
+                key = cls._batch_key
+                tr._resume = dict(mid, order=arrays["trainer.order"],
+                                  **{key: list(arrays[f"trainer.{key}"])})
+                checkpoint.check_meta(tr._resume, where + " (mid_epoch)", batch=int)
+        except KeyError as exc:
+            raise checkpoint.CheckpointError(
+                f"{path} lacks {exc.args[0]!r} (in meta.json or state.npz): the checkpoint is "
+                "incomplete or was not written by this model. Resume from another checkpoint."
+            ) from None
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, checkpoint.CheckpointError):
+                raise
+            raise checkpoint.CheckpointError(f"{path} cannot be restored: {exc}") from None
+        tr.history.records = list(meta["history"])
         if tr.history.path is not None:
             tr.history.truncate_file(tr.epoch)
-            tr.history.records = list(meta.get("history", []))
-        if meta.get("mid_epoch"):
-            key = cls._batch_key
-            tr._resume = dict(meta["mid_epoch"], order=arrays["trainer.order"],
-                              **{key: list(arrays[f"trainer.{key}"])})
+            tr.history.records = list(meta["history"])
         return tr
 
     @classmethod
@@ -193,6 +269,9 @@ class TrainerBase:
             with thread_limit(self.config.threads), interrupt_flag() as flag:
                 while self.epoch < n_epochs and not self.stop_training:
                     run_epoch(flag)
+                    if flag.set and self.epoch < n_epochs:  # signal during evaluation/evolution
+                        self._save_signal_checkpoint()
+                        raise _interrupted(flag)
             if self.run_dir is not None:
                 self.save(os.path.join(self.run_dir, "final"))
                 checkpoint.write_latest(self.run_dir, "final")
@@ -284,10 +363,20 @@ class TrainerBase:
         meta.update(extra_meta or {})
         checkpoint.save(os.path.join(ck_root, name), weights=weights, arrays=arrays, meta=meta)
         checkpoint.write_latest(self.run_dir, os.path.join("checkpoints", name))
-        kept = sorted(d for d in os.listdir(ck_root) if d.startswith("epoch-") and ".tmp" not in d)
+        kept = sorted((d for d in os.listdir(ck_root) if checkpoint_key(d) is not None),
+                      key=checkpoint_key)
         for old in kept[:-self.config.keep_checkpoints]:
             if old != name:
                 shutil.rmtree(os.path.join(ck_root, old), ignore_errors=True)
+
+    def _save_signal_checkpoint(self):
+        """Checkpoint at an epoch boundary after a signal (unless the epoch's own exists)."""
+        if self.run_dir is None:
+            return
+        name = f"epoch-{self.epoch:04d}"
+        if not os.path.isdir(os.path.join(self.run_dir, "checkpoints", name)):
+            self._save_epoch_checkpoint(name)
+        self._logger.warning("saved checkpoint %s; resume with --resume %s", name, self.run_dir)
 
     def _save_interrupt(self, e, next_batch, order, values, rng):
         """Ctrl-C checkpoint of epoch ``e`` before batch ``next_batch`` (with a run directory)."""

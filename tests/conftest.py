@@ -85,7 +85,8 @@ class StopAt(Callback):
 
 
 class InterruptAfter:
-    """Stands in for the SIGINT flag: reports an interrupt at the n-th check."""
+    """Stands in for the SIGINT flag: reports an interrupt at the n-th check (the trainer
+    checks after every batch and once more at the end of every epoch)."""
 
     def __init__(self, n):
         self.n = n

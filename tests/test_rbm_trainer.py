@@ -84,7 +84,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     run = tmp_path / "run"
     tr = _trainer(cfg, run_dir=run)
     n_batches = -(-Xtr.shape[0] // 16)
-    monkeypatch.setattr(rbm_trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 7))
+    monkeypatch.setattr(rbm_trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 1 + 7))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(Xtr, Xte)
     monkeypatch.undo()

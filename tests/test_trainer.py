@@ -74,7 +74,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     run = tmp_path / "run"
     tr = _trainer(cfg, digits, run_dir=run)
     n_batches = -(-digits.X_train.shape[0] // 16)
-    monkeypatch.setattr(trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 7))
+    monkeypatch.setattr(trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 1 + 7))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
     monkeypatch.undo()
@@ -186,6 +186,40 @@ def test_corrupted_and_foreign_checkpoints(digits, tmp_path):
     (newer / "meta.json").write_text("{not json")
     with pytest.raises(checkpoint.CheckpointError, match="corrupted"):
         Trainer.from_checkpoint(newer)
+
+
+@pytest.mark.parametrize("name", ["layer_0.npz", "layer_1.npz", "state.npz", "meta.json"])
+def test_well_formed_file_of_another_run_is_refused(digits, tmp_path, name):
+    """A file copied from another run's checkpoint (same architecture, other seed) is
+    complete and readable, and still refused: it does not belong to this checkpoint."""
+    import shutil
+
+    a = _trainer(_cfg(epochs=1, seed=0), digits)
+    a.fit(digits.X_train, digits.y_train)
+    b = _trainer(_cfg(epochs=1, seed=1), digits)
+    b.fit(digits.X_train, digits.y_train)
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    shutil.copyfile(tmp_path / "b" / name, tmp_path / "a" / name)
+    with pytest.raises(checkpoint.CheckpointError, match="corrupted|digest mismatch"):
+        Trainer.from_checkpoint(tmp_path / "a")
+
+
+def test_checkpoint_of_another_run_is_refused_by_resume(tmp_path, capsys):
+    """A whole, valid checkpoint of another run put into a run directory: config.json
+    and the checkpoint's config disagree, so --resume refuses it."""
+    import shutil
+
+    from sparsemlp.train import main
+
+    flags = ["--hidden", "16", "--epochs", "1", "--batch-size", "64", "-q"]
+    assert main([*flags, "--out", str(tmp_path / "a"), "--seed", "0"]) == 0
+    assert main([*flags, "--out", str(tmp_path / "b"), "--seed", "1"]) == 0
+    shutil.rmtree(tmp_path / "a" / "final")
+    shutil.copytree(tmp_path / "b" / "final", tmp_path / "a" / "final")
+    assert main(["--resume", str(tmp_path / "a"), "--epochs", "2", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "disagree on seed" in err and err.count("\n") == 1
 
 
 def test_checkpoint_is_plain_scipy(digits, tmp_path):
