@@ -12,7 +12,7 @@ import numpy as np
 from . import _kernels, checkpoint
 from ._parallel import thread_limit
 from ._rng import Streams
-from ._rundir import checkpoint_key
+from ._rundir import checkpoint_key, newest_checkpoint
 from .config import TrainConfig
 from .history import History, PhaseTimer, peak_rss_mb
 from .optim import lr_at, make_optimizer
@@ -185,7 +185,8 @@ class TrainerBase:
         Parameters
         ----------
         path : str or path-like
-            Checkpoint directory, or a run directory (its ``latest`` checkpoint).
+            Checkpoint directory, or a run directory (its ``latest`` checkpoint, or its
+            newest complete one if ``latest`` is missing).
         backend : str, optional
             Override the kernel backend (results may differ in the last bits).
         **kw
@@ -203,7 +204,7 @@ class TrainerBase:
         """
         path = os.fspath(path)
         if not os.path.exists(os.path.join(path, "meta.json")):
-            latest = checkpoint.read_latest(path)
+            latest = newest_checkpoint(path)
             if latest is None:
                 raise checkpoint.CheckpointError(
                     f"{path} is neither a checkpoint nor a run directory with a 'latest' file.")

@@ -232,13 +232,15 @@ def read_run_config(run_dir):
     return d["config"]
 
 
-def check_out_dir(path):
-    """Refuse an ``--out`` that is a file or cannot be created, before anything is computed.
+def check_out_dir(path, flag="--out"):
+    """Refuse a run directory that is a file or cannot be written, before anything is computed.
 
     Parameters
     ----------
     path : str
-        Run directory to be.
+        Run directory (to be).
+    flag : str, default="--out"
+        The option that named it, for messages.
 
     Raises
     ------
@@ -246,17 +248,17 @@ def check_out_dir(path):
         Naming the path, the problem and the fix.
     """
     if os.path.exists(path) and not os.path.isdir(path):
-        raise ConfigError(f"--out {path} is an existing file, not a directory. Pass a new "
+        raise ConfigError(f"{flag} {path} is an existing file, not a directory. Pass a new "
                           "directory name.")
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
-        raise ConfigError(f"--out {path} cannot be created: {probe} is a file. Pass a path "
+        raise ConfigError(f"{flag} {path} cannot be created: {probe} is a file. Pass a path "
                           "in a directory.")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {path} cannot be created: {probe} is not writable. Pass a "
-                          "path where you may write.")
+        raise ConfigError(f"{flag} {path}: {probe} is not writable. Pass a path where you may "
+                          "write.")
 
 
 #: Flags that may change when a run is resumed; any other flag must match the run's.
@@ -297,6 +299,7 @@ def plan_resume(path, flags):
         If the checkpoint's metadata is corrupted, changed, or disagrees with config.json.
     """
     run_dir, ck = locate_resume(path)
+    check_out_dir(run_dir, "--resume")  # writable
     cfg_path = os.path.join(run_dir, "config.json")
     try:
         file_cfg = TrainConfig.from_dict(read_run_config(run_dir), source=cfg_path).resolve()

@@ -367,6 +367,6 @@ def read_latest(run_dir):
     p = os.path.join(run_dir, "latest")
     if not os.path.exists(p):
         return None
-    with open(p) as fh:
+    with open(p, encoding="utf-8", errors="replace") as fh:
         target = fh.read().strip()
     return os.path.join(run_dir, target) if target else None

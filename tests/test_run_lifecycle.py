@@ -367,14 +367,36 @@ def test_bad_paths_give_one_line_and_exit_2(tmp_path, capsys, case):
     assert msg in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_unwritable_out_is_refused(tmp_path, capsys, monkeypatch):
+def test_unwritable_run_directory_is_refused(tmp_path, capsys, monkeypatch):
+    """(Simulated: the tests may run as root, who may write anywhere.)"""
     from sparsemlp import _rundir
 
+    run = tmp_path / "run"
+    assert main([*MLP, "--epochs", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
     monkeypatch.setattr(_rundir.os, "access", lambda p, mode: False)
-    assert main([*MLP, "--out", str(tmp_path / "run")]) == 2
-    err = capsys.readouterr().err
-    assert "is not writable" in err and err.count("\n") == 1
-    assert not (tmp_path / "run").exists()
+    assert main([*MLP, "--out", str(tmp_path / "new")]) == 2
+    assert main(["--resume", str(run), "--epochs", "2", "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"error: --out {tmp_path / 'new'}: {tmp_path} is not writable. Pass a path "
+                   "where you may write.",
+                   f"error: --resume {run}: {run} is not writable. Pass a path where you may "
+                   "write."]
+    assert not (tmp_path / "new").exists()
+
+
+def test_run_directory_without_latest_resumes_from_its_newest_checkpoint(tmp_path):
+    """A kill between a checkpoint and its ``latest`` (or a lost ``latest``): the run and
+    Trainer.from_checkpoint continue from the furthest complete checkpoint."""
+    run = tmp_path / "run"
+    assert main([*MLP, "--epochs", "3", "--checkpoint-every", "1", "--out", str(run)]) == 0
+    shutil.rmtree(run / "final")
+    (run / "latest").write_bytes(b"\xff\xfe garbage")
+    assert Trainer.from_checkpoint(run, verbose=False).epoch == 2
+    (run / "latest").unlink()
+    assert Trainer.from_checkpoint(run, verbose=False).epoch == 2
+    assert main(["--resume", str(run), "-q"]) == 0
+    assert [r["epoch"] for r in _metrics(run)] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("content,msg", [("{not json", "cannot be read"),
@@ -388,3 +410,14 @@ def test_broken_config_json_of_a_run(tmp_path, capsys, content, msg):
     assert main(["--resume", str(run), "--epochs", "2", "-q"]) == 2
     err = capsys.readouterr().err
     assert msg in err and err.count("\n") == 1
+
+
+def test_checkpoint_names_order_by_training_progress():
+    from sparsemlp._rundir import checkpoint_key
+
+    names = ["epoch-10000", "epoch-9999-step-000012", "epoch-9999", "epoch-0002-step-000100",
+             "epoch-0002-step-000007", "epoch-0002", "epoch-0010"]
+    assert sorted(names, key=checkpoint_key) == [
+        "epoch-0002", "epoch-0002-step-000007", "epoch-0002-step-000100", "epoch-0010",
+        "epoch-9999", "epoch-9999-step-000012", "epoch-10000"]
+    assert [checkpoint_key(n) for n in ("final", "epoch-0003.tmp-12", "epoch-x")] == [None] * 3
