@@ -45,11 +45,16 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _InterruptFlag:
-    """SIGINT/SIGTERM handler that sets a flag (checked between steps); a second signal aborts."""
+    """SIGINT/SIGTERM handler that sets a flag (checked between steps); a second signal aborts.
+
+    ``signals`` are the signals it takes over (the trainer keeps only SIGINT when it has no
+    run directory to save a checkpoint to: SIGTERM then keeps its default action).
+    """
 
     def __init__(self):
         self.set = False
         self.signum = None
+        self.signals = STOP_SIGNALS
         self._old = {}
 
     def _handler(self, signum, frame):
@@ -63,7 +68,7 @@ class _InterruptFlag:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            for s in STOP_SIGNALS:
+            for s in self.signals:
                 self._old[s] = signal.signal(s, self._handler)
         return self
 
@@ -266,8 +271,11 @@ class TrainerBase:
         """
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        flag = interrupt_flag()
+        if self.run_dir is None and hasattr(flag, "signals"):
+            flag.signals = (signal.SIGINT,)  # nothing to save: SIGTERM keeps its default
         try:
-            with thread_limit(self.config.threads), interrupt_flag() as flag:
+            with thread_limit(self.config.threads), flag:
                 while self.epoch < n_epochs and not self.stop_training:
                     run_epoch(flag)
                     if flag.set and self.epoch < n_epochs:  # signal during evaluation/evolution

@@ -421,3 +421,26 @@ def test_checkpoint_names_order_by_training_progress():
         "epoch-0002", "epoch-0002-step-000007", "epoch-0002-step-000100", "epoch-0010",
         "epoch-9999", "epoch-9999-step-000012", "epoch-10000"]
     assert [checkpoint_key(n) for n in ("final", "epoch-0003.tmp-12", "epoch-x")] == [None] * 3
+
+
+def test_sigterm_is_taken_over_only_with_a_run_directory(tmp_path):
+    """With a run directory SIGTERM saves a checkpoint; without one (library use, nothing to
+    save) it keeps its default action, while Ctrl-C still stops after the current step."""
+    from sparsemlp import Callback
+    from sparsemlp.data import load as load_data
+
+    class Handlers(Callback):
+        def on_epoch_end(self, trainer, record):
+            self.seen = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+
+    ds = load_data("digits", rng=np.random.default_rng(0))
+    before = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    for run_dir in (None, tmp_path / "run"):
+        cb = Handlers()
+        tr = Trainer.from_config(TrainConfig(hidden=(16,), epochs=1), 64, 10, run_dir=run_dir,
+                                 callbacks=[cb], verbose=False)
+        tr.fit(ds.X_train, ds.y_train)
+        term, intr = cb.seen
+        assert getattr(intr, "__name__", "") == "_handler"
+        assert (getattr(term, "__name__", "") == "_handler") == (run_dir is not None)
+        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
