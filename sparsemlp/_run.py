@@ -216,9 +216,10 @@ class TrainerBase:
             path = latest
         weights, arrays, meta = checkpoint.load(path)
         where = os.path.join(path, "meta.json")
-        if meta.get("model_class") != cls._model_class:
+        checkpoint.check_meta(meta, where, model_class=str)
+        if meta["model_class"] != cls._model_class:
             raise checkpoint.CheckpointError(
-                f"{path} holds a {meta.get('model_class')!r}, not a {cls._model_class} checkpoint.")
+                f"{path} holds a {meta['model_class']!r}, not a {cls._model_class} checkpoint.")
         checkpoint.check_meta(meta, where, config=dict, epoch=int, step=int, streams=dict,
                               history=list, **cls._meta_keys)
         try:

@@ -107,7 +107,7 @@ def test_edited_meta_is_refused(run, tmp_path, capsys, edit):
     (("epoch",), "epoch"), (("step",), "step"), (("streams",), "streams"),
     (("config",), "config"), (("history",), "history"), (("n_layers",), "n_layers"),
     (("shapes",), "shapes"), (("topology_digests",), "topology_digests"), (("files",), "files"),
-    (("streams", "seed"), "seed"),
+    (("streams", "seed"), "seed"), (("model_class",), "model_class"),
 ])
 def test_missing_meta_key_is_named(run, tmp_path, path, key):
     d = _copy(run, tmp_path)
