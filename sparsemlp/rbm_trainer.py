@@ -9,7 +9,8 @@ import numpy as np
 from . import checkpoint
 from . import rbm_metrics as metrics
 from ._rng import Streams
-from ._run import TrainerBase, _interrupted, _InterruptFlag
+from ._run import TrainerBase
+from ._signals import _interrupted, _InterruptFlag
 from .history import progress
 from .models import batch_t
 from .rbm import SparseRBM

@@ -13,8 +13,8 @@ import numpy as np
 from . import __version__, _kernels
 from ._cli_common import parse, run_tool
 from ._rng import Streams
-from ._run import signals_raise
 from ._rundir import NewRunGuard, drop_after, locate_resume, plan_new_run, plan_resume
+from ._signals import signals_raise
 from .config import ConfigError, TrainConfig, load_toml
 from .data import DataError
 from .data import load as load_data

@@ -7,7 +7,8 @@ import numpy as np
 
 from . import checkpoint
 from ._parallel import thread_limit
-from ._run import TrainerBase, _interrupted, _InterruptFlag
+from ._run import TrainerBase
+from ._signals import _interrupted, _InterruptFlag
 from ._validation import check_array
 from .comm import SerialComm
 from .config import PREDEFINED, ConfigError
