@@ -25,7 +25,7 @@ class TrainerBase:
     ``_load_extra_state`` (its own counters); it writes the batch loop of one epoch between
     ``_n_batches`` / ``_epoch_start`` / ``_lr`` and ``_end_epoch``, and its ``fit`` calls
     ``_fit``. The run directory is ``metrics.jsonl``, ``checkpoints/``
-    (the last ``keep_checkpoints`` kept), ``latest`` and ``final/`` (DESIGN 6.4).
+    (the last ``keep_checkpoints`` kept), ``latest`` and ``final/`` (see the README).
 
     Parameters
     ----------
