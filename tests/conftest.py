@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -102,3 +103,16 @@ class InterruptAfter:
 
     def __exit__(self, *exc):
         return False
+
+
+def wait_until_training(p, pause=2.0):
+    """Read a ``sparsemlp.train`` subprocess's stderr up to its ``model ...`` line (logged just
+    before ``fit`` installs the signal handlers), then wait ``pause`` seconds; returns what was
+    read. Waiting for config.json instead races with the set-up on a loaded machine."""
+    lines = []
+    for line in iter(p.stderr.readline, ""):
+        lines.append(line)
+        if line.startswith("model "):
+            break
+    time.sleep(pause)
+    return "".join(lines)

@@ -7,11 +7,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from conftest import assert_same
+from conftest import assert_same, wait_until_training
 
 from sparsemlp import TrainConfig, Trainer, checkpoint
 from sparsemlp._rundir import clean_leftovers
@@ -80,12 +79,9 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", "--hidden", "2000", "2000",
                           "--epochs", "500", "--batch-size", "2", "--lr", "0.01", "--threads", "1",
                           "--out", str(out)], stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while not (out / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.5)
+    head = wait_until_training(p)
     p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=120)
+    err = head + p.communicate(timeout=120)[1]
     assert p.returncode == 143, err
     assert "terminated (SIGTERM)" in err and "SIGTERM received" in err
     latest = checkpoint.read_latest(out)

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import InterruptAfter, StopAt, assert_same
+from conftest import InterruptAfter, StopAt, assert_same, wait_until_training
 
 from sparsemlp import TrainConfig, Trainer, checkpoint
 from sparsemlp import trainer as trainer_mod
@@ -278,7 +278,6 @@ def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
@@ -286,12 +285,9 @@ def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
                           "--epochs", "500", "--batch-size", "2", "--lr", "0.01",
                           "--out", str(out)],
                          stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while not (out / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.5)
+    head = wait_until_training(p)
     p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
+    err = head + p.communicate(timeout=120)[1]
     assert p.returncode == 130, err
     latest = checkpoint.read_latest(out)
     assert latest is not None and "-step-" in latest
