@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import signal
 import sys
 
 from .checkpoint import CheckpointError, read_latest
@@ -27,7 +28,8 @@ def run_tool(fn, args):
     Returns
     -------
     int
-        0 success, 1 unexpected failure, 2 user error, 130 interrupted.
+        0 success, 1 unexpected failure, 2 user error, 128 + the signal number when
+        interrupted (130 for Ctrl-C / SIGINT, 143 for SIGTERM).
     """
     verbose = getattr(args, "verbose", 0)
     try:
@@ -37,9 +39,11 @@ def run_tool(fn, args):
             logger.exception("error")
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as sparsemlp._run.Interrupted
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print("interrupted" if signum == signal.SIGINT else
+              f"terminated ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - one line, traceback with -v
         if verbose:
             logger.exception("error")

@@ -1,48 +1,20 @@
 """TrainerBase: run directory, epoch bookkeeping, checkpoints, Ctrl-C and exact resume of both trainers."""
 
 import dataclasses
-import logging
 import os
 import shutil
 import signal
-import threading
 
 import numpy as np
 
 from . import _kernels, checkpoint
 from ._parallel import thread_limit
 from ._rng import Streams
+from ._rundir import checkpoint_key, newest_checkpoint
+from ._signals import _interrupted
 from .config import TrainConfig
 from .history import History, PhaseTimer, peak_rss_mb
 from .optim import lr_at, make_optimizer
-
-# The Ctrl-C warning has always come from this logger, for both models.
-_interrupt_logger = logging.getLogger("sparsemlp.trainer")
-
-
-class _InterruptFlag:
-    """SIGINT handler that sets a flag (checked between steps); a second Ctrl-C aborts."""
-
-    def __init__(self):
-        self.set = False
-        self._old = None
-
-    def _handler(self, signum, frame):
-        if self.set:
-            signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
-            raise KeyboardInterrupt
-        self.set = True
-        _interrupt_logger.warning("interrupt received: finishing the current step and saving a "
-                                  "checkpoint (press Ctrl-C again to abort without saving)")
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 class TrainerBase:
@@ -53,7 +25,7 @@ class TrainerBase:
     ``_load_extra_state`` (its own counters); it writes the batch loop of one epoch between
     ``_n_batches`` / ``_epoch_start`` / ``_lr`` and ``_end_epoch``, and its ``fit`` calls
     ``_fit``. The run directory is ``metrics.jsonl``, ``checkpoints/``
-    (the last ``keep_checkpoints`` kept), ``latest`` and ``final/`` (DESIGN 6.4).
+    (the last ``keep_checkpoints`` kept), ``latest`` and ``final/`` (see the README).
 
     Parameters
     ----------
@@ -80,14 +52,17 @@ class TrainerBase:
     _batch_key = None
     #: The subclass's module logger (epoch lines, checkpoint notices).
     _logger = None
+    #: Keys (and their types) of ``meta.json`` that the subclass reads besides the shared ones.
+    _meta_keys = {}
 
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
         self.model = model
         self.config = config
         self.streams = streams
-        self.run_dir = None if run_dir is None else os.fspath(run_dir)
-        if self.run_dir is not None:
-            os.makedirs(self.run_dir, exist_ok=True)
+        self.run_dir = None
+        self.history = History(None)
+        if run_dir is not None:
+            self.set_run_dir(run_dir)
         self.callbacks = list(callbacks)
         self.verbose = verbose
         cfg = config
@@ -100,11 +75,21 @@ class TrainerBase:
                     decoupled=cfg.decay != "coupled")))
         self.epoch = 0
         self.step = 0
-        self.history = History(None if self.run_dir is None
-                               else os.path.join(self.run_dir, "metrics.jsonl"))
         self._resume = None  # mid-epoch state restored from a checkpoint
         self.timer = PhaseTimer()
         self.stop_training = False
+
+    def set_run_dir(self, run_dir):
+        """Write the run's files to ``run_dir`` from now on (created if needed).
+
+        Parameters
+        ----------
+        run_dir : str or path-like
+            Run directory: ``metrics.jsonl`` is appended to, checkpoints go there.
+        """
+        self.run_dir = os.fspath(run_dir)
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.history.path = os.path.join(self.run_dir, "metrics.jsonl")
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -123,7 +108,8 @@ class TrainerBase:
         Parameters
         ----------
         path : str or path-like
-            Checkpoint directory, or a run directory (its ``latest`` checkpoint).
+            Checkpoint directory, or a run directory (its ``latest`` checkpoint, or its
+            newest complete one if ``latest`` is missing).
         backend : str, optional
             Override the kernel backend (results may differ in the last bits).
         **kw
@@ -141,36 +127,51 @@ class TrainerBase:
         """
         path = os.fspath(path)
         if not os.path.exists(os.path.join(path, "meta.json")):
-            latest = checkpoint.read_latest(path)
+            latest = newest_checkpoint(path)
             if latest is None:
                 raise checkpoint.CheckpointError(
                     f"{path} is neither a checkpoint nor a run directory with a 'latest' file.")
             path = latest
         weights, arrays, meta = checkpoint.load(path)
-        if meta.get("model_class") != cls._model_class:
+        where = os.path.join(path, "meta.json")
+        checkpoint.check_meta(meta, where, model_class=str)
+        if meta["model_class"] != cls._model_class:
             raise checkpoint.CheckpointError(
-                f"{path} holds a {meta.get('model_class')!r}, not a {cls._model_class} checkpoint.")
+                f"{path} holds a {meta['model_class']!r}, not a {cls._model_class} checkpoint.")
+        checkpoint.check_meta(meta, where, config=dict, epoch=int, step=int, streams=dict,
+                              history=list, **cls._meta_keys)
         try:
-            cfg = TrainConfig.from_dict(meta["config"], source=f"{path}/meta.json").resolve()
+            cfg = TrainConfig.from_dict(meta["config"], source=where).resolve()
         except (ValueError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"{path}/meta.json has an invalid config: {exc}") \
-                from None
+            raise checkpoint.CheckpointError(f"{where} has an invalid config: {exc}") from None
         if backend is not None:
             cfg = dataclasses.replace(cfg, backend=backend)
-        streams = Streams.from_state_dict(meta["streams"])
-        model = cls._model_from_checkpoint(cfg, weights, arrays, _kernels.get(cfg.backend))
-        tr = cls(model, cfg, streams=streams, **kw)
-        tr.optimizer.load_state_dict(arrays)
-        tr.epoch, tr.step = int(meta["epoch"]), int(meta["step"])
-        tr._load_extra_state(arrays, meta)
-        tr.history.records = list(meta.get("history", []))
+        try:
+            streams = Streams.from_state_dict(meta["streams"])
+            model = cls._model_from_checkpoint(cfg, weights, arrays, _kernels.get(cfg.backend))
+            tr = cls(model, cfg, streams=streams, **kw)
+            tr.optimizer.load_state_dict(arrays)
+            tr.epoch, tr.step = meta["epoch"], meta["step"]
+            tr._load_extra_state(arrays, meta)
+            mid = meta.get("mid_epoch")
+            if mid:
+                key = cls._batch_key
+                tr._resume = dict(mid, order=arrays["trainer.order"],
+                                  **{key: list(arrays[f"trainer.{key}"])})
+                checkpoint.check_meta(tr._resume, where + " (mid_epoch)", batch=int)
+        except KeyError as exc:
+            raise checkpoint.CheckpointError(
+                f"{path} lacks {exc.args[0]!r} (in meta.json or state.npz): the checkpoint is "
+                "incomplete or was not written by this model. Resume from another checkpoint."
+            ) from None
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, checkpoint.CheckpointError):
+                raise
+            raise checkpoint.CheckpointError(f"{path} cannot be restored: {exc}") from None
+        tr.history.records = list(meta["history"])
         if tr.history.path is not None:
             tr.history.truncate_file(tr.epoch)
-            tr.history.records = list(meta.get("history", []))
-        if meta.get("mid_epoch"):
-            key = cls._batch_key
-            tr._resume = dict(meta["mid_epoch"], order=arrays["trainer.order"],
-                              **{key: list(arrays[f"trainer.{key}"])})
+            tr.history.records = list(meta["history"])
         return tr
 
     @classmethod
@@ -189,10 +190,16 @@ class TrainerBase:
         """
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        flag = interrupt_flag()
+        if self.run_dir is None and hasattr(flag, "signals"):
+            flag.signals = (signal.SIGINT,)  # nothing to save: SIGTERM keeps its default
         try:
-            with thread_limit(self.config.threads), interrupt_flag() as flag:
+            with thread_limit(self.config.threads), flag:
                 while self.epoch < n_epochs and not self.stop_training:
                     run_epoch(flag)
+                    if flag.set and self.epoch < n_epochs:  # signal during evaluation/evolution
+                        self._save_signal_checkpoint()
+                        raise _interrupted(flag)
             if self.run_dir is not None:
                 self.save(os.path.join(self.run_dir, "final"))
                 checkpoint.write_latest(self.run_dir, "final")
@@ -284,10 +291,20 @@ class TrainerBase:
         meta.update(extra_meta or {})
         checkpoint.save(os.path.join(ck_root, name), weights=weights, arrays=arrays, meta=meta)
         checkpoint.write_latest(self.run_dir, os.path.join("checkpoints", name))
-        kept = sorted(d for d in os.listdir(ck_root) if d.startswith("epoch-") and ".tmp" not in d)
+        kept = sorted((d for d in os.listdir(ck_root) if checkpoint_key(d) is not None),
+                      key=checkpoint_key)
         for old in kept[:-self.config.keep_checkpoints]:
             if old != name:
                 shutil.rmtree(os.path.join(ck_root, old), ignore_errors=True)
+
+    def _save_signal_checkpoint(self):
+        """Checkpoint at an epoch boundary after a signal (unless the epoch's own exists)."""
+        if self.run_dir is None:
+            return
+        name = f"epoch-{self.epoch:04d}"
+        if not os.path.isdir(os.path.join(self.run_dir, "checkpoints", name)):
+            self._save_epoch_checkpoint(name)
+        self._logger.warning("saved checkpoint %s; resume with --resume %s", name, self.run_dir)
 
     def _save_interrupt(self, e, next_batch, order, values, rng):
         """Ctrl-C checkpoint of epoch ``e`` before batch ``next_batch`` (with a run directory)."""

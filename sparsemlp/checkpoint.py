@@ -11,10 +11,14 @@ import scipy.sparse as sp
 from ._validation import check_csr
 from ._version import __version__
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "save", "load", "read_latest", "write_latest",
-           "topology_digest"]
+__all__ = ["FORMAT_VERSION", "READ_VERSIONS", "CheckpointError", "save", "load", "read_meta",
+           "check_meta", "read_latest", "write_latest", "topology_digest"]
 
-FORMAT_VERSION = 1
+#: Format written: 2 adds ``meta_sha256``, the SHA-256 of meta.json's own content.
+FORMAT_VERSION = 2
+#: Formats read. Format 1 (sparsemlp up to commit 62aa30d) has no ``meta_sha256``: its
+#: layer and state files are verified, its meta.json only for presence and types of keys.
+READ_VERSIONS = (1, 2)
 
 
 class CheckpointError(ValueError):
@@ -30,6 +34,12 @@ def _sha256(path, chunk=1 << 20):
                 break
             h.update(b)
     return h.hexdigest()
+
+
+def _meta_sha256(meta):
+    """SHA-256 of a meta dict's canonical JSON (sorted keys, no spaces): the same after a reload."""
+    text = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def topology_digest(W):
@@ -88,8 +98,10 @@ def save(path, *, weights, arrays, meta):
     """Write a checkpoint directory atomically.
 
     The files go to ``<path>.tmp-<pid>/``, are fsynced, and the directory is renamed to
-    ``path`` (an existing ``path`` is replaced): a crash leaves the old or the new
-    checkpoint, never half of one.
+    ``path``; an existing ``path`` is first renamed to ``<path>.old-<pid>`` and removed
+    after. A crash leaves the old or the new checkpoint, never half of one (a crash
+    between the two renames leaves the old one as ``.old-<pid>``, which the next resume
+    of the run puts back).
 
     Parameters
     ----------
@@ -102,7 +114,8 @@ def save(path, *, weights, arrays, meta):
         Biases, optimizer state and counters, written to ``state.npz``.
     meta : dict
         JSON-serialisable metadata (config, epoch, RNG state, ...); ``format_version``,
-        ``sparsemlp_version``, digests and shapes are added.
+        ``sparsemlp_version``, shapes, the files' SHA-256 digests and ``meta_sha256``
+        (the digest of all the rest) are added.
 
     Returns
     -------
@@ -116,6 +129,30 @@ def save(path, *, weights, arrays, meta):
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     os.makedirs(tmp)
+    try:
+        _write_checkpoint(tmp, weights, arrays, meta)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if os.path.exists(path):
+        old = f"{path}.old-{os.getpid()}"
+        if os.path.exists(old):
+            shutil.rmtree(old)
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old is not None and not os.path.exists(path):
+            os.replace(old, path)
+        raise
+    _fsync_dir(parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def _write_checkpoint(tmp, weights, arrays, meta):
     files = {}
     for i, W in enumerate(weights):
         name = f"layer_{i}.npz"
@@ -125,6 +162,7 @@ def save(path, *, weights, arrays, meta):
                 lambda fh: np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()}))
     files["state.npz"] = _sha256(os.path.join(tmp, "state.npz"))
     meta = dict(meta)
+    meta.pop("meta_sha256", None)
     meta.update(
         format_version=FORMAT_VERSION,
         sparsemlp_version=__version__,
@@ -134,18 +172,96 @@ def save(path, *, weights, arrays, meta):
         topology_digests=[topology_digest(W) for W in weights],
         files=files,
     )
+    meta["meta_sha256"] = _meta_sha256(meta)
     _write_file(os.path.join(tmp, "meta.json"),
                 lambda fh: fh.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
     _fsync_dir(tmp)
-    old = None
-    if os.path.exists(path):
-        old = f"{path}.old-{os.getpid()}"
-        os.replace(path, old)
-    os.replace(tmp, path)
-    _fsync_dir(parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return path
+
+
+def check_meta(meta, where, **types):
+    """Check that ``meta`` has each key of ``types`` with a value of that type.
+
+    Parameters
+    ----------
+    meta : dict
+        Checkpoint metadata.
+    where : str
+        The file, for messages.
+    **types : type or tuple of type
+        Key to the accepted type(s) of its value (``bool`` is not an ``int`` here).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the first missing key or the first value of the wrong type.
+    """
+    for key, typ in types.items():
+        if key not in meta:
+            raise CheckpointError(f"{where} lacks the key {key!r}: the checkpoint is incomplete "
+                                  "or was not written by sparsemlp. Resume from another "
+                                  "checkpoint.")
+        v = meta[key]
+        typ = typ if isinstance(typ, tuple) else (typ,)
+        if not isinstance(v, typ) or (isinstance(v, bool) and bool not in typ):
+            raise CheckpointError(f"{where} has an invalid {key!r} ({v!r:.60}); expected "
+                                  f"{' or '.join(t.__name__ for t in typ)}.")
+
+
+def read_meta(path):
+    """Read and verify the ``meta.json`` of a checkpoint directory (not its other files).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Checkpoint directory.
+
+    Returns
+    -------
+    dict
+        The metadata, without ``meta_sha256``.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing or corrupted, its format unknown, its content changed
+        since it was written (format 2: SHA-256 mismatch) or a key it needs is missing.
+    """
+    path = os.fspath(path)
+    mpath = os.path.join(path, "meta.json")
+    if not os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path} does not exist or is not a directory.")
+    try:
+        with open(mpath, encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{mpath} is missing: {path} is not a sparsemlp checkpoint (or was cut short)."
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{mpath} is corrupted ({exc}).") from None
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise CheckpointError(f"{mpath} is not sparsemlp checkpoint metadata (no format_version).")
+    if meta["format_version"] not in READ_VERSIONS:
+        raise CheckpointError(
+            f"{path} has checkpoint format {meta['format_version']} (written by sparsemlp "
+            f"{meta.get('sparsemlp_version', '?')}); this sparsemlp {__version__} reads formats "
+            f"{', '.join(map(str, READ_VERSIONS))}. Use a matching sparsemlp version."
+        )
+    if meta["format_version"] >= 2:
+        check_meta(meta, mpath, meta_sha256=str)
+        digest = meta.pop("meta_sha256")
+        if digest != _meta_sha256(meta):
+            raise CheckpointError(
+                f"{mpath} was modified or corrupted after it was written (SHA-256 mismatch of "
+                "its content). Resume from an earlier checkpoint.")
+    check_meta(meta, mpath, n_layers=int, shapes=list, topology_digests=list, files=dict)
+    n = meta["n_layers"]
+    expected = {f"layer_{i}.npz" for i in range(n)} | {"state.npz"}
+    if set(meta["files"]) != expected or len(meta["shapes"]) != n \
+            or len(meta["topology_digests"]) != n:
+        raise CheckpointError(f"{mpath} does not describe {n} layer files and state.npz "
+                              "consistently; the checkpoint is not usable.")
+    return meta
 
 
 def load(path):
@@ -163,36 +279,17 @@ def load(path):
     arrays : dict of str to ndarray
         Contents of ``state.npz``.
     meta : dict
-        Contents of ``meta.json``.
+        Contents of ``meta.json`` (verified by :func:`read_meta`).
 
     Raises
     ------
     CheckpointError
-        If files are missing, truncated or corrupted (digest mismatch), the format
-        version is unknown, or the contents are inconsistent.
+        If files are missing, truncated or corrupted (digest mismatch), meta.json was
+        changed, the format version is unknown, or the contents are inconsistent.
     """
     path = os.fspath(path)
-    mpath = os.path.join(path, "meta.json")
-    if not os.path.isdir(path):
-        raise CheckpointError(f"checkpoint {path} does not exist or is not a directory.")
-    try:
-        with open(mpath) as fh:
-            meta = json.load(fh)
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"{mpath} is missing: {path} is not a sparsemlp checkpoint (or was cut short)."
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{mpath} is corrupted ({exc}).") from None
-    if not isinstance(meta, dict) or "format_version" not in meta:
-        raise CheckpointError(f"{mpath} is not sparsemlp checkpoint metadata (no format_version).")
-    if meta["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {meta['format_version']} (written by sparsemlp "
-            f"{meta.get('sparsemlp_version', '?')}); this sparsemlp {__version__} reads format "
-            f"{FORMAT_VERSION}. Use a matching sparsemlp version."
-        )
-    for name, digest in meta.get("files", {}).items():
+    meta = read_meta(path)
+    for name, digest in meta["files"].items():
         fp = os.path.join(path, name)
         if not os.path.exists(fp):
             raise CheckpointError(f"{fp} is missing from the checkpoint.")
@@ -202,7 +299,7 @@ def load(path):
                 "Resume from an earlier checkpoint."
             )
     weights = []
-    for i in range(int(meta["n_layers"])):
+    for i in range(meta["n_layers"]):
         fp = os.path.join(path, f"layer_{i}.npz")
         try:
             with np.load(fp, allow_pickle=False) as z:
@@ -244,8 +341,13 @@ def write_latest(run_dir, target):
     """
     p = os.path.join(run_dir, "latest")
     tmp = f"{p}.tmp-{os.getpid()}"
-    _write_file(tmp, lambda fh: fh.write((target + "\n").encode()))
-    os.replace(tmp, p)
+    try:
+        _write_file(tmp, lambda fh: fh.write((target + "\n").encode()))
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     _fsync_dir(run_dir)
 
 
@@ -265,6 +367,6 @@ def read_latest(run_dir):
     p = os.path.join(run_dir, "latest")
     if not os.path.exists(p):
         return None
-    with open(p) as fh:
+    with open(p, encoding="utf-8", errors="replace") as fh:
         target = fh.read().strip()
     return os.path.join(run_dir, target) if target else None

@@ -25,6 +25,7 @@ __all__ = [
     "removal_mask",
     "evolve",
     "evolve_original",
+    "regrow",
     "importance_prune",
 ]
 
@@ -403,7 +404,6 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
     zeta, init, normal_std, regrow, legacy = _check_common(layer, zeta, rng, init, normal_std,
                                                            regrow, owner)
     W = layer.W
-    n_in, n_out = W.shape
     nnz = int(W.indptr[-1])
     keep_index = _remove(layer, zeta)
     if keep_index is None:
@@ -414,17 +414,25 @@ def evolve(layer, *, zeta, rng, init="normal", normal_std=0.1, regrow=True):
         _replace_arrays(layer, indptr_k, ind_k, data_k)
         return EvolutionResult(keep_index, np.empty(0, np.int64), n_removed, 0)
     k = n_removed
-    if legacy:
-        keys, vals = _regrow_amar(indptr_k, ind_k, n_in, n_out, k, rng, init, normal_std,
-                                  W.data.dtype)
-    else:
-        n_empty = n_in * n_out - keep_index.size
-        keys = _sample_distinct(n_empty, k, rng)  # sorted ranks among the empty slots
-        layer.kernels.empty_slots(indptr_k, ind_k, n_out, keys)  # -> their linear positions
-        vals = np.empty(k, dtype=W.data.dtype)  # float64 draws, cast chunk by chunk
-        _fill_values(vals, init, n_in, n_out, rng, normal_std, legacy=False)
+    keys, vals = _new_entries(layer, indptr_k, ind_k, k, rng, init, normal_std, legacy)
     new_positions = _merge_new(layer, indptr_k, ind_k, data_k, keys, vals)
     return EvolutionResult(keep_index, new_positions, n_removed, k)
+
+
+def _new_entries(layer, indptr_k, ind_k, k, rng, init, normal_std, legacy):
+    """Sorted linear keys and values of ``k`` connections regrown among the free slots of
+    the kept pattern (``evolve``'s samplers)."""
+    W = layer.W
+    n_in, n_out = W.shape
+    if legacy:
+        return _regrow_amar(indptr_k, ind_k, n_in, n_out, k, rng, init, normal_std,
+                            W.data.dtype)
+    n_empty = n_in * n_out - ind_k.shape[0]
+    keys = _sample_distinct(n_empty, k, rng)  # sorted ranks among the empty slots
+    layer.kernels.empty_slots(indptr_k, ind_k, n_out, keys)  # -> their linear positions
+    vals = np.empty(k, dtype=W.data.dtype)  # float64 draws, cast chunk by chunk
+    _fill_values(vals, init, n_in, n_out, rng, normal_std, legacy=False)
+    return keys, vals
 
 
 def _regrow_amar(indptr_k, ind_k, n_in, n_out, k, rng, init, normal_std, dtype):
@@ -536,7 +544,6 @@ def evolve_original(layer, *, zeta, rng, normal_std, init="normal", regrow=True)
     zeta, init, normal_std, regrow, legacy = _check_common(layer, zeta, rng, init, normal_std,
                                                            regrow, owner)
     W = layer.W
-    n_in, n_out = W.shape
     nnz = int(W.indptr[-1])
     keep_index = _remove(layer, zeta)
     if keep_index is None:
@@ -546,6 +553,16 @@ def evolve_original(layer, *, zeta, rng, normal_std, init="normal", regrow=True)
     if not regrow:
         _replace_arrays(layer, indptr_k, ind_k, data_k)
         return EvolutionResult(keep_index, np.empty(0, np.int64), n_removed, 0)
+    keys, vals = _new_entries_original(layer, indptr_k, ind_k, n_removed, rng, init, normal_std,
+                                       legacy)
+    new_positions = _merge_new(layer, indptr_k, ind_k, data_k, keys, vals)
+    return EvolutionResult(keep_index, new_positions, n_removed, n_removed)
+
+
+def _new_entries_original(layer, indptr_k, ind_k, n_new, rng, init, normal_std, legacy):
+    """``evolve_original``'s scalar regrowth loop: sorted linear keys and their values."""
+    W = layer.W
+    n_in, n_out = W.shape
     if legacy:
         value = _scalar_value_fn(init, n_in, n_out, rng, normal_std)
         randint = rng.randint
@@ -558,7 +575,7 @@ def evolve_original(layer, *, zeta, rng, normal_std, init="normal", regrow=True)
     occupied = set(_linear_keys(indptr_k, ind_k, n_out).tolist())
     keys = []
     vals = []
-    for _ in range(n_removed):
+    for _ in range(n_new):
         i = randint(0, n_in)
         j = randint(0, n_out)
         while i * n_out + j in occupied:
@@ -572,8 +589,60 @@ def evolve_original(layer, *, zeta, rng, normal_std, init="normal", regrow=True)
     order = np.argsort(keys)
     keys = keys[order]
     vals = np.asarray(vals, dtype=np.float64)[order].astype(W.data.dtype)
+    return keys, vals
+
+
+def regrow(layer, n, *, rng, init="normal", normal_std=0.1, original=False):
+    """Regrow ``n`` connections at random: the second half of an evolution step on its own.
+
+    ``evolve(layer, regrow=False)`` followed by ``regrow(layer, n_removed)`` with the same
+    generator (or one in the same state) gives bit for bit what ``evolve(layer)`` gives:
+    the SET-RBM's removal-only last epoch, completed when the run is extended.
+
+    Parameters
+    ----------
+    layer : SparseLinear
+        The layer; W receives new, larger arrays (the ``csr_array`` object is the same).
+    n : int
+        Connections to add among the free positions.
+    rng : numpy.random.Generator or numpy.random.RandomState
+        Randomness, used as :func:`evolve` (or :func:`evolve_original`) uses it.
+    init : {"normal", "he_uniform", "xavier_uniform"}, default="normal"
+        Law of the new values.
+    normal_std : float, default=0.1
+        Standard deviation of the ``"normal"`` law.
+    original : bool, default=False
+        Regrow with :func:`evolve_original`'s scalar loop instead of :func:`evolve`'s sampler.
+
+    Returns
+    -------
+    EvolutionResult
+        ``keep_index`` (every old position), ``new_positions``, ``n_removed=0``,
+        ``n_regrown=n``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is negative or exceeds the free positions.
+    TypeError
+        If ``rng`` or ``layer`` has the wrong type.
+    """
+    owner = "regrow"
+    _, init, normal_std, _, legacy = _check_common(layer, 0.0, rng, init, normal_std, True, owner)
+    W = layer.W
+    nnz = int(W.indptr[-1])
+    n = check_param("n", n, "int", low=0, high=W.shape[0] * W.shape[1] - nnz, owner=owner)
+    if n == 0:
+        return _unchanged(nnz)
+    indptr_k, ind_k, data_k = W.indptr.copy(), W.indices[:nnz].copy(), W.data[:nnz].copy()
+    draw = _new_entries_original if original else _new_entries
+    keys, vals = draw(layer, indptr_k, ind_k, n, rng, init, normal_std, legacy)
+    indptr = np.empty_like(W.indptr)
+    indptr[-1] = nnz + n  # the merge reads the new size from here
+    W.indptr, W.indices = indptr, np.empty(nnz + n, dtype=W.indices.dtype)
+    W.data = np.empty(nnz + n, dtype=W.data.dtype)
     new_positions = _merge_new(layer, indptr_k, ind_k, data_k, keys, vals)
-    return EvolutionResult(keep_index, new_positions, n_removed, n_removed)
+    return EvolutionResult(np.arange(nnz, dtype=np.int64), new_positions, 0, n)
 
 
 def _scalar_value_fn_gen(init, n_in, n_out, rng, normal_std):

@@ -13,7 +13,8 @@ class Profiler:
 
     Wraps, for the profiled trainer only: each layer's ``forward`` and ``backward``
     (sparse kernels + bias), each activation's ``forward``/``backward``, the optimizer's
-    ``step``, the trainer's per-layer evolution calls, evaluation and checkpointing.
+    ``step``, the trainer's per-layer evolution calls, evaluation and checkpointing
+    (the epoch checkpoints and ``final/``).
     Everything else inside the training loop (batch gathering, loss, output delta, Python
     overhead) is reported as ``train: other``. The wrappers cost about a microsecond per call.
 
@@ -50,6 +51,7 @@ class Profiler:
         self._wrap(trainer.optimizer, "step", "train: optimizer update", train_only=True)
         self._wrap(trainer, "evaluate", "evaluation")
         self._wrap(trainer, "_save_epoch_checkpoint", "checkpoint")
+        self._wrap(trainer, "save", "checkpoint")  # final/ at the end of fit
         self._wrap(trainer, "_evolve", "evolution: total")
         from . import trainer as trainer_mod
 
@@ -118,7 +120,8 @@ class Profiler:
                            key=lambda kv: -kv[1])
             for k, v in items:
                 calls = self.calls.get(k)
-                c = f"{calls / n:.0f}" if calls else ""
+                # rarer than once per epoch (checkpoints every few epochs) stays visible
+                c = "" if not calls else f"{calls / n:.0f}" if calls >= n else f"{calls / n:.2g}"
                 lines.append(f"{k:<52} {v / n:>10.4f} {v / max(total, 1e-12):>7.1%} {c:>12}")
         return "\n".join(lines)
 

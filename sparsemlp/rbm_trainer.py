@@ -9,7 +9,8 @@ import numpy as np
 from . import checkpoint
 from . import rbm_metrics as metrics
 from ._rng import Streams
-from ._run import TrainerBase, _InterruptFlag
+from ._run import TrainerBase
+from ._signals import _interrupted, _InterruptFlag
 from .history import progress
 from .models import batch_t
 from .preprocessing import Preprocessing
@@ -115,6 +116,7 @@ class RBMTrainer(TrainerBase):
     _rng_stream, _rng_key, _batch_key = "gibbs", "gibbs_rng", "batch_errors"
     _logger = logger
     preprocessing = None  # the data's scaling (and label map), saved in checkpoints
+    _meta_keys = {"train_recon_original": (float, int)}
 
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
         super().__init__(model, config, streams=streams, run_dir=run_dir, callbacks=callbacks,
@@ -124,6 +126,10 @@ class RBMTrainer(TrainerBase):
         self.chains = None
         self.metric_streams = Streams(config.seed)  # keyed, never the legacy training stream
         self._ais_base = None
+        # The last epoch removes without regrowing; if the run is extended, that regrowth
+        # ({"epoch": 0-based epoch, "regrow": connections}) runs first, so that N epochs then
+        # an extension to M equals M epochs straight.
+        self._pending_evolution = None
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -159,6 +165,16 @@ class RBMTrainer(TrainerBase):
     def _load_extra_state(self, arrays, meta):
         self.train_recon_original = float(meta["train_recon_original"])
         self.preprocessing = Preprocessing.from_state_dict(arrays)
+        pending = meta.get("pending_evolution")
+        if pending is not None:
+            checkpoint.check_meta(pending, "meta.json (pending_evolution)", epoch=int, regrow=int)
+        elif (meta["format_version"] == 1 and self.config.topology == "set" and self.epoch > 1
+              and self.epoch == self.config.epochs and not meta.get("mid_epoch")):
+            # format 1 did not record it: the last epoch removed what the one before kept
+            recs = meta["history"]
+            n = recs[-2]["nnz"][0] - recs[-1]["nnz"][0] if len(recs) >= 2 else 0
+            pending = {"epoch": self.epoch - 1, "regrow": n} if n > 0 else None
+        self._pending_evolution = pending
         if "rbm.chains" in arrays:
             self.chains = np.array(arrays["rbm.chains"], dtype=self.model.dtype, copy=True)
 
@@ -261,8 +277,16 @@ class RBMTrainer(TrainerBase):
 
     def _run_epoch(self, X, X_test, n_epochs, flag):
         cfg, model, st = self.config, self.model, self.streams
-        e, B = self.epoch, cfg.batch_size
         n_batches = self._n_batches(X.shape[0])
+        if self._pending_evolution is not None:  # an extended run: the skipped regrowth first
+            with self.timer("evolution"):
+                p = self._pending_evolution
+                self._flat = self._grads = None
+                model.regrow(p["regrow"], rng=st.get("evolve", p["epoch"], 0), original=st.legacy,
+                             optimizer=self.optimizer, init=cfg.init, normal_std=cfg.normal_std)
+                self._flat, self._grads = model.make_grads()
+            self._pending_evolution = None
+        e, B = self.epoch, cfg.batch_size
         order, start, errs, gibbs = self._epoch_start(X.shape[0])
         lr = self._lr(n_epochs)
         bar = progress(n_batches - start, f"epoch {e + 1}/{n_epochs}", self.verbose)
@@ -281,7 +305,7 @@ class RBMTrainer(TrainerBase):
                     bar.update(1)
                     if flag.set:
                         self._save_interrupt(e, j + 1, order, errs, gibbs)
-                        raise KeyboardInterrupt
+                        raise _interrupted(flag)
         finally:
             bar.close()
         if not all(np.isfinite(p).all() for p in model.parameters()):
@@ -320,9 +344,12 @@ class RBMTrainer(TrainerBase):
         with self.timer("evolution"):
             if cfg.topology == "set":
                 self._flat = self._grads = None  # dead between epochs: free them during evolution
-                model.evolve(zeta=cfg.zeta[0], rng=self.streams.get("evolve", e, 0),
-                             regrow=e < n_epochs - 1, original=self.streams.legacy,
-                             optimizer=self.optimizer, init=cfg.init, normal_std=cfg.normal_std)
+                st, last = self.streams, e == n_epochs - 1
+                res = model.evolve(zeta=cfg.zeta[0], rng=st.get("evolve", e, 0), regrow=not last,
+                                   original=st.legacy, optimizer=self.optimizer, init=cfg.init,
+                                   normal_std=cfg.normal_std)
+                if last and res.n_removed:
+                    self._pending_evolution = {"epoch": e, "regrow": int(res.n_removed)}
                 self._flat, self._grads = model.make_grads()
 
     def _log_parts(self, r):
@@ -344,7 +371,8 @@ class RBMTrainer(TrainerBase):
         arrays : dict
             Hidden biases (``layers.0.bias``), ``visible_bias``, optimizer state, chains.
         meta : dict
-            ``model_class="SparseRBM"``, config, counters, RNG state, history.
+            ``model_class="SparseRBM"``, config, counters, RNG state, history and
+            ``pending_evolution`` (the regrowth the last epoch skipped, or None).
         """
         m = self.model
         arrays = {"layers.0.bias": m.b_hidden, "visible_bias": m.b_visible}
@@ -356,6 +384,7 @@ class RBMTrainer(TrainerBase):
         meta = {"model_class": "SparseRBM", "visible_units": m.visible,
                 "config": self.config.to_dict(), "epoch": self.epoch, "step": self.step,
                 "train_recon_original": self.train_recon_original,
+                "pending_evolution": self._pending_evolution,
                 "streams": self.streams.state_dict(), "backend": m.kernels.name,
                 "history": self.history.records}
         return [m.W], arrays, meta

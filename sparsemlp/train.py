@@ -13,6 +13,8 @@ import numpy as np
 from . import __version__, _kernels
 from ._cli_common import parse, run_tool
 from ._rng import Streams
+from ._rundir import NewRunGuard, drop_after, locate_resume, plan_new_run, plan_resume
+from ._signals import signals_raise
 from .config import ConfigError, TrainConfig, load_toml
 from .run_data import load_dataset, pad_features, rbm_data  # noqa: F401 - public here too
 
@@ -30,7 +32,9 @@ def _parser():
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--profile", action="store_true",
                    help="print where the epochs' time went, per phase and per layer")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    p.add_argument("--resume", metavar="PATH",
+                   help="continue a run exactly: its directory, or one of its checkpoints "
+                        "(RUN/checkpoints/epoch-NNNN, RUN/final)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more output (tracebacks)")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and the summary")
     p.add_argument("--version", action="version", version=f"sparsemlp {__version__}")
@@ -54,7 +58,16 @@ def _parser():
 def _resolve(args):
     settings = {}
     if args.config:
-        settings.update(load_toml(args.config))
+        try:
+            table = load_toml(args.config)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"config file {args.config} cannot be read ({reason}). Pass a "
+                              "TOML file with --config.") from None
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {args.config}: [train] must be a table of settings. "
+                              "Got a value.")
+        settings.update(table)
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
     settings.update(flags)
@@ -145,37 +158,28 @@ def main(argv=None):
     Returns
     -------
     int
-        0 success, 1 failure, 2 usage/config/data error, 130 interrupted.
+        0 success, 1 failure, 2 usage/config/data error, 130 interrupted (Ctrl-C),
+        143 terminated (SIGTERM); both save a checkpoint first once training has begun.
     """
     args, code = parse(_parser(), argv)
     if args is None:
         return code
     _setup_logging(args.verbose, args.quiet)
-    return run_tool(_main, args)
+    with signals_raise():
+        return run_tool(_main, args)
 
 
 def _main(args):
     from .trainer import Trainer
 
     if args.resume:
-        run_dir = args.resume
-        cfg_path = os.path.join(run_dir, "config.json")
-        if not os.path.exists(cfg_path):
-            raise ConfigError(f"--resume {run_dir}: no config.json there; is it a run directory?")
-        with open(cfg_path) as fh:
-            saved = TrainConfig.from_dict(json.load(fh)["config"], source=cfg_path).resolve()
-        _, flags = _resolve(args)
-        allowed = {"epochs", "threads", "backend", "checkpoint_every", "keep_checkpoints", "out",
-                   "eval_batch_size"}
-        for k, v in flags.items():
-            if k not in allowed and getattr(saved, k) != (v if not isinstance(v, list) else tuple(v)):
-                raise ConfigError(
-                    f"--resume: --{k.replace('_', '-')} {v} conflicts with the run's "
-                    f"{k}={getattr(saved, k)!r}. Drop the flag or start a new run with --out.")
-        cfg = dataclasses.replace(saved, **{k: v for k, v in flags.items() if k in allowed})
+        locate_resume(args.resume)  # a bad path first, before the flags
+        cfg, run_dir, ck = plan_resume(args.resume, _resolve(args)[1])
     else:
         cfg, _ = _resolve(args)
-        run_dir = _run_dir(cfg)
+        run_dir, ck = _run_dir(cfg), None
+        if not args.print_config:
+            plan_new_run(run_dir)
     if args.print_config:
         print(cfg.to_json())
         return 0
@@ -187,10 +191,14 @@ def _main(args):
                 ks.name, cfg.threads or "all", cfg.seed, run_dir)
     logger.info("data %s: %d train / %d test, %d features, %d classes", ds.name,
                 ds.X_train.shape[0], ds.X_test.shape[0], ds.n_features, ds.n_classes)
-    if cfg.model == "rbm":
-        return _main_rbm(args, cfg, run_dir, ds, ks, streams)
+    with NewRunGuard(run_dir, ck is None):
+        if cfg.model == "rbm":
+            return _main_rbm(args, cfg, run_dir, ck, ds, ks, streams)
+        return _main_mlp(args, cfg, run_dir, ck, ds, ks, streams, Trainer)
 
-    trainer = _open_run(Trainer, args, cfg, run_dir, ds, ks, streams,
+
+def _main_mlp(args, cfg, run_dir, ck, ds, ks, streams, Trainer):
+    trainer = _open_run(Trainer, args, cfg, run_dir, ck, ds, ks, streams,
                         (ds.n_features, ds.n_classes))
     m = trainer.model
     logger.info("model %s: nnz %s (%.3g%% of dense), topology %s, rewire %s", m.sizes, m.nnz(),
@@ -228,21 +236,23 @@ def _main(args):
     return 0
 
 
-def _open_run(cls, args, cfg, run_dir, ds, ks, streams, shape):
-    """The trainer of ``--resume RUN_DIR``, or a new one in an empty run directory (which
-    then gets ``config.json`` and ``initial_degrees.npz``); ``shape`` goes to from_config."""
-    if args.resume:
-        trainer = cls.from_checkpoint(run_dir, run_dir=run_dir, backend=cfg.backend,
+def _open_run(cls, args, cfg, run_dir, ck, ds, ks, streams, shape):
+    """The trainer resumed from checkpoint ``ck`` (what came after it is dropped), or, for
+    ``ck=None``, a new one; the model is built before its run directory is created, which
+    then gets ``config.json`` and ``initial_degrees.npz``. ``shape`` goes to from_config."""
+    if ck is not None:
+        trainer = cls.from_checkpoint(ck, run_dir=run_dir, backend=cfg.backend,
                                       verbose=not args.quiet)
         trainer.config = cfg
+        for p in drop_after(run_dir, ck):
+            logger.warning("removed %s: it came after the checkpoint resumed from", p)
         return trainer
-    if os.path.exists(os.path.join(run_dir, "config.json")):
-        raise ConfigError(f"{run_dir} already holds a run. Pass --resume {run_dir} to "
-                          "continue it or --out NEW_DIR for a new run.")
-    os.makedirs(run_dir, exist_ok=True)
-    trainer = cls.from_config(cfg, *shape, streams=streams, run_dir=run_dir,
-                              verbose=not args.quiet)
+    trainer = cls.from_config(cfg, *shape, streams=streams, verbose=not args.quiet)
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    if os.path.exists(metrics):  # a run started over
+        os.remove(metrics)
     trainer.preprocessing = ds.preprocessing  # label map and scaling go into checkpoints
+    trainer.set_run_dir(run_dir)
     _write_json(os.path.join(run_dir, "config.json"),
                 {"config": cfg.to_dict(), "sparsemlp_version": __version__,
                  "backend": ks.name, "dataset": ds.name,
@@ -252,7 +262,7 @@ def _open_run(cls, args, cfg, run_dir, ds, ks, streams, shape):
     return trainer
 
 
-def _main_rbm(args, cfg, run_dir, ds, ks, streams):
+def _main_rbm(args, cfg, run_dir, ck, ds, ks, streams):
     from .rbm_trainer import RBMTrainer
 
     if args.profile:
@@ -260,7 +270,7 @@ def _main_rbm(args, cfg, run_dir, ds, ks, streams):
                           "(metrics.jsonl has seconds_train, seconds_eval, seconds_ais and "
                           "seconds_evolution per epoch).")
     Xtr, Xte = rbm_data(cfg, ds)
-    trainer = _open_run(RBMTrainer, args, cfg, run_dir, ds, ks, streams, (ds.n_features,))
+    trainer = _open_run(RBMTrainer, args, cfg, run_dir, ck, ds, ks, streams, (ds.n_features,))
     m = trainer.model
     logger.info("model %s: nnz %d (%.3g%% of dense)", m, m.layer.nnz,
                 100 * m.layer.nnz / (m.n_visible * m.n_hidden))

@@ -7,7 +7,8 @@ import numpy as np
 
 from . import checkpoint
 from ._parallel import thread_limit
-from ._run import TrainerBase, _InterruptFlag
+from ._run import TrainerBase
+from ._signals import _interrupted, _InterruptFlag
 from ._validation import check_array
 from .comm import SerialComm
 from .config import PREDEFINED, ConfigError
@@ -179,6 +180,10 @@ class Trainer(TrainerBase):
         self._stream = getattr(self.comm, "size", 1) == 1
         self._flat, self._grads = self._make_grads()
         self.best_accuracy = None
+        # SET does not evolve after the last epoch; if the run is extended, that skipped
+        # evolution (of this 0-based epoch) runs first, so that N epochs then an extension
+        # to M equals M epochs straight.
+        self._pending_evolution = None
 
     def _make_grads(self):
         if self._stream:
@@ -222,6 +227,13 @@ class Trainer(TrainerBase):
     def _load_extra_state(self, arrays, meta):
         self.best_accuracy = meta.get("best_accuracy")
         self.preprocessing = Preprocessing.from_state_dict(arrays)
+        if "pending_evolution" in meta:
+            checkpoint.check_meta(meta, "meta.json", pending_evolution=(int, type(None)))
+            self._pending_evolution = meta["pending_evolution"]
+        elif (meta["format_version"] == 1 and self.config.rewire != "none" and self.epoch > 0
+              and self.epoch == self.config.epochs and not meta.get("mid_epoch")):
+            # format 1 did not record it: a run that reached its last epoch skipped it
+            self._pending_evolution = self.epoch - 1
 
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, X, y):
@@ -316,8 +328,12 @@ class Trainer(TrainerBase):
 
     def _run_epoch(self, X, y, X_test, y_test, n_epochs, flag):
         cfg, model = self.config, self.model
-        e, B = self.epoch, cfg.batch_size
         n_batches = self._n_batches(X.shape[0])
+        if self._pending_evolution is not None:  # an extended run: the skipped evolution first
+            with self.timer("evolution"):
+                self._evolve(self._pending_evolution)
+            self._pending_evolution = None
+        e, B = self.epoch, cfg.batch_size
         order, start, losses, drop_rng = self._epoch_start(X.shape[0])
         lr = self._lr(n_epochs)
         n_out = model.layers[-1].n_out
@@ -350,7 +366,7 @@ class Trainer(TrainerBase):
                     bar.update(1)
                     if flag.set:
                         self._save_interrupt(e, j + 1, order, losses, drop_rng)
-                        raise KeyboardInterrupt
+                        raise _interrupted(flag)
         finally:
             bar.close()
         self._check_weights(e, X)
@@ -366,6 +382,8 @@ class Trainer(TrainerBase):
         with self.timer("evolution"):
             if cfg.rewire != "none" and e < n_epochs - 1:
                 self._evolve(e)
+            elif cfg.rewire != "none":
+                self._pending_evolution = e
         self._end_epoch(record, n_epochs, nnz=model.nnz(), dense_params=model.dense_params())
 
     def _evolve(self, e):
@@ -469,7 +487,8 @@ class Trainer(TrainerBase):
             Biases, clash-free cycle schedules (``layers.<i>.schedule.order`` ...),
             optimizer state.
         meta : dict
-            Config, counters, RNG state, history.
+            Config, counters, RNG state, history, ``pending_evolution`` (the 0-based epoch
+            whose evolution was skipped because it was the last, or None).
         """
         weights = [layer.W for layer in self.model.layers]
         arrays = {f"layers.{i}.bias": layer.b for i, layer in enumerate(self.model.layers)}
@@ -485,6 +504,7 @@ class Trainer(TrainerBase):
             "epoch": self.epoch,
             "step": self.step,
             "best_accuracy": self.best_accuracy,
+            "pending_evolution": self._pending_evolution,
             "streams": self.streams.state_dict(),
             "backend": self.model.kernels.name,
             "history": self.history.records,

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import InterruptAfter, StopAt, assert_same, shared_data
+from conftest import InterruptAfter, StopAt, assert_same, shared_data, wait_until_training
 
 from sparsemlp import TrainConfig, Trainer, checkpoint, evaluate, info, train
 from sparsemlp import rbm_trainer as rbm_trainer_mod
@@ -84,7 +84,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     run = tmp_path / "run"
     tr = _trainer(cfg, run_dir=run)
     n_batches = -(-Xtr.shape[0] // 16)
-    monkeypatch.setattr(rbm_trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 7))
+    monkeypatch.setattr(rbm_trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 1 + 7))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(Xtr, Xte)
     monkeypatch.undo()
@@ -269,19 +269,15 @@ def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", "--model", "rbm", "--hidden",
                           "3000", "--epochs", "500", "--batch-size", "2", "--out", str(out)],
                          stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while not (out / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.5)
+    head = wait_until_training(p)
     p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
+    err = head + p.communicate(timeout=120)[1]
     assert p.returncode == 130, err
     latest = checkpoint.read_latest(out)
     assert latest is not None and "-step-" in latest

@@ -148,8 +148,10 @@ def _plan(cmd):
     if args[:2] != ["-m", "sparsemlp.train"] or "--print-config" in args:
         return [sys.executable, *args], None
     if "--resume" in args:  # the run was trained for 2 epochs: "extend" to 3
+        # a checkpoint of the README's 50-epoch run -> the 2-epoch run's first one
+        args = [re.sub(r"checkpoints/epoch-\d+$", "checkpoints/epoch-0001", a) for a in args]
         return [sys.executable, *args, *(["--epochs", "3"] if "--epochs" in args else [])], None
-    extra = ["--epochs", "2"]
+    extra = ["--epochs", "2", "--checkpoint-every", "1"]
     if "rbm" in args:
         extra += ["--ais-betas", "100"]
     if "reference" in args:

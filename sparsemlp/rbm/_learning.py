@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .._validation import check_param
-from ..evolution import evolve, evolve_original
+from ..evolution import evolve, evolve_original, regrow
 from ..models import batch_t
 from ..optim import SGD
 
@@ -238,6 +238,36 @@ class CDLearning:
         self._scratch = None
         fn = evolve_original if original else evolve
         res = fn(self.layer, zeta=zeta, rng=rng, init=init, normal_std=normal_std, regrow=regrow)
+        if optimizer is not None:
+            optimizer.remap(0, res.keep_index, res.new_positions, new_param=self.layer.W.data)
+        return res
+
+    def regrow(self, n, *, rng, original=False, optimizer=None, init="normal", normal_std=0.05):
+        """Regrow ``n`` connections: completes a removal-only :meth:`evolve` (the last epoch's).
+
+        Parameters
+        ----------
+        n : int
+            Connections to add (the ``n_removed`` of the removal-only step).
+        rng : numpy.random.Generator or RandomState
+            Regrowth randomness (the generator that step would have used).
+        original : bool, default=False
+            The original's scalar regrowth loop.
+        optimizer : SGD or Adam, optional
+            Its state of ``W.data`` follows; new connections start at zero.
+        init : str, default="normal"
+            Law of the regrown values.
+        normal_std : float, default=0.05
+            Standard deviation of the normal law.
+
+        Returns
+        -------
+        EvolutionResult
+            ``new_positions`` and ``n_regrown``.
+        """
+        self.layer.release_index()
+        self._scratch = None
+        res = regrow(self.layer, n, rng=rng, init=init, normal_std=normal_std, original=original)
         if optimizer is not None:
             optimizer.remap(0, res.keep_index, res.new_positions, new_param=self.layer.W.data)
         return res
