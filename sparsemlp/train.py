@@ -244,6 +244,8 @@ def _open_run(cls, args, cfg, run_dir, ck, ds, ks, streams, shape):
         trainer = cls.from_checkpoint(ck, run_dir=run_dir, backend=cfg.backend,
                                       verbose=not args.quiet)
         trainer.config = cfg
+        if trainer.preprocessing is None:  # a checkpoint of format 1 had no label map or scaling
+            trainer.preprocessing = ds.preprocessing  # (the same config gives the same data)
         for p in drop_after(run_dir, ck):
             logger.warning("removed %s: it came after the checkpoint resumed from", p)
         return trainer

@@ -348,7 +348,7 @@ def _bad_paths(tmp):
         "config-missing": (["--config", str(tmp / "no.toml")], "not found"),
         "config-dir": (["--config", str(run)], "is a folder"),
         "config-bad-toml": (["--config", str(tmp / "bad.toml")], "not valid TOML"),
-        "config-binary": (["--config", str(tmp / "bin.toml")], "cannot be read"),
+        "config-binary": (["--config", str(tmp / "bin.toml")], "not valid TOML"),
         "config-not-a-table": (["--config", str(tmp / "val.toml")], "must be a table"),
     }
 
