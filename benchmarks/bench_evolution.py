@@ -4,7 +4,7 @@ For sparse (about 1 % dense) and narrow, ~98 %-dense layers it times
 
 * ``init``: ``sparsemlp.topology.erdos_renyi`` with a Generator (Law B for the sparse cases,
   Law A draws for the narrow ones, ``density=0.98`` for the large narrow one);
-* ``evolve``: one ``sparsemlp.evolution.evolve(zeta=0.3)`` with a Generator and the
+* ``evolve``: one ``sparsemlp.evolution.set.evolve(zeta=0.3)`` with a Generator and the
   rebuild of the layer's transposed index it implies (``ensure_index``), plus the share
   spent in the backend kernels (``csr_merge``, ``csr_transpose``) and the optimizer remap
   that follows a step (DESIGN section 4.6); with a tracemalloc pass for the temporaries
@@ -185,8 +185,8 @@ def _rebuild_index(layer):
 
 def point_sparsemlp(case, args):
     from sparsemlp import _kernels
-    from sparsemlp.evolution import evolve
-    from sparsemlp.layers import SparseLinear
+    from sparsemlp.evolution.set import evolve
+    from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 
     n_in, n_out, kw = CASES[case]
@@ -258,8 +258,8 @@ def memory_point(n_in, n_out, kw, dtype, ks, seed):
     """
     import tracemalloc
 
-    from sparsemlp.evolution import evolve
-    from sparsemlp.layers import SparseLinear
+    from sparsemlp.evolution.set import evolve
+    from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 
     rng = np.random.default_rng(seed + 1)
@@ -288,8 +288,8 @@ def memory_point(n_in, n_out, kw, dtype, ks, seed):
 
 
 def point_original(case, args):
-    from sparsemlp.evolution import evolve
-    from sparsemlp.layers import SparseLinear
+    from sparsemlp.evolution.set import evolve
+    from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 
     n_in, n_out, kw = CASES[case]

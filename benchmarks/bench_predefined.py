@@ -55,7 +55,7 @@ def point(model, seed, epochs, threads, overrides, preds_path):
     from sparsemlp import TrainConfig, Trainer
     from sparsemlp._parallel import thread_limit
     from sparsemlp._rng import Streams
-    from sparsemlp.train import load_dataset
+    from sparsemlp.cli.train import load_dataset
 
     spec = MODELS[model]
     cfg = TrainConfig(dataset="fashion-mnist", epochs=epochs, seed=seed, threads=threads,
@@ -117,7 +117,7 @@ def point(model, seed, epochs, threads, overrides, preds_path):
 
 def add_kl(records, preds):
     """KL of each point's predictions from the mean dense-112 predictions over seeds."""
-    from sparsemlp.functions import kl_divergence
+    from sparsemlp.nn.functions import kl_divergence
 
     ref_keys = [k for k in preds if k[0] == REFERENCE_MODEL]
     for rec in records:

@@ -76,7 +76,7 @@ def worker_original(args):
 def worker_sparsemlp(args):
     import sparsemlp
     from sparsemlp import TrainConfig
-    from sparsemlp.rbm_trainer import RBMTrainer
+    from sparsemlp.training.rbm import RBMTrainer
 
     _, Xtr, Xte = coil20(args.seed)
     Xtr, Xte = Xtr.astype(args.dtype), Xte.astype(args.dtype)

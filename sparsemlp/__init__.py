@@ -2,15 +2,15 @@
 
 from ._show_versions import show_versions
 from ._version import __version__
-from .config import TrainConfig
-from .evolution import EvolutionResult, evolve, importance_prune, set_thresholds
-from .layers import SparseLinear
-from .models import SparseMLP
-from .optim import SGD, Adam
+from .evolution.set import EvolutionResult, evolve, importance_prune, set_thresholds
+from .nn.layers import SparseLinear
+from .nn.mlp import SparseMLP
+from .nn.optim import SGD, Adam
 from .rbm import SparseRBM
-from .rbm_trainer import RBMTrainer
 from .topology import erdos_renyi, init_values
-from .trainer import Callback, Trainer
+from .training.config import TrainConfig
+from .training.mlp import Callback, Trainer
+from .training.rbm import RBMTrainer
 
 __all__ = [
     "__version__", "show_versions", "TrainConfig", "SparseLinear", "SparseMLP", "SGD", "Adam",
@@ -23,11 +23,11 @@ __all__ = [
 def __getattr__(name):
     # scikit-learn costs ~1-4 s to import: load the estimators only when asked for
     if name == "SparseMLPClassifier":
-        from .estimators import SparseMLPClassifier
+        from .estimators.mlp import SparseMLPClassifier
 
         return SparseMLPClassifier
     if name == "SparseBernoulliRBM":
-        from .rbm_estimator import SparseBernoulliRBM
+        from .estimators.rbm import SparseBernoulliRBM
 
         return SparseBernoulliRBM
     raise AttributeError(f"module 'sparsemlp' has no attribute {name!r}")

@@ -16,11 +16,12 @@ import pytest
 import scipy.sparse as sp
 from conftest import assert_same
 
-from sparsemlp import TrainConfig, Trainer, checkpoint
-from sparsemlp._rundir import clean_leftovers
+from sparsemlp import TrainConfig, Trainer
+from sparsemlp.cli.train import main
 from sparsemlp.data import load as load_data
-from sparsemlp.rbm_trainer import RBMTrainer
-from sparsemlp.train import main
+from sparsemlp.training import checkpoint
+from sparsemlp.training.rbm import RBMTrainer
+from sparsemlp.training.rundir import clean_leftovers
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "checkpoints_v1"
 # the flags that wrote the fixtures (tests/fixtures/checkpoints_v1/generate.py)
@@ -284,7 +285,7 @@ def test_crash_while_writing_latest_keeps_it(digits, tmp_path, monkeypatch):
 _KILL_SCRIPT = """
 import os, signal, sys
 import numpy as np
-from sparsemlp import checkpoint
+from sparsemlp.training import checkpoint
 from sparsemlp.data import load
 sys.path.insert(0, {tests!r})
 import test_checkpoint_integrity as t

@@ -9,11 +9,13 @@ import pytest
 import scipy.sparse as sp
 from dense_reference import forward as dense_forward
 
-from sparsemlp import checkpoint, cli, evaluate, info
-from sparsemlp import train as train_cli
 from sparsemlp._rng import Streams
-from sparsemlp.config import TrainConfig
-from sparsemlp.train import load_dataset
+from sparsemlp.cli import evaluate, info
+from sparsemlp.cli import main as cli
+from sparsemlp.cli import train as train_cli
+from sparsemlp.cli.train import load_dataset
+from sparsemlp.training import checkpoint
+from sparsemlp.training.config import TrainConfig
 
 ARGS = ["--hidden", "40", "30", "--epsilon", "4", "--epochs", "3", "--batch-size", "32",
         "--checkpoint-every", "1", "-q"]
@@ -152,7 +154,7 @@ def test_profile_counts_calls_and_detaches(tmp_path, capsys):
 
     from sparsemlp import TrainConfig, Trainer
     from sparsemlp.data import load
-    from sparsemlp.profile import Profiler
+    from sparsemlp.training.profile import Profiler
 
     ds = load("digits", rng=np.random.default_rng(0))
     cfg = TrainConfig(hidden=(30, 20), epochs=3, batch_size=100, checkpoint_every=0)

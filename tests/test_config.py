@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from sparsemlp import _kernels
-from sparsemlp.config import ConfigError, TrainConfig
-from sparsemlp.train import main as train_main
-from sparsemlp.trainer import build_model
+from sparsemlp.cli.train import main as train_main
+from sparsemlp.training.config import ConfigError, TrainConfig
+from sparsemlp.training.mlp import build_model
 
 # The per-layer settings, found independently of config.PER_LAYER: the fields that take
 # several values on the command line (nargs="+"), with a valid scalar and a topology that uses it.

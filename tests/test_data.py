@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import shared_data
 
-from sparsemlp import data, preprocessing
-from sparsemlp.data import DataError, load, normalize, split
+from sparsemlp.data import DataError, load, normalize, preprocessing, split
+from sparsemlp.data import core as data
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")
@@ -347,7 +347,7 @@ def test_mat_and_unreadable_files(tmp_path, rng):
 
 
 def _train(argv, capsys, tmp_path):
-    from sparsemlp import train as train_cli
+    from sparsemlp.cli import train as train_cli
 
     code = train_cli.main([*argv, "--hidden", "8", "--epochs", "1", "--out", str(tmp_path / "r")])
     return code, capsys.readouterr().err
@@ -487,8 +487,8 @@ def test_no_test_sample_leaks_into_training(tmp_path, reference, n, test_size):
 def test_no_leak_through_the_cli_split_and_subsample(tmp_path):
     """The command line's split (load_dataset with the run's streams) and its subsamples."""
     from sparsemlp._rng import Streams
-    from sparsemlp.config import TrainConfig
-    from sparsemlp.train import load_dataset
+    from sparsemlp.cli.train import load_dataset
+    from sparsemlp.training.config import TrainConfig
 
     n = 90
     np.savez(tmp_path / "ids.npz", X=np.c_[np.arange(n), np.zeros(n)], y=np.arange(n) % 3)

@@ -1,4 +1,4 @@
-"""Tests of sparsemlp.evolution against sort-based, loop-based and dense oracles."""
+"""Tests of sparsemlp.evolution.set against sort-based, loop-based and dense oracles."""
 
 import math
 import warnings
@@ -12,7 +12,7 @@ from scipy import stats
 
 from sparsemlp import _kernels
 from sparsemlp._validation import check_csr
-from sparsemlp.evolution import (
+from sparsemlp.evolution.set import (
     EvolutionResult,
     evolve,
     evolve_original,
@@ -20,7 +20,7 @@ from sparsemlp.evolution import (
     removal_mask,
     set_thresholds,
 )
-from sparsemlp.layers import SparseLinear
+from sparsemlp.nn.layers import SparseLinear
 from sparsemlp.topology import erdos_renyi
 
 P_MIN = 1e-4
@@ -279,7 +279,7 @@ _PATHS = {
 
 def _force_paths(monkeypatch, which):
     import sparsemlp._kernels._reference as reference
-    import sparsemlp.evolution as ev
+    import sparsemlp.evolution.set as ev
     import sparsemlp.topology.laws as laws
     import sparsemlp.topology.sampling as sampling
 

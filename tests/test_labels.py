@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from sparsemlp import evaluate, info
-from sparsemlp import train as train_cli
 from sparsemlp._rng import Streams
+from sparsemlp.cli import evaluate, info
+from sparsemlp.cli import train as train_cli
 from sparsemlp.data import DataError, load, load_digits
-from sparsemlp.trainer import Trainer
+from sparsemlp.training.mlp import Trainer
 
 ARGS = ["--hidden", "40", "--epsilon", "4", "--epochs", "3", "--checkpoint-every", "0", "-q"]
 
@@ -142,7 +142,7 @@ def test_test_class_absent_from_training_is_refused(tmp_path):
 
 
 def test_identity_labels_are_not_announced(tmp_path, caplog):
-    with caplog.at_level("INFO", logger="sparsemlp.data"):
+    with caplog.at_level("INFO", logger="sparsemlp.data.core"):
         load("digits", rng=np.random.default_rng(0))
     assert not any("-> classes" in r.getMessage() for r in caplog.records)
 

@@ -7,9 +7,9 @@ import scipy.sparse as sp
 from conftest import random_csr
 
 from sparsemlp import _kernels
-from sparsemlp.functions import loss_value, make_activation, output_delta
-from sparsemlp.layers import SparseLinear
-from sparsemlp.models import SparseMLP
+from sparsemlp.nn.functions import loss_value, make_activation, output_delta
+from sparsemlp.nn.layers import SparseLinear
+from sparsemlp.nn.mlp import SparseMLP
 
 CASES = [
     # hidden activation, output activation, loss

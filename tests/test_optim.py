@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sparsemlp.optim import SGD, Adam, lr_at
+from sparsemlp.nn.optim import SGD, Adam, lr_at
 
 
 def test_remap_keeps_kept_state_and_zeroes_new():

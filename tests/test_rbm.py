@@ -10,7 +10,7 @@ from dense_rbm import DenseRBM
 from test_evolution import check_result, snapshot
 
 from sparsemlp import _kernels
-from sparsemlp.optim import SGD
+from sparsemlp.nn.optim import SGD
 from sparsemlp.rbm import SparseRBM
 from sparsemlp.topology import erdos_renyi
 
@@ -231,7 +231,7 @@ def small_rbm():
 
 
 def test_exact_log_partition_and_likelihood_against_brute_force(small_rbm):
-    from sparsemlp.rbm_metrics import log_likelihood, log_partition_exact
+    from sparsemlp.rbm.metrics import log_likelihood, log_partition_exact
 
     vs, log_pv, log_z = _brute(small_rbm)
     assert log_partition_exact(small_rbm, chunk=7) == pytest.approx(log_z, rel=1e-12)
@@ -241,7 +241,7 @@ def test_exact_log_partition_and_likelihood_against_brute_force(small_rbm):
 
 
 def test_ais_estimate_close_to_exact(small_rbm):
-    from sparsemlp.rbm_metrics import ais_log_partition, log_partition_exact
+    from sparsemlp.rbm.metrics import ais_log_partition, log_partition_exact
 
     exact = log_partition_exact(small_rbm)
     est, sd = ais_log_partition(small_rbm, n_chains=200, n_betas=2000,
@@ -256,7 +256,7 @@ def test_ais_estimate_close_to_exact(small_rbm):
 def test_pseudo_log_likelihood_against_brute_force(small_rbm):
     from scipy.special import logsumexp
 
-    from sparsemlp.rbm_metrics import pseudo_log_likelihood
+    from sparsemlp.rbm.metrics import pseudo_log_likelihood
 
     vs, log_pv, _ = _brute(small_rbm)
     idx = np.array([3, 100, 254])
@@ -274,7 +274,7 @@ def test_pseudo_log_likelihood_against_brute_force(small_rbm):
 
 
 def test_pll_with_empty_rows_and_columns():
-    from sparsemlp.rbm_metrics import free_energy, pseudo_log_likelihood
+    from sparsemlp.rbm.metrics import free_energy, pseudo_log_likelihood
 
     W = sp.csr_array((np.array([0.5, -1.0]), np.array([1, 0]), np.array([0, 0, 1, 1, 2])),
                      shape=(4, 3))  # rows 0 and 2 empty, column 2 empty
@@ -289,7 +289,7 @@ def test_pll_with_empty_rows_and_columns():
 
 
 def test_ais_on_a_16_hidden_unit_model():
-    from sparsemlp.rbm_metrics import ais_log_partition, log_partition_exact
+    from sparsemlp.rbm.metrics import ais_log_partition, log_partition_exact
 
     rng = np.random.default_rng(3)
     W = erdos_renyi(100, 16, density=0.3, rng=rng, dtype=np.float64, init="normal", normal_std=0.5)
@@ -321,7 +321,7 @@ def _quadrature(rbm, lim=14.0, step=0.02):
 
 
 def test_gaussian_exact_log_partition_free_energy_and_ais_against_quadrature(gaussian_rbm):
-    from sparsemlp import rbm_metrics as m
+    from sparsemlp.rbm import metrics as m
 
     log_z, v, log_pv_un = _quadrature(gaussian_rbm)
     assert m.log_partition_exact(gaussian_rbm) == pytest.approx(log_z, abs=1e-6)
@@ -335,7 +335,7 @@ def test_gaussian_exact_log_partition_free_energy_and_ais_against_quadrature(gau
 
 
 def test_gaussian_has_no_pseudo_likelihood(gaussian_rbm):
-    from sparsemlp.rbm_metrics import pseudo_log_likelihood
+    from sparsemlp.rbm.metrics import pseudo_log_likelihood
 
     with pytest.raises(ValueError, match="binary visible units only.*ais_log_partition"):
         pseudo_log_likelihood(gaussian_rbm, np.zeros((1, 2)))
@@ -372,7 +372,7 @@ import numpy as np
 sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
 from test_rbm import _coil20
 from sparsemlp import TrainConfig
-from sparsemlp.rbm_trainer import RBMTrainer
+from sparsemlp.training.rbm import RBMTrainer
 _, Xtr, Xte = _coil20()
 cfg = TrainConfig(model="rbm", hidden=(1_000_000,), epochs=1, lr=0.1, momentum=0.0,
                   weight_decay=2e-7, decay="original", normalize="none", pll="stochastic",

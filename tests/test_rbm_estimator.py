@@ -11,8 +11,8 @@ pytest.importorskip("sklearn")
 from sklearn.base import clone  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from sparsemlp import rbm_estimator  # noqa: E402
-from sparsemlp.rbm_estimator import SparseBernoulliRBM  # noqa: E402
+from sparsemlp.estimators import rbm as rbm_estimator  # noqa: E402
+from sparsemlp.estimators.rbm import SparseBernoulliRBM  # noqa: E402
 
 # scikit-learn's checks feed standard-normal data; the default out_of_range="warn" uses it as
 # BernoulliRBM does and says so, which is expected here.

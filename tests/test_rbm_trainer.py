@@ -9,11 +9,13 @@ import pytest
 import scipy.sparse as sp
 from conftest import InterruptAfter, StopAt, assert_same, shared_data, wait_until_training
 
-from sparsemlp import TrainConfig, Trainer, checkpoint, evaluate, info, train
-from sparsemlp import rbm_trainer as rbm_trainer_mod
+from sparsemlp import TrainConfig, Trainer
 from sparsemlp._rng import Streams
+from sparsemlp.cli import evaluate, info, train
 from sparsemlp.data import load as load_data
-from sparsemlp.rbm_trainer import RBMTrainer
+from sparsemlp.training import checkpoint
+from sparsemlp.training import rbm as rbm_trainer_mod
+from sparsemlp.training.rbm import RBMTrainer
 
 SMALL = dict(model="rbm", hidden=(40,), epsilon=4.0, epochs=4, batch_size=16,
              checkpoint_every=1, ais_every=2, ais_betas=50, ais_chains=10)
@@ -242,7 +244,7 @@ def test_plot_rbm_run_writes_grids(run_dir, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     import matplotlib.image
 
-    from sparsemlp import plot
+    from sparsemlp.cli import plot
 
     out = tmp_path / "plots"
     assert plot.main([str(run_dir), "--out", str(out)]) == 0
@@ -257,7 +259,7 @@ def test_plot_rbm_run_writes_grids(run_dir, tmp_path, capsys):
 
 
 def test_plot_image_layout():
-    from sparsemlp.plot_rbm import image_layout
+    from sparsemlp.cli.plot_rbm import image_layout
 
     assert image_layout(1024, "/x/COIL20.mat") == (32, 32, "F")
     assert image_layout(64, "digits") == (8, 8, "C")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import shared_data
 
-from sparsemlp.train import main
+from sparsemlp.cli.train import main
 
 # REFERENCE.md §8.5: the authors' code on COIL20, 1024-3000-3000-3000-20, seed 0, demo defaults
 NNZ = [79441, 119224, 119138, 38135]

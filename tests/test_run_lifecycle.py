@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from conftest import assert_same, wait_until_training
 
-from sparsemlp import TrainConfig, Trainer, checkpoint
-from sparsemlp._rundir import clean_leftovers
-from sparsemlp.train import main
+from sparsemlp import TrainConfig, Trainer
+from sparsemlp.cli.train import main
+from sparsemlp.training import checkpoint
+from sparsemlp.training.rundir import clean_leftovers
 
 MLP = ["--hidden", "32", "24", "--epsilon", "4", "--batch-size", "64", "--lr-schedule", "constant",
        "--threads", "1", "-q"]
@@ -92,7 +93,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
 def test_signal_outside_the_batch_loop_saves_an_epoch_checkpoint(tmp_path, monkeypatch):
     """A signal during evaluation or evolution stops at the end of that epoch, with the
     epoch's checkpoint (not one batch into the next)."""
-    from sparsemlp import trainer as trainer_mod
+    from sparsemlp.training import mlp as trainer_mod
 
     class FlagSetAfterFirstEpoch:
         signum = signal.SIGTERM
@@ -129,7 +130,7 @@ def test_sigterm_before_training_exits_143_and_leaves_no_run(tmp_path):
     ends with 143 like one during training, and the half-made run directory goes."""
     out = tmp_path / "run"
     code = ("import os, signal, sys\n"
-            "import sparsemlp.train as t\n"
+            "import sparsemlp.cli.train as t\n"
             "def killed(*a, **k):\n"
             "    os.kill(os.getpid(), signal.SIGTERM)\n"
             "t.save_degrees = killed\n"
@@ -175,7 +176,7 @@ def test_resume_from_final_extends_and_a_lone_checkpoint_is_refused(tmp_path, ca
 
 
 def test_drop_after_points_latest_at_the_checkpoint_resumed_from(tmp_path):
-    from sparsemlp._rundir import drop_after
+    from sparsemlp.training.rundir import drop_after
 
     run = tmp_path / "run"
     assert main([*MLP, "--epochs", "3", "--checkpoint-every", "1", "--out", str(run)]) == 0
@@ -238,7 +239,7 @@ def test_extending_a_reference_mode_run_equals_training_longer(tmp_path, model):
     """The same with the original's single RandomState (its draws must come in order)."""
     from sparsemlp._rng import Streams
     from sparsemlp.data import load as load_data
-    from sparsemlp.rbm_trainer import RBMTrainer
+    from sparsemlp.training.rbm import RBMTrainer
 
     cls = Trainer if model == "mlp" else RBMTrainer
     extra = dict(model="rbm", hidden=(24,), ais_every=0, pll="none", dtype="float64") \
@@ -272,8 +273,8 @@ def test_extending_a_reference_mode_run_equals_training_longer(tmp_path, model):
 @pytest.mark.parametrize("legacy", [False, True])
 def test_regrow_completes_a_removal_only_evolution(original, legacy):
     """evolve(regrow=False) then regrow(n_removed) == evolve(), bit for bit."""
-    from sparsemlp.evolution import evolve, evolve_original, regrow
-    from sparsemlp.layers import SparseLinear
+    from sparsemlp.evolution.set import evolve, evolve_original, regrow
+    from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 
     def layer():
@@ -365,7 +366,7 @@ def test_bad_paths_give_one_line_and_exit_2(tmp_path, capsys, case):
 
 def test_unwritable_run_directory_is_refused(tmp_path, capsys, monkeypatch):
     """(Simulated: the tests may run as root, who may write anywhere.)"""
-    from sparsemlp import _rundir
+    from sparsemlp.training import rundir as _rundir
 
     run = tmp_path / "run"
     assert main([*MLP, "--epochs", "1", "--out", str(run)]) == 0
@@ -409,7 +410,7 @@ def test_broken_config_json_of_a_run(tmp_path, capsys, content, msg):
 
 
 def test_checkpoint_names_order_by_training_progress():
-    from sparsemlp._rundir import checkpoint_key
+    from sparsemlp.training.rundir import checkpoint_key
 
     names = ["epoch-10000", "epoch-9999-step-000012", "epoch-9999", "epoch-0002-step-000100",
              "epoch-0002-step-000007", "epoch-0002", "epoch-0010"]

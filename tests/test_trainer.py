@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from conftest import InterruptAfter, StopAt, assert_same, wait_until_training
 
-from sparsemlp import TrainConfig, Trainer, checkpoint
-from sparsemlp import trainer as trainer_mod
+from sparsemlp import TrainConfig, Trainer
 from sparsemlp._rng import Streams
 from sparsemlp.data import load as load_data
+from sparsemlp.training import checkpoint
+from sparsemlp.training import mlp as trainer_mod
 
 SMALL = dict(hidden=(48, 32), epsilon=4.0, epochs=4, batch_size=16, checkpoint_every=1)
 
@@ -229,7 +230,7 @@ def test_checkpoint_of_another_run_is_refused_by_resume(tmp_path, capsys):
     and the checkpoint's config disagree, so --resume refuses it."""
     import shutil
 
-    from sparsemlp.train import main
+    from sparsemlp.cli.train import main
 
     flags = ["--hidden", "16", "--epochs", "1", "--batch-size", "64", "-q"]
     assert main([*flags, "--out", str(tmp_path / "a"), "--seed", "0"]) == 0
@@ -264,7 +265,7 @@ def test_atomic_save_replaces_existing(digits, tmp_path):
 
 
 def test_config_validation_errors():
-    from sparsemlp.config import ConfigError
+    from sparsemlp.training.config import ConfigError
 
     msg = "'zeta' parameter of TrainConfig must be a float in the range \\[0, 1\\)"
     with pytest.raises(ConfigError, match=msg):

@@ -3,13 +3,13 @@
 import importlib
 import sys
 
-from ._version import __version__
+from .._version import __version__
 
 SUBCOMMANDS = {
-    "train": ("sparsemlp.train", "train a SET sparse network (python -m sparsemlp.train)"),
-    "evaluate": ("sparsemlp.evaluate", "score a run's model on a data set"),
-    "info": ("sparsemlp.info", "layers, connections, bytes per connection, degrees"),
-    "plot": ("sparsemlp.plot", "learning curves, time per epoch, degree distributions (PNG)"),
+    "train": ("sparsemlp.cli.train", "train a SET sparse network (python -m sparsemlp.train)"),
+    "evaluate": ("sparsemlp.cli.evaluate", "score a run's model on a data set"),
+    "info": ("sparsemlp.cli.info", "layers, connections, bytes per connection, degrees"),
+    "plot": ("sparsemlp.cli.plot", "learning curves, time per epoch, degree distributions (PNG)"),
 }
 
 USAGE = "usage: sparsemlp {train,evaluate,info,plot} [ARGS]  (sparsemlp CMD --help for details)"

@@ -53,7 +53,7 @@ class Profiler:
         self._wrap(trainer, "_save_epoch_checkpoint", "checkpoint")
         self._wrap(trainer, "save", "checkpoint")  # final/ at the end of fit
         self._wrap(trainer, "_evolve", "evolution: total")
-        from . import trainer as trainer_mod
+        from . import mlp as trainer_mod
 
         orig_evolve = trainer_mod.evolve
         def evolve(layer, **kw):

@@ -6,7 +6,7 @@ from importlib import resources
 
 import numpy as np
 
-from ._validation import check_param
+from .._validation import check_param
 from .download import IDX_FILES, DataError, _missing, _search, fashion_mnist_dir
 from .preprocessing import (
     Preprocessing,
@@ -86,7 +86,7 @@ def load_digits():
     y : ndarray of shape (1797,)
         Labels 0..9.
     """
-    with resources.files("sparsemlp.datasets").joinpath("digits.npz").open("rb") as fh:
+    with resources.files("sparsemlp.data").joinpath("digits.npz").open("rb") as fh:
         with np.load(fh, allow_pickle=False) as z:
             return z["X"].astype(np.float64), z["y"].astype(np.int64)
 

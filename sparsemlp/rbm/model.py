@@ -7,10 +7,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_param
-from ..layers import SparseLinear
-from ..optim import flat_views
+from ..nn.layers import SparseLinear
+from ..nn.optim import flat_views
 from ..topology import erdos_renyi
-from ._learning import CDLearning
+from .learning import CDLearning
 
 __all__ = ["SparseRBM", "VISIBLE_UNITS"]
 

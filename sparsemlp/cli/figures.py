@@ -4,7 +4,7 @@ import json
 import math
 import os
 
-from . import checkpoint
+from ..training import checkpoint
 
 REQUIRED = ("epoch", "train_loss", "test_loss", "test_accuracy", "seconds_train",
             "seconds_evolution", "seconds_eval")

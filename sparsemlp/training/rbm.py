@@ -6,15 +6,15 @@ import time
 
 import numpy as np
 
+from .._rng import Streams
+from ..data.preprocessing import Preprocessing
+from ..nn.mlp import batch_t
+from ..rbm import SparseRBM
+from ..rbm import metrics as metrics
 from . import checkpoint
-from . import rbm_metrics as metrics
-from ._rng import Streams
-from ._run import TrainerBase
-from ._signals import _interrupted, _InterruptFlag
+from .base import TrainerBase
 from .history import progress
-from .models import batch_t
-from .preprocessing import Preprocessing
-from .rbm import SparseRBM
+from .signals import _interrupted, _InterruptFlag
 
 __all__ = ["RBMTrainer", "build_rbm"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ._validation import check_param
+from .._validation import check_param
 
 if sys.version_info >= (3, 11):
     import tomllib

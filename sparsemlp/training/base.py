@@ -7,14 +7,15 @@ import signal
 
 import numpy as np
 
-from . import _kernels, checkpoint
-from ._parallel import thread_limit
-from ._rng import Streams
-from ._rundir import checkpoint_key, newest_checkpoint
-from ._signals import _interrupted
+from .. import _kernels
+from .._parallel import thread_limit
+from .._rng import Streams
+from ..nn.optim import lr_at, make_optimizer
+from . import checkpoint
 from .config import TrainConfig
 from .history import History, PhaseTimer, peak_rss_mb
-from .optim import lr_at, make_optimizer
+from .rundir import checkpoint_key, newest_checkpoint
+from .signals import _interrupted
 
 
 class TrainerBase:

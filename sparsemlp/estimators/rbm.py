@@ -8,11 +8,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_param
-from .estimators import _seed
-from .models import batch_t
-from .rbm import SparseRBM
-from .rbm_metrics import pseudo_log_likelihood
+from .._validation import check_param
+from ..nn.mlp import batch_t
+from ..rbm import SparseRBM
+from ..rbm.metrics import pseudo_log_likelihood
+from .mlp import _seed
 
 __all__ = ["SparseBernoulliRBM"]
 

@@ -3,8 +3,8 @@
 import numpy as np
 import scipy.sparse as sp
 
-from . import _kernels
-from ._kernels import _flags
+from .. import _kernels
+from .._kernels import _flags
 
 __all__ = ["SparseLinear"]
 

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from ._figures import RBM_REQUIRED as RBM_REQUIRED  # importable from here, as before
-from ._figures import (
+from .figures import RBM_REQUIRED as RBM_REQUIRED  # importable from here, as before
+from .figures import (
     PlotError,
     _curves,
     _epoch_axes,
@@ -155,10 +155,10 @@ def load_run(run_dir):
     PlotError
         If there is no checkpoint, it is not an RBM one, or the data set cannot be loaded.
     """
-    from . import checkpoint
-    from ._rng import Streams
-    from .data import DataError
-    from .rbm_trainer import RBMTrainer
+    from .._rng import Streams
+    from ..data import DataError
+    from ..training import checkpoint
+    from ..training.rbm import RBMTrainer
     from .train import load_dataset, rbm_data
 
     try:

@@ -4,8 +4,8 @@ import logging
 
 import numpy as np
 
-from .data import DataError
-from .data import load as load_data
+from ..data import DataError
+from ..data import load as load_data
 
 __all__ = ["load_dataset", "pad_features", "rbm_data"]
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_finite
+from .._validation import check_finite
 
 __all__ = ["DataError", "Scaling", "Preprocessing", "check_features", "check_labels", "encode_labels",
            "describe_classes"]

@@ -4,17 +4,9 @@ import math
 
 import numpy as np
 
-from ._validation import check_param
-from .evolution import (
-    EvolutionResult,
-    _check_common,
-    _compact,
-    _linear_keys,
-    _merge_new,
-    _remove,
-    _unchanged,
-)
-from .topology import _fill_values, _isin_sorted
+from .._validation import check_param
+from ..topology import _fill_values, _isin_sorted
+from .set import EvolutionResult, _check_common, _compact, _linear_keys, _merge_new, _remove, _unchanged
 
 __all__ = ["evolve_degree_preserving", "swap_rows"]
 

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from . import _kernels
-from ._validation import check_param
+from .. import _kernels
+from .._validation import check_param
 
 __all__ = ["SGD", "Adam", "make_optimizer", "lr_at", "SCHEDULES", "flat_views"]
 

@@ -6,9 +6,9 @@ import os
 import signal
 import sys
 
-from .checkpoint import CheckpointError, read_latest
-from .config import ConfigError
-from .data import DataError
+from ..data import DataError
+from ..training.checkpoint import CheckpointError, read_latest
+from ..training.config import ConfigError
 
 logger = logging.getLogger("sparsemlp")
 

@@ -5,9 +5,9 @@ import time
 import numpy as np
 
 from .._validation import check_param
-from ..evolution import evolve, evolve_original, regrow
-from ..models import batch_t
-from ..optim import SGD
+from ..evolution.set import evolve, evolve_original, regrow
+from ..nn.mlp import batch_t
+from ..nn.optim import SGD
 
 # Samples per chunk of a whole-set pass: one (n_hidden, chunk) array holds at most this
 # many values (32 MiB in float64), so evaluating 480 samples at 1,000,000 hidden units

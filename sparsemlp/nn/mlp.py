@@ -5,12 +5,12 @@ import warnings
 
 import numpy as np
 
-from . import _kernels
-from ._validation import check_param
+from .. import _kernels
+from .._validation import check_param
+from ..topology import erdos_renyi
 from .functions import make_activation
 from .layers import SparseLinear
 from .optim import flat_views
-from .topology import erdos_renyi
 
 __all__ = ["SparseMLP"]
 

@@ -5,8 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_csr, check_param
-from .topology import (
+from .._validation import check_csr, check_param
+from ..topology import (
     _CHUNK,
     INIT_LAWS,
     _check_rng,

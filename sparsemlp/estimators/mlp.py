@@ -7,9 +7,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_param
-from .config import ConfigError, TrainConfig
-from .trainer import Trainer
+from .._validation import check_param
+from ..training.config import ConfigError, TrainConfig
+from ..training.mlp import Trainer
 
 __all__ = ["SparseMLPClassifier"]
 

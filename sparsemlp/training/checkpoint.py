@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_csr
-from ._version import __version__
+from .._validation import check_csr
+from .._version import __version__
 
 __all__ = ["FORMAT_VERSION", "READ_VERSIONS", "CheckpointError", "save", "load", "read_meta",
            "check_meta", "read_latest", "write_latest", "topology_digest"]

@@ -5,20 +5,20 @@ import math
 
 import numpy as np
 
+from .._parallel import thread_limit
+from .._validation import check_array
+from ..data.preprocessing import Preprocessing
+from ..evolution.rewiring import evolve_degree_preserving
+from ..evolution.set import evolve, importance_prune
+from ..nn.functions import accuracy, loss_value, output_delta
+from ..nn.mlp import SparseMLP, batch_t
+from ..topology import ClashFreeSchedule, predefined_layers
 from . import checkpoint
-from ._parallel import thread_limit
-from ._run import TrainerBase
-from ._signals import _interrupted, _InterruptFlag
-from ._validation import check_array
+from .base import TrainerBase
 from .comm import SerialComm
 from .config import PREDEFINED, ConfigError
-from .evolution import evolve, importance_prune
-from .functions import accuracy, loss_value, output_delta
 from .history import progress
-from .models import SparseMLP, batch_t
-from .preprocessing import Preprocessing
-from .rewiring import evolve_degree_preserving
-from .topology import ClashFreeSchedule, predefined_layers
+from .signals import _interrupted, _InterruptFlag
 
 __all__ = ["Trainer", "Callback", "build_model"]
 
