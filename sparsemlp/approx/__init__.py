@@ -9,8 +9,9 @@ from .base import (
     from_arrays,
 )
 from .lowrank import LowRank, low_rank
+from .semiseparable import Semiseparable, sss
 
 __all__ = [
     "Approximation", "ApproximationFailedError", "InfeasibleBudgetError", "DENSE_LIMIT", "budget_for",
-    "from_arrays", "LowRank", "low_rank",
+    "from_arrays", "LowRank", "low_rank", "Semiseparable", "sss",
 ]
