@@ -8,10 +8,15 @@ from .base import (
     budget_for,
     from_arrays,
 )
+from .displacement import ToeplitzLike, toeplitz_like
+from .hierarchical import HEDLR, HODLR, BlockLowRank, HMatrix, hedlr, hmatrix, hodlr
 from .lowrank import LowRank, low_rank
 from .semiseparable import Semiseparable, sss
+from .sparse_factors import SparseProduct, sparse_product
 
 __all__ = [
     "Approximation", "ApproximationFailedError", "InfeasibleBudgetError", "DENSE_LIMIT", "budget_for",
     "from_arrays", "LowRank", "low_rank", "Semiseparable", "sss",
+    "SparseProduct", "sparse_product", "BlockLowRank", "HODLR", "HEDLR", "HMatrix", "hodlr", "hedlr",
+    "hmatrix", "ToeplitzLike", "toeplitz_like",
 ]

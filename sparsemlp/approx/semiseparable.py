@@ -3,7 +3,16 @@
 import numpy as np
 
 from .._validation import check_param
-from .base import Approximation, as_matrix, budget_for, check_on_failure, finish, get, infeasible
+from .base import (
+    Approximation,
+    as_matrix,
+    budget_for,
+    check_on_failure,
+    finish,
+    get,
+    infeasible,
+    one_blas_thread,
+)
 
 __all__ = ["Semiseparable", "sss", "partition", "budget_params", "state_dim_for_budget"]
 
@@ -235,7 +244,8 @@ class Semiseparable(Approximation):
         """
         ins = [d.shape[1] for d in D]
         outs = [d.shape[0] for d in D]
-        flat = {n: np.concatenate([np.ravel(x) for x in L]) for n, L in zip(_GENERATORS, (D, A, B, C, E, F, G))}
+        gens = (D, A, B, C, E, F, G)
+        flat = {n: np.concatenate([np.ravel(x) for x in L]) for n, L in zip(_GENERATORS, gens)}
         return cls(ins, outs, causal_dims, anticausal_dims, flat, **meta)
 
     @property
@@ -330,8 +340,9 @@ def _realise(W, n_states, d, method, budget):
     m, n = W.shape
     ins, outs = partition(n, n_states), partition(m, n_states)
     build = _causal_sequential if method == "sequential" else _causal_hankel
-    A, B, C, cd = build(W, ins, outs, d)
-    At, Bt, Ct, ad = build(W.T, outs, ins, d)  # the anticausal part is the causal part of W^T
+    with one_blas_thread():
+        A, B, C, cd = build(W, ins, outs, d)
+        At, Bt, Ct, ad = build(W.T, outs, ins, d)  # the anticausal part is the causal part of W^T
     ro, co = _offsets(outs), _offsets(ins)
     D = [W[ro[k]:ro[k + 1], co[k]:co[k + 1]] for k in range(n_states)]
     E, F, G = [a.T for a in At], [c.T for c in Ct], [b.T for b in Bt]
