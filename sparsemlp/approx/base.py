@@ -19,6 +19,7 @@ __all__ = [
 DENSE_LIMIT = 2**24
 
 _REGISTRY = {}
+_ERROR_BLOCK_ENTRIES = 2**22  # work-array size of relative_error (entries)
 
 
 class InfeasibleBudgetError(ValueError):
@@ -224,7 +225,7 @@ def relative_error(W, approx):
         The relative error (``nan`` if the approximation is not finite).
     """
     m, n = W.shape
-    block = max(1, min(n, 2**22 // max(m, n)))
+    block = max(1, min(n, _ERROR_BLOCK_ENTRIES // max(m, n)))
     Wc = W.tocsc() if sp.issparse(W) else W
     err2 = 0.0
     for c0 in range(0, n, block):

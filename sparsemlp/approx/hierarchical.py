@@ -277,34 +277,41 @@ class HMatrix(BlockLowRank):
     kind = "hmatrix"
 
 
-def _plan(W, leaves, budget):
-    """SVD of every leaf and the greedy allocation: (squared error, leaves, svds, ranks, used)."""
+def _plan(W, leaves, budget, cache):
+    """Singular values of every leaf (cached across partitions) and the greedy allocation.
+
+    Returns ``(squared error, leaves, ranks, used)``.
+    """
     with one_blas_thread():
-        svds = [np.linalg.svd(W[a:b, c:d], full_matrices=False) for a, b, c, d in leaves]
-    smax = max(s[0] for _, s, _ in svds)
+        for a, b, c, d in leaves:
+            if (a, b, c, d) not in cache:
+                cache[a, b, c, d] = np.linalg.svd(W[a:b, c:d], compute_uv=False)
+    svals = [cache[leaf] for leaf in leaves]
+    smax = max(s[0] for s in svals)
     tol = smax * max(W.shape) * np.finfo(np.float64).eps
-    ranks, used = allocate_ranks([(b - a, d - c) for a, b, c, d in leaves], [s for _, s, _ in svds],
-                                 budget, tol)
+    ranks, used = allocate_ranks([(b - a, d - c) for a, b, c, d in leaves], svals, budget, tol)
     err2 = 0.0  # dense leaves are exact; low-rank leaves lose their dropped triplets
-    for (a, b, c, d), (_, s, _), r in zip(leaves, svds, ranks):
+    for (a, b, c, d), s, r in zip(leaves, svals, ranks):
         if _cost(r, b - a, d - c) < (b - a) * (d - c):
             err2 += float(np.sum(s[r:] ** 2))
-    return err2, leaves, svds, ranks, used
+    return err2, leaves, ranks, used
 
 
 def _build(cls, W, plan, budget, on_failure):
-    _, leaves, svds, ranks, used = plan
+    _, leaves, ranks, _ = plan
     blocks, vals = [], []
-    for (a, b, c, d), (U, s, Vt), r in zip(leaves, svds, ranks):
-        if r == 0:
-            continue
-        if _cost(r, b - a, d - c) == (b - a) * (d - c):  # dense leaf: the block itself, exact
-            blocks.append((a, b, c, d, -1))
-            vals.append(W[a:b, c:d].ravel())
-        else:
-            root = np.sqrt(s[:r])
-            blocks.append((a, b, c, d, r))
-            vals.extend([(U[:, :r] * root).ravel(), (root[:, None] * Vt[:r]).ravel()])
+    with one_blas_thread():
+        for (a, b, c, d), r in zip(leaves, ranks):
+            if r == 0:
+                continue
+            if _cost(r, b - a, d - c) == (b - a) * (d - c):  # dense leaf: the block itself, exact
+                blocks.append((a, b, c, d, -1))
+                vals.append(W[a:b, c:d].ravel())
+            else:
+                U, s, Vt = np.linalg.svd(W[a:b, c:d], full_matrices=False)
+                root = np.sqrt(s[:r])
+                blocks.append((a, b, c, d, r))
+                vals.extend([(U[:, :r] * root).ravel(), (root[:, None] * Vt[:r]).ravel()])
     values = np.concatenate(vals) if vals else np.zeros(0)
     return finish(cls(W.shape, blocks, values, budget=budget), W, on_failure)
 
@@ -315,10 +322,10 @@ def _search(cls, W, share, partitions, on_failure):
     if cheapest > budget:
         raise infeasible(cls.kind, W.shape, share, budget, f"the cheapest block triplet needs {cheapest:,}",
                          cheapest, "or allow more levels")
-    best = None
+    best, cache = None, {}
     for leaves in partitions:
-        plan = _plan(W, leaves, budget)
-        if plan[4] > 0 and (best is None or plan[0] < best[0]):
+        plan = _plan(W, leaves, budget, cache)
+        if plan[3] > 0 and (best is None or plan[0] < best[0]):
             best = plan
     return _build(cls, W, best, budget, on_failure)
 

@@ -129,20 +129,22 @@ def _spectral_norm(facs, vecs, key, iters=50, rtol=1e-4):
     return est
 
 
-def _palm(T, facs, ks, lam, n_iter, tol):
+def _palm(T, facs, ks, lam, n_iter, tol, restart_last=False):
     """PALM over ``T ~ lam * facs[0] @ ... @ facs[-1]``, each factor with ``ks[j]`` nonzeros and unit norm.
 
     One proximal gradient step per factor (left to right) with step ``1 / c``,
     ``c = (1 + 1e-3) lam^2 ||L||_2^2 ||R||_2^2`` (L, R: the products left and right of the factor),
     then the optimal ``lam``. Factors are CSR; every product is sparse times dense, so a sweep costs
     ``O(K * sum_i nnz_i * max(m, n))`` plus the dense gradients. Stops after ``n_iter`` sweeps or when
-    the error improves by less than ``tol`` (relative) in one sweep.
+    the error improves by less than ``tol`` (relative) in one sweep. With ``restart_last``, the first
+    step of the last factor starts from zero instead of its initial value, so that its support follows
+    the rows the other factors use.
     """
     K = len(facs)
     prev = err = math.inf
     vecs = {}
     prod = None  # the full product, valid while no factor changed
-    for _ in range(n_iter):
+    for sweep in range(n_iter):
         suffix = [None] * K
         acc = facs[K - 1].toarray()
         for j in range(K - 2, -1, -1):
@@ -160,7 +162,8 @@ def _palm(T, facs, ks, lam, n_iter, tol):
                                 * _spectral_norm(right, vecs, (j, 1))) ** 2
             if not c > 0.0:
                 raise ApproximationFailedError("PALM4MSA: a factor product vanished (zero step bound)")
-            facs[j] = _project(facs[j].toarray() - G / c, ks[j])
+            restart = restart_last and sweep == 0 and j == K - 1
+            facs[j] = _project((np.zeros(facs[j].shape) if restart else facs[j].toarray()) - G / c, ks[j])
             prod = None
         prod = _chain(facs[:-1], facs[-1].toarray())
         nrm2 = float(np.sum(prod * prod))
@@ -174,11 +177,12 @@ def _palm(T, facs, ks, lam, n_iter, tol):
     return facs, lam, err
 
 
-def _hierarchical(T, nnz, inner, n_iter, tol):
+def _hierarchical(T, nnz, inner, n_iter, tol, restart_last=False):
     """Peel factors off the left: ``residual ~ S_i R_i`` by a 2-factor PALM, then PALM over all factors.
 
-    The residual R_i may use the nonzeros of all factors still to come. Returns the CSR factors, the
-    scale and the relative error.
+    Each 2-factor step starts from ``S_i = 0`` and ``R_i = I`` (or, with ``restart_last``, R_i's first
+    step from zero). The residual R_i may use the nonzeros of all factors still to come. Returns the
+    CSR factors, the scale and the relative error.
     """
     norm_t = float(np.linalg.norm(T))
     Tn = T / norm_t
@@ -190,7 +194,7 @@ def _hierarchical(T, nnz, inner, n_iter, tol):
         R = sp.csr_array(sp.eye(inner, N))
         k_res = sum(nnz[i + 1:])
         R_target = residual if i == 0 else residual.toarray()
-        (S, R), lam_loc, err = _palm(R_target, [S, R], [nnz[i], k_res], 1.0, n_iter, tol)
+        (S, R), lam_loc, err = _palm(R_target, [S, R], [nnz[i], k_res], 1.0, n_iter, tol, restart_last)
         if left:  # global step (for i = 0 it would repeat the local problem exactly)
             facs, lam, err = _palm(Tn, left + [S, R], list(nnz[: i + 1]) + [k_res], lam * lam_loc,
                                    n_iter, tol)
@@ -351,24 +355,27 @@ def sparse_product(W, *, share, n_factors=2, split="linear", last_share=None, in
     else:
         shares = [check_param("last_share", last_share, "float", low=0.0, high=1.0, low_open=True,
                               high_open=True, owner="sparse_product")]
-    splits = {}
-    for s in shares:
-        parts = nnz_split(budget, math.floor(s * budget), K, split)
-        if parts is not None:
-            splits[tuple(parts)] = None
+    def splits_for(b):
+        found = (nnz_split(b, math.floor(s * b), K, split) for s in shares)
+        return list(dict.fromkeys(tuple(parts) for parts in found if parts is not None))
+
+    splits = splits_for(budget)
     if not splits:
-        # the cheapest split that works gives every factor one nonzero
+        need = next((b for b in range(budget + 1, m * n + 1) if splits_for(b)), m * n + 1)
         raise infeasible("sparse_product", W.shape, share, budget,
-                         f"{K} factors need at least one nonzero each for every tried split", K * 10,
-                         "or pass last_share")
+                         f"no tried split gives each of the {K} factors a nonzero", need,
+                         "" if last_share is None else "another last_share may fit")
     failures = []
 
     def run(parts, iters):
-        try:
-            return _hierarchical(W, list(parts), p, iters, tol)
-        except ApproximationFailedError as exc:
-            failures.append(f"{parts}: {exc}")
-            return None
+        # the identity start of each residual can leave supports that share no index when the budget
+        # is tiny (the product vanishes); then retry with the residual's first step from zero
+        for restart in (False, True):
+            try:
+                return _hierarchical(W, list(parts), p, iters, tol, restart)
+            except ApproximationFailedError as exc:
+                failures.append(f"{parts}{' (restarted)' if restart else ''}: {exc}")
+        return None
 
     best = None
     if len(splits) > 1:  # screen every split with a tenth of the sweeps, then run the best one in full
