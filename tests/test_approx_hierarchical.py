@@ -34,6 +34,7 @@ def test_block_trees_tile_the_matrix(shape, levels):
         np.testing.assert_array_equal(cover, 1)
     assert len(hodlr_blocks(64, 64, levels)) == (1 if levels == 0 else 3 * 2 ** levels - 2)
     assert len(hedlr_blocks(64, 64, levels)) == 4 ** levels
+    assert len(hedlr_blocks(5, 3, 3)) == 15  # blocks are halved down to single rows and columns
 
 
 def test_hmatrix_leaves_admissible_or_small():

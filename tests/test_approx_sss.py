@@ -19,6 +19,8 @@ def test_exact_semiseparable_64(seed, method, n_states, share, P):
     W = semiseparable(64, 2, np.random.default_rng(seed))
     assert budget_params(W.shape, n_states, 2) == P
     assert state_dim_for_budget(W.shape, n_states, int(share * 64 * 64)) == 2
+    assert state_dim_for_budget(W.shape, n_states, P) == 1  # P(d) < budget is strict
+    assert state_dim_for_budget(W.shape, n_states, P + 1) == 2
     a = approx.sss(W, share=share, n_states=n_states, method=method)
     assert a.rel_error <= 1e-10
     assert np.linalg.norm(a.dense() - W) <= 1e-10 * np.linalg.norm(W)
