@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sparsemlp import approx
-from sparsemlp.approx import base
+from sparsemlp.approx import common
 
 # fast options per kind (the defaults search or iterate more)
 FAST = {
@@ -126,10 +126,10 @@ def test_sparse_input_equals_dense_input(kind):
 
 def test_relative_error_in_column_blocks(monkeypatch):
     W, a = sample("hodlr")
-    full = base.relative_error(W, a)
-    monkeypatch.setattr(base, "_ERROR_BLOCK_ENTRIES", 37 * 4)  # four columns per block, last one partial
-    assert base.relative_error(W, a) == pytest.approx(full, rel=1e-12)
-    assert base.relative_error(sp.csr_array(W), a) == pytest.approx(full, rel=1e-12)
+    full = common.relative_error(W, a)
+    monkeypatch.setattr(common, "_ERROR_BLOCK_ENTRIES", 37 * 4)  # four columns per block, last one partial
+    assert common.relative_error(W, a) == pytest.approx(full, rel=1e-12)
+    assert common.relative_error(sp.csr_array(W), a) == pytest.approx(full, rel=1e-12)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sparsemlp import approx
-from sparsemlp.approx.hierarchical import allocate_ranks, hedlr_blocks, hmatrix_blocks, hodlr_blocks
+from sparsemlp.approx.blocktrees import allocate_ranks, hedlr_blocks, hmatrix_blocks, hodlr_blocks
 
 
 def four_rank8_blocks(rng):

@@ -1,13 +1,7 @@
 """Structured approximations of (trained) weight matrices within a parameter budget."""
 
-from .base import (
-    DENSE_LIMIT,
-    Approximation,
-    ApproximationFailedError,
-    InfeasibleBudgetError,
-    budget_for,
-    from_arrays,
-)
+from .base import DENSE_LIMIT, Approximation, from_arrays
+from .common import ApproximationFailedError, InfeasibleBudgetError, budget_for
 from .displacement import ToeplitzLike, toeplitz_like
 from .hierarchical import HEDLR, HODLR, BlockLowRank, HMatrix, hedlr, hmatrix, hodlr
 from .lowrank import LowRank, low_rank

@@ -4,16 +4,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .._validation import check_param
-from .base import (
-    Approximation,
-    as_matrix,
-    budget_for,
-    check_on_failure,
-    finish,
-    get,
-    infeasible,
-    one_blas_thread,
-)
+from .base import Approximation, get
+from .common import as_matrix, budget_for, check_on_failure, finish, infeasible, one_blas_thread
 
 __all__ = ["ToeplitzLike", "toeplitz_like", "f_circulant", "displacement"]
 

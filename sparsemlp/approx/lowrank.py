@@ -5,7 +5,8 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from .base import Approximation, as_matrix, budget_for, check_on_failure, finish, get, infeasible
+from .base import Approximation, get
+from .common import as_matrix, budget_for, check_on_failure, finish, infeasible
 
 __all__ = ["LowRank", "low_rank"]
 

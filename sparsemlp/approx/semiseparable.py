@@ -3,16 +3,9 @@
 import numpy as np
 
 from .._validation import check_param
-from .base import (
-    Approximation,
-    as_matrix,
-    budget_for,
-    check_on_failure,
-    finish,
-    get,
-    infeasible,
-    one_blas_thread,
-)
+from .base import Approximation, get
+from .common import as_matrix, budget_for, check_on_failure, finish, infeasible, one_blas_thread
+from .realisation import causal_hankel, causal_sequential, offsets
 
 __all__ = ["Semiseparable", "sss", "partition", "budget_params", "state_dim_for_budget"]
 
@@ -89,76 +82,11 @@ def state_dim_for_budget(shape, n_states, budget):
     return d
 
 
-def _offsets(sizes):
-    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-
 def _shapes(ins, outs, cd, ad):
     """Shapes of the generators of stage k, in the order of ``_GENERATORS``."""
     K = len(ins)
     return [[(outs[k], ins[k]), (cd[k + 1], cd[k]), (cd[k + 1], ins[k]), (outs[k], cd[k]),
              (ad[k], ad[k + 1]), (ad[k], ins[k]), (outs[k], ad[k + 1])] for k in range(K)]
-
-
-def _rank(s, shape, cap):
-    """Numerical rank of singular values s (LAPACK-style tolerance), capped."""
-    if s.size == 0 or s[0] == 0.0:
-        return 0
-    tol = s[0] * max(shape) * np.finfo(np.float64).eps
-    return int(min(cap, np.count_nonzero(s > tol)))
-
-
-def _causal_sequential(T, ins, outs, d):
-    """Causal generators by sequential compression of the Hankel blocks (input-normal form).
-
-    ``H_{k+1} = [T_{>k,k}, H_k[out_k:, :]]`` and ``H_k ~ Q_k R_k`` with orthonormal rows in R_k, so
-    ``H_{k+1} ~ [T_{>k,k}, Q_k[out_k:]] diag(I, R_k)``: one SVD of a (rows x (in_k + d_k)) matrix per
-    boundary gives ``R_{k+1} = [B_k, A_k R_k]`` (shift invariance) and ``C_{k+1}`` = the first block row
-    of ``Q_{k+1}``.
-    """
-    K = len(ins)
-    ro, co = _offsets(outs), _offsets(ins)
-    dims = np.zeros(K + 1, dtype=np.int64)
-    A, B, C = [None] * K, [None] * K, [None] * K
-    Q = np.zeros((T.shape[0], 0))
-    C[0] = Q[: outs[0]]
-    for k in range(K - 1):
-        G = np.hstack([T[ro[k + 1]:, co[k]:co[k + 1]], Q[outs[k]:]])
-        U, s, Vt = np.linalg.svd(G, full_matrices=False)
-        r = _rank(s, G.shape, d)
-        Q = U[:, :r] * s[:r]
-        B[k], A[k] = Vt[:r, : ins[k]], Vt[:r, ins[k]:]
-        dims[k + 1] = r
-        C[k + 1] = Q[: outs[k + 1]]
-    A[K - 1], B[K - 1] = np.zeros((0, dims[K - 1])), np.zeros((0, ins[K - 1]))
-    return A, B, C, dims
-
-
-def _causal_hankel(T, ins, outs, d):
-    """Causal generators from the SVD of every Hankel block (balanced factors).
-
-    ``H_k = O_k R_k`` truncated to rank <= d; ``C_k`` = first block row of O_k, ``B_k`` = first block
-    column of R_{k+1}, ``A_k = O_{k+1}^+ O_k[out_k:]`` (shift invariance of the observability factors).
-    """
-    K = len(ins)
-    ro, co = _offsets(outs), _offsets(ins)
-    dims = np.zeros(K + 1, dtype=np.int64)
-    O, R, pinv = [np.zeros((T.shape[0], 0))] + [None] * (K - 1), [None] * K, [None] * K
-    for k in range(1, K):
-        H = np.hstack([T[ro[k]:, co[j]:co[j + 1]] for j in range(k - 1, -1, -1)])
-        U, s, Vt = np.linalg.svd(H, full_matrices=False)
-        r = _rank(s, H.shape, d)
-        root = np.sqrt(s[:r])
-        O[k], R[k], dims[k] = U[:, :r] * root, root[:, None] * Vt[:r], r
-        pinv[k] = U[:, :r].T / root[:, None]  # O_k = U S^(1/2) with orthonormal U: O_k^+ = S^(-1/2) U^T
-    A, B, C = [None] * K, [None] * K, [None] * K
-    for k in range(K):
-        C[k] = O[k][: outs[k]]
-        if k < K - 1:
-            B[k] = R[k + 1][:, : ins[k]]
-            A[k] = pinv[k + 1] @ O[k][outs[k]:]
-    A[K - 1], B[K - 1] = np.zeros((0, dims[K - 1])), np.zeros((0, ins[K - 1]))
-    return A, B, C, dims
 
 
 class Semiseparable(Approximation):
@@ -291,18 +219,18 @@ class Semiseparable(Approximation):
         return Y
 
     def _matmat(self, X):
-        return self._run(X, _offsets(self.out_sizes), _offsets(self.in_sizes), self.shape[0], self.D,
+        return self._run(X, offsets(self.out_sizes), offsets(self.in_sizes), self.shape[0], self.D,
                          (self.A, self.B, self.C), (self.E, self.F, self.G))
 
     def _rmatmat(self, Y):
         # W^T: the transposed anticausal part is causal with (E^T, G^T, F^T), and vice versa
         t = [[g.T for g in L] for L in (self.D, self.A, self.B, self.C, self.E, self.F, self.G)]
         D, A, B, C, E, F, G = t
-        return self._run(Y, _offsets(self.in_sizes), _offsets(self.out_sizes), self.shape[1], D,
+        return self._run(Y, offsets(self.in_sizes), offsets(self.out_sizes), self.shape[1], D,
                          (E, G, F), (A, C, B))
 
     def _dense(self):
-        ro, co = _offsets(self.out_sizes), _offsets(self.in_sizes)
+        ro, co = offsets(self.out_sizes), offsets(self.in_sizes)
         K = self.n_states
         T = np.zeros(self.shape)
         for i in range(K):
@@ -339,11 +267,11 @@ class Semiseparable(Approximation):
 def _realise(W, n_states, d, method, budget):
     m, n = W.shape
     ins, outs = partition(n, n_states), partition(m, n_states)
-    build = _causal_sequential if method == "sequential" else _causal_hankel
+    build = causal_sequential if method == "sequential" else causal_hankel
     with one_blas_thread():
         A, B, C, cd = build(W, ins, outs, d)
         At, Bt, Ct, ad = build(W.T, outs, ins, d)  # the anticausal part is the causal part of W^T
-    ro, co = _offsets(outs), _offsets(ins)
+    ro, co = offsets(outs), offsets(ins)
     D = [W[ro[k]:ro[k + 1], co[k]:co[k + 1]] for k in range(n_states)]
     E, F, G = [a.T for a in At], [c.T for c in Ct], [b.T for b in Bt]
     return Semiseparable.from_generators(D, A, B, C, E, F, G, cd, ad, budget=budget)

@@ -7,17 +7,8 @@ import scipy.sparse as sp
 from scipy.optimize import brentq
 
 from .._validation import check_param
-from .base import (
-    DENSE_LIMIT,
-    Approximation,
-    ApproximationFailedError,
-    as_matrix,
-    budget_for,
-    check_on_failure,
-    finish,
-    get,
-    infeasible,
-)
+from .base import DENSE_LIMIT, Approximation, get
+from .common import ApproximationFailedError, as_matrix, budget_for, check_on_failure, finish, infeasible
 
 __all__ = ["SparseProduct", "sparse_product", "nnz_split"]
 
