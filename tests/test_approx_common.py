@@ -110,6 +110,19 @@ def test_bad_input_is_refused(kind):
         a.rmatmat(np.ones((19, 2)))
 
 
+def test_worse_than_zero_or_non_finite_is_a_failure():
+    W = np.random.default_rng(0).standard_normal((6, 4))
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    wrong = approx.LowRank(-U * s, Vt)  # -W: relative error 2
+    with pytest.raises(approx.ApproximationFailedError, match="worse than the zero matrix"):
+        common.finish(wrong, W, "raise")
+    flagged = common.finish(approx.LowRank(-U * s, Vt), W, "flag")
+    assert flagged.failed and flagged.rel_error == pytest.approx(2.0)
+    nan = approx.LowRank(np.full((6, 1), np.nan), np.ones((1, 4)))
+    assert common.finish(nan, W, "flag").failed and math.isnan(nan.rel_error)
+    assert not common.finish(approx.LowRank(U * s, Vt), W, "raise").failed
+
+
 def test_dense_is_size_guarded():
     a = approx.LowRank(np.ones((5000, 1)), np.ones((1, 5000)))
     with pytest.raises(MemoryError, match="force=True"):

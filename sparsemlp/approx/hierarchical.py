@@ -7,7 +7,7 @@ import numpy as np
 from .._validation import check_param
 from .base import Approximation, get
 from .blocktrees import allocate_ranks, hedlr_blocks, hmatrix_blocks, hodlr_blocks, leaf_cost
-from .common import as_matrix, budget_for, check_on_failure, finish, infeasible, one_blas_thread
+from .common import as_matrix, budget_for, check_on_failure, finish, infeasible, one_blas_thread_calls
 
 __all__ = ["BlockLowRank", "HODLR", "HEDLR", "HMatrix", "hodlr", "hedlr", "hmatrix"]
 
@@ -121,10 +121,9 @@ def _plan(W, leaves, budget, cache):
 
     Returns ``(squared error, leaves, ranks, used)``.
     """
-    with one_blas_thread():
-        for a, b, c, d in leaves:
-            if (a, b, c, d) not in cache:
-                cache[a, b, c, d] = np.linalg.svd(W[a:b, c:d], compute_uv=False)
+    for a, b, c, d in leaves:
+        if (a, b, c, d) not in cache:
+            cache[a, b, c, d] = np.linalg.svd(W[a:b, c:d], compute_uv=False)
     svals = [cache[leaf] for leaf in leaves]
     smax = max(s[0] for s in svals)
     tol = smax * max(W.shape) * np.finfo(np.float64).eps
@@ -139,18 +138,17 @@ def _plan(W, leaves, budget, cache):
 def _build(cls, W, plan, budget, on_failure):
     _, leaves, ranks, _ = plan
     blocks, vals = [], []
-    with one_blas_thread():
-        for (a, b, c, d), r in zip(leaves, ranks):
-            if r == 0:
-                continue
-            if leaf_cost(r, b - a, d - c) == (b - a) * (d - c):  # dense leaf: the block itself, exact
-                blocks.append((a, b, c, d, -1))
-                vals.append(W[a:b, c:d].ravel())
-            else:
-                U, s, Vt = np.linalg.svd(W[a:b, c:d], full_matrices=False)
-                root = np.sqrt(s[:r])
-                blocks.append((a, b, c, d, r))
-                vals.extend([(U[:, :r] * root).ravel(), (root[:, None] * Vt[:r]).ravel()])
+    for (a, b, c, d), r in zip(leaves, ranks):
+        if r == 0:
+            continue
+        if leaf_cost(r, b - a, d - c) == (b - a) * (d - c):  # dense leaf: the block itself, exact
+            blocks.append((a, b, c, d, -1))
+            vals.append(W[a:b, c:d].ravel())
+        else:
+            U, s, Vt = np.linalg.svd(W[a:b, c:d], full_matrices=False)
+            root = np.sqrt(s[:r])
+            blocks.append((a, b, c, d, r))
+            vals.extend([(U[:, :r] * root).ravel(), (root[:, None] * Vt[:r]).ravel()])
     values = np.concatenate(vals) if vals else np.zeros(0)
     return finish(cls(W.shape, blocks, values, budget=budget), W, on_failure)
 
@@ -174,6 +172,7 @@ def _levels(W, max_levels):
     return range(min(max_levels, int(math.log2(max(min(W.shape), 1)))) + 1)
 
 
+@one_blas_thread_calls
 def hodlr(W, *, share, levels=None, max_levels=4, on_failure="raise"):
     """Approximate W by a HODLR matrix: off-diagonal blocks of a recursive bisection are low rank.
 
@@ -220,6 +219,7 @@ def hodlr(W, *, share, levels=None, max_levels=4, on_failure="raise"):
     return _search(HODLR, W, share, [hodlr_blocks(*W.shape, k) for k in depths], on_failure)
 
 
+@one_blas_thread_calls
 def hedlr(W, *, share, levels=None, max_levels=4, on_failure="raise"):
     """Approximate W by a HEDLR matrix: a uniform 2^L x 2^L grid of low-rank blocks.
 
@@ -262,6 +262,7 @@ def hedlr(W, *, share, levels=None, max_levels=4, on_failure="raise"):
     return _search(HEDLR, W, share, [hedlr_blocks(*W.shape, k) for k in depths], on_failure)
 
 
+@one_blas_thread_calls
 def hmatrix(W, *, share, eta=0.5, min_block=16, on_failure="raise"):
     """Approximate W by an H-matrix: admissible blocks low rank, near-field blocks small.
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from .base import Approximation, get
-from .common import as_matrix, budget_for, check_on_failure, finish, infeasible
+from .common import as_matrix, budget_for, check_on_failure, finish, infeasible, one_blas_thread_calls
 
 __all__ = ["LowRank", "low_rank"]
 
@@ -88,6 +88,7 @@ def _truncated_svd(W, r):
     return U[:, :r], s[:r], Vt[:r]
 
 
+@one_blas_thread_calls
 def low_rank(W, *, share, on_failure="raise"):
     """Approximate W by a rank-r product with balanced truncated-SVD factors (Eckart-Young).
 

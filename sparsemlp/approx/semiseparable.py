@@ -4,7 +4,7 @@ import numpy as np
 
 from .._validation import check_param
 from .base import Approximation, get
-from .common import as_matrix, budget_for, check_on_failure, finish, infeasible, one_blas_thread
+from .common import as_matrix, budget_for, check_on_failure, finish, infeasible, one_blas_thread_calls
 from .realisation import causal_hankel, causal_sequential, offsets
 
 __all__ = ["Semiseparable", "sss", "partition", "budget_params", "state_dim_for_budget"]
@@ -268,15 +268,15 @@ def _realise(W, n_states, d, method, budget):
     m, n = W.shape
     ins, outs = partition(n, n_states), partition(m, n_states)
     build = causal_sequential if method == "sequential" else causal_hankel
-    with one_blas_thread():
-        A, B, C, cd = build(W, ins, outs, d)
-        At, Bt, Ct, ad = build(W.T, outs, ins, d)  # the anticausal part is the causal part of W^T
+    A, B, C, cd = build(W, ins, outs, d)
+    At, Bt, Ct, ad = build(W.T, outs, ins, d)  # the anticausal part is the causal part of W^T
     ro, co = offsets(outs), offsets(ins)
     D = [W[ro[k]:ro[k + 1], co[k]:co[k + 1]] for k in range(n_states)]
     E, F, G = [a.T for a in At], [c.T for c in Ct], [b.T for b in Bt]
     return Semiseparable.from_generators(D, A, B, C, E, F, G, cd, ad, budget=budget)
 
 
+@one_blas_thread_calls
 def sss(W, *, share, n_states=None, state_dim=None, method="sequential", on_failure="raise"):
     """Approximate W by a sequentially semiseparable matrix within ``floor(share * m * n)`` parameters.
 

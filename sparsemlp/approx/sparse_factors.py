@@ -8,7 +8,15 @@ from scipy.optimize import brentq
 
 from .._validation import check_param
 from .base import DENSE_LIMIT, Approximation, get
-from .common import ApproximationFailedError, as_matrix, budget_for, check_on_failure, finish, infeasible
+from .common import (
+    ApproximationFailedError,
+    as_matrix,
+    budget_for,
+    check_on_failure,
+    finish,
+    infeasible,
+    one_blas_thread_calls,
+)
 
 __all__ = ["SparseProduct", "sparse_product", "nnz_split"]
 
@@ -279,6 +287,7 @@ class SparseProduct(Approximation):
         return a
 
 
+@one_blas_thread_calls
 def sparse_product(W, *, share, n_factors=2, split="linear", last_share=None, inner_dim=None,
                    n_iter=100, tol=1e-6, on_failure="raise"):
     """Approximate W by a product of K sparse factors with hierarchical PALM4MSA.
