@@ -84,8 +84,8 @@ class ToeplitzLike(Approximation):
         super().__init__((n, n), **meta)
         self.G, self.H = G, H
         self._theta = _theta(n)
-        self._fg = np.fft.rfft(G, axis=0)  # circulant eigenvalues of Z_1(g_i)
-        self._fh = np.fft.fft(self._theta[:, None] * H[::-1], axis=0)  # of Z_1(Delta J h_i)
+        self._fg = np.fft.rfft(G.T, axis=1)  # row i: circulant eigenvalues of Z_1(g_i)
+        self._fh = np.fft.fft(self._theta * H.T[:, ::-1], axis=1)  # row i: those of Z_1(Delta J h_i)
 
     @property
     def rank(self):
@@ -101,24 +101,31 @@ class ToeplitzLike(Approximation):
     def _param_arrays(self):
         return [self.G, self.H]
 
+    def _rank_chunks(self, b):
+        """Slices of the generators processed together: at most 2**20 complex work entries."""
+        step = max(1, 2**20 // (b * self.shape[0]))
+        return [slice(i, i + step) for i in range(0, self.rank, step)]
+
     def _matmat(self, X):
-        n, th = self.shape[0], self._theta[:, None]
-        Xf = np.fft.fft(th * X, axis=0)
-        acc = np.zeros((n // 2 + 1, X.shape[1]), dtype=np.complex128)
-        for i in range(self.rank):
-            w = (np.fft.ifft(self._fh[:, i:i + 1] * Xf, axis=0) / th).real  # Z_-1(J h_i) X
-            acc += self._fg[:, i:i + 1] * np.fft.rfft(w, axis=0)
-        return 0.5 * np.fft.irfft(acc, n=n, axis=0)
+        # rows of X.T are contiguous, and a chunk of generators shares one FFT call
+        n, th = self.shape[0], self._theta
+        Xf = np.fft.fft(X.T * th, axis=1)
+        acc = np.zeros((X.shape[1], n // 2 + 1), dtype=np.complex128)
+        for c in self._rank_chunks(X.shape[1]):
+            w = (np.fft.ifft(self._fh[c, None, :] * Xf, axis=2) / th).real  # Z_-1(J h_i) X, transposed
+            acc += np.einsum("rk,rbk->bk", self._fg[c], np.fft.rfft(w, axis=2))
+        return np.ascontiguousarray(0.5 * np.fft.irfft(acc, n=n, axis=1).T)
 
     def _rmatmat(self, Y):
-        n, th = self.shape[0], self._theta[:, None]
-        Yf = np.fft.rfft(Y, axis=0)
-        fh_rev = np.roll(self._fh[::-1], 1, axis=0)  # eigenvalues of the transposed circulant
-        out = np.zeros((n, Y.shape[1]))
-        for i in range(self.rank):
-            u = np.fft.irfft(np.conj(self._fg[:, i:i + 1]) * Yf, n=n, axis=0)  # Z_1(g_i)^T Y
-            out += (th * np.fft.ifft(fh_rev[:, i:i + 1] * np.fft.fft(u / th, axis=0), axis=0)).real
-        return 0.5 * out
+        n, th = self.shape[0], self._theta
+        Yf = np.fft.rfft(Y.T, axis=1)
+        fh_rev = np.roll(self._fh[:, ::-1], 1, axis=1)  # eigenvalues of the transposed circulant
+        out = np.zeros((Y.shape[1], n))
+        for c in self._rank_chunks(Y.shape[1]):
+            u = np.fft.irfft(np.conj(self._fg[c, None, :]) * Yf, n=n, axis=2)  # Z_1(g_i)^T Y
+            v = np.fft.ifft(fh_rev[c, None, :] * np.fft.fft(u / th, axis=2), axis=2)
+            out += (th * v.sum(axis=0)).real
+        return np.ascontiguousarray(0.5 * out.T)
 
     def _residual_sq(self, W):
         """``||W - T||_F^2`` in the unitary Fourier form, ``O(n^2 r)`` instead of n FFT products."""
