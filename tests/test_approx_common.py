@@ -2,6 +2,8 @@
 
 import io
 import math
+import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -174,3 +176,12 @@ def test_every_kind_within_budget_or_refused_with_a_feasible_share(kind, m, n, s
     event(f"{kind} built")
     assert a.n_params <= a.budget == math.floor(share * m * n * (1 + 1e-12))
     assert not a.failed and a.rel_error <= 1 + 1e-9
+
+
+def test_docs_example_runs():
+    """The first Python block of docs/approx.md runs as written."""
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "approx.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    namespace = {}
+    exec(compile(code, "docs/approx.md", "exec"), namespace)
+    assert namespace["a"].n_params <= 4800 and namespace["b"].n_params == namespace["a"].n_params

@@ -71,3 +71,14 @@ def test_rectangular_refused():
         approx.toeplitz_like(np.ones((4, 5)), share=0.5)
     with pytest.raises(approx.InfeasibleBudgetError, match="smallest feasible share is 0.2 "):
         approx.toeplitz_like(np.eye(10), share=0.1)
+
+
+def test_products_in_generator_chunks(monkeypatch):
+    a = approx.toeplitz_like(np.random.default_rng(5).standard_normal((24, 24)), share=0.5, refine_iter=3)
+    X = np.random.default_rng(6).standard_normal((24, 3))
+    whole, whole_t = a.matmat(X), a.rmatmat(X)
+    monkeypatch.setattr(approx.ToeplitzLike, "_CHUNK_ENTRIES", 1)  # one generator per FFT call
+    assert len(a._rank_chunks(3)) == a.rank == 6
+    np.testing.assert_allclose(a.matmat(X), whole, atol=1e-12)
+    np.testing.assert_allclose(a.rmatmat(X), whole_t, atol=1e-12)
+    np.testing.assert_allclose(a.matmat(X), a.dense() @ X, atol=1e-10)

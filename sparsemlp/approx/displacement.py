@@ -74,6 +74,7 @@ class ToeplitzLike(Approximation):
     """
 
     kind = "toeplitz_like"
+    _CHUNK_ENTRIES = 2**20  # complex work entries of one batched FFT call in the products
 
     def __init__(self, G, H, **meta):
         G = np.ascontiguousarray(G, dtype=np.float64)
@@ -102,8 +103,8 @@ class ToeplitzLike(Approximation):
         return [self.G, self.H]
 
     def _rank_chunks(self, b):
-        """Slices of the generators processed together: at most 2**20 complex work entries."""
-        step = max(1, 2**20 // (b * self.shape[0]))
+        """Slices of the generators processed together: at most ``_CHUNK_ENTRIES`` complex entries."""
+        step = max(1, self._CHUNK_ENTRIES // (b * self.shape[0]))
         return [slice(i, i + step) for i in range(0, self.rank, step)]
 
     def _matmat(self, X):
