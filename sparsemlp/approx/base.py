@@ -27,7 +27,8 @@ class Approximation:
     budget : int, optional
         The parameter budget it was built for (``-1`` if none).
     rel_error : float, optional
-        Frobenius relative error against the source (``nan`` if unknown).
+        Frobenius relative error ``||W - A|| / ||W||`` against the source, set by the builders
+        without forming ``W - A`` (`sparsemlp.approx.common.relative_error`); ``nan`` if unknown.
     failed : bool, default=False
         Whether the solver failed; the parameters are then not a usable approximation.
     message : str, optional

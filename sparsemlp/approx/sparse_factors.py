@@ -361,6 +361,7 @@ def sparse_product(W, *, share, n_factors=2, split="linear", last_share=None, in
     else:
         shares = [check_param("last_share", last_share, "float", low=0.0, high=1.0, low_open=True,
                               high_open=True, owner="sparse_product")]
+
     def splits_for(b):
         found = (nnz_split(b, math.floor(s * b), K, split) for s in shares)
         return list(dict.fromkeys(tuple(parts) for parts in found if parts is not None))
