@@ -25,6 +25,7 @@ def test_exact_semiseparable_64(seed, method, n_states, share, P):
     assert a.rel_error <= 1e-10
     assert np.linalg.norm(a.dense() - W) <= 1e-10 * np.linalg.norm(W)
     assert a.state_dim == 2 and a.n_states == n_states
+    assert a.budget_convention_params == P
     # stored count: the budget convention minus the unused boundary stages (d = 2, blocks of 64 / K)
     b = 64 // n_states
     assert a.n_params == P - 2 * 4 * b

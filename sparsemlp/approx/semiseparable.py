@@ -198,6 +198,20 @@ class Semiseparable(Approximation):
         """
         return int(max(self.causal_dims.max(), self.anticausal_dims.max()))
 
+    @property
+    def budget_convention_params(self):
+        """``budget_params(shape, K, state_dim)``: the count the budget mapping uses.
+
+        It counts the boundary stages at full size (Kissel & Diepold), so it is at least
+        `n_params`; e.g. 1,552 against 1,424 stored for 64 x 64, K = 4, d = 2.
+
+        Returns
+        -------
+        int
+            ``P(d)``.
+        """
+        return budget_params(self.shape, self.n_states, self.state_dim)
+
     def _param_arrays(self):
         return list(self.flat.values())
 
