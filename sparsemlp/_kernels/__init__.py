@@ -9,9 +9,10 @@ import types
 import numpy as np
 
 from . import _flags, _reference
+from ._flags import FUSED_BACKWARD
 
-__all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "unavailable_reasons",
-           "cython_variants"]
+__all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "resolve",
+           "unavailable_reasons", "cython_variants", "FUSED_BACKWARD"]
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,22 @@ def _kernel_set(name, mod):
     if debug:
         fns = {k: _debug_wrap(k, f) for k, f in fns.items()}
     return KernelSet(name=name, isa=getattr(mod, "ISA", None), **fns)
+
+
+def resolve(kernels="auto"):
+    """A KernelSet as given, or the one a backend name selects (what constructors accept).
+
+    Parameters
+    ----------
+    kernels : KernelSet or str or None, default="auto"
+        A KernelSet (returned as is) or a name for :func:`get`.
+
+    Returns
+    -------
+    KernelSet
+        The kernels.
+    """
+    return kernels if isinstance(kernels, KernelSet) else get(kernels)
 
 
 def active():

@@ -7,7 +7,7 @@ import signal
 import sys
 
 from ..data import DataError
-from ..training.checkpoint import CheckpointError, read_latest
+from ..training.checkpoint import CheckpointError
 from ..training.config import ConfigError
 
 logger = logging.getLogger("sparsemlp")
@@ -73,48 +73,6 @@ def parse(parser, argv):
         return parser.parse_args(argv), None
     except SystemExit as exc:
         return None, int(exc.code or 0)
-
-
-def find_checkpoint(path, which="final"):
-    """Resolve a run directory (or a checkpoint directory) to one checkpoint directory.
-
-    Parameters
-    ----------
-    path : str
-        A run directory or a checkpoint directory (holding ``meta.json``).
-    which : str, default="final"
-        For a run directory: ``"final"`` (falls back to ``latest``), ``"latest"``, or the
-        name of a directory under ``checkpoints/`` such as ``epoch-0010``.
-
-    Returns
-    -------
-    str
-        The checkpoint directory.
-
-    Raises
-    ------
-    CheckpointError
-        If nothing suitable exists.
-    """
-    if not os.path.isdir(path):
-        raise CheckpointError(f"{path} does not exist or is not a directory. Pass a run "
-                              "directory written by 'python -m sparsemlp.train --out DIR'.")
-    if os.path.exists(os.path.join(path, "meta.json")):
-        return path
-    if which == "final" and os.path.exists(os.path.join(path, "final", "meta.json")):
-        return os.path.join(path, "final")
-    if which in ("final", "latest"):
-        latest = read_latest(path)
-        if latest is not None and os.path.exists(os.path.join(latest, "meta.json")):
-            return latest
-    else:
-        cand = os.path.join(path, "checkpoints", which)
-        if os.path.exists(os.path.join(cand, "meta.json")):
-            return cand
-    have = sorted(os.listdir(os.path.join(path, "checkpoints"))) \
-        if os.path.isdir(os.path.join(path, "checkpoints")) else []
-    raise CheckpointError(f"{path} has no checkpoint {which!r} (available: "
-                          f"{', '.join(have) or 'none'}). Is it a sparsemlp run directory?")
 
 
 def read_run_config(run_dir):

@@ -11,7 +11,8 @@ import numpy as np
 from .._rng import Streams
 from ..data import DataError
 from ..training.config import ConfigError
-from .common import find_checkpoint, parse, run_tool
+from ..training.loading import find_checkpoint
+from .common import parse, run_tool
 
 
 def _parser():

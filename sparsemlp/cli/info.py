@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 
-from ..data.preprocessing import Preprocessing, describe_classes
+from ..data.preprocessing import describe_classes
 from ..topology import ClashFreeSchedule
-from ..training import checkpoint as _ck
-from .common import find_checkpoint, parse, read_run_config, run_tool
+from ..training.loading import load_run
+from .common import parse, read_run_config, run_tool
 
 
 def _parser():
@@ -102,8 +102,9 @@ def run_info(run_dir, *, checkpoint="final"):
     CheckpointError
         If no valid checkpoint is found.
     """
-    ck = find_checkpoint(run_dir, checkpoint)
-    weights, arrays, meta = _ck.load(ck)
+    run = load_run(run_dir, checkpoint=checkpoint)
+    ck, arrays, meta = run.path, run.arrays, run.meta
+    weights = [layer.W for layer in run.model.sparse_layers()]
     cfg = meta.get("config", {})
     topology = cfg.get("topology", "set")
     eps = cfg.get("epsilon") if topology in ("set", "static") else None
@@ -113,7 +114,7 @@ def run_info(run_dir, *, checkpoint="final"):
     dense = sum(la["shape"][0] * la["shape"][1] for la in layers)
     state_bytes = sum(int(a.nbytes) for k, a in arrays.items()
                       if not k.startswith(("trainer.", "data.")) and ".schedule." not in k)
-    prep = Preprocessing.from_state_dict(arrays)
+    prep = run.preprocessing
     schedule_bytes = sum(int(a.nbytes) for k, a in arrays.items() if ".schedule." in k)
     res = {"checkpoint": ck, "epoch": meta.get("epoch"), "model_class": meta.get("model_class"),
            "sizes": [weights[0].shape[0]] + [int(W.shape[1]) for W in weights],
@@ -169,10 +170,9 @@ def export_schedules(run_dir, out_dir, *, checkpoint="final"):
     CheckpointError
         If no valid checkpoint is found.
     """
-    weights, arrays, _ = _ck.load(find_checkpoint(run_dir, checkpoint))
     written = []
-    for i, W in enumerate(weights):
-        s = ClashFreeSchedule.from_state_dict(arrays, f"layers.{i}.schedule.")
+    for i, layer in enumerate(load_run(run_dir, checkpoint=checkpoint).model.sparse_layers()):
+        s, W = getattr(layer, "schedule", None), layer.W
         if s is not None:
             os.makedirs(out_dir, exist_ok=True)
             written.append(s.to_csv(os.path.join(out_dir, f"layer_{i}.csv"), W))

@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from ..training import checkpoint
+from ..training.checkpoint import CheckpointError
+from ..training.loading import load_run
 from . import plot_rbm
 from .figures import REQUIRED as REQUIRED  # the keys read_metrics needs, importable from here
 from .figures import (
@@ -96,9 +97,10 @@ def read_degrees(run_dir):
     run_dir = os.fspath(run_dir)
     ckpt = _final_checkpoint(run_dir)
     try:
-        weights, _, meta = checkpoint.load(ckpt)
-    except checkpoint.CheckpointError as exc:
+        run = load_run(ckpt)
+    except CheckpointError as exc:
         raise PlotError(str(exc)) from None
+    weights, meta = [layer.W for layer in run.model.sparse_layers()], run.meta
     out = {"final": [degrees(W) for W in weights], "initial": None,
            "shapes": [tuple(int(s) for s in W.shape) for W in weights],
            "nnz": [int(W.nnz) for W in weights], "epoch": meta.get("epoch"), "checkpoint": ckpt}

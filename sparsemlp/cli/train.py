@@ -10,8 +10,9 @@ import time
 
 import numpy as np
 
-from .. import __version__, _kernels
+from .. import _kernels
 from .._rng import Streams
+from .._version import __version__
 from ..training.config import ConfigError, TrainConfig, load_toml
 from ..training.datasets import load_dataset, pad_features, rbm_data  # noqa: F401 - public here too
 from ..training.rundir import NewRunGuard, drop_after, locate_resume, plan_new_run, plan_resume

@@ -4,19 +4,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._kernels import _flags
 
 __all__ = ["SparseLinear"]
 
 # Forward by a row-order scatter (kernel spmm_scatter) instead of the gather through the
 # transposed index for batches of at most this many samples on layers of at least this many
 # connections: it streams W instead of reading W.data[perm[k]] at random, one cache miss per
-# connection once W outgrows the caches. Same bits (tests/test_kernels.py). Measured (Cython
-# AVX-512, float32, ER n x n, epsilon 20, 2 threads, ms gather -> scatter):
-# n = 600,000 (24 M connections): B = 1 121 -> 35, B = 2 140 -> 56, B = 4 149 -> 109;
-# n = 300,000: B = 2 53 -> 22, B = 4 62 -> 45, B = 8 67 -> 66 (even);
-# n = 100,000 (4 M): B = 2 13.3 -> 6.2; n = 30,000 (1.2 M): B = 1-8 even within noise.
-# (Before the Cython kernel this path was SciPy's serial W.T @ xt: 154 ms at 24 M, B = 2.)
+# connection once W outgrows the caches. Same bits (tests/test_kernels.py). The thresholds
+# come from bench_kernels.py (benchmarks/README.md, "Scatter forward at small batches").
 _SCATTER_MAX_BATCH = 4
 _SCATTER_MIN_NNZ = 1 << 21
 
@@ -54,7 +49,7 @@ class SparseLinear:
         if not isinstance(W, sp.csr_array):
             raise TypeError(f"W must be a scipy.sparse.csr_array. Got {type(W).__name__}.")
         self.W = W
-        self.kernels = kernels if isinstance(kernels, _kernels.KernelSet) else _kernels.get(kernels)
+        self.kernels = _kernels.resolve(kernels)
         n_out = W.shape[1]
         self.b = np.zeros(n_out, W.dtype) if b is None else np.ascontiguousarray(b, W.dtype)
         if self.b.shape != (n_out,):
@@ -214,7 +209,7 @@ class SparseLinear:
         ks = self.kernels
         if dxt is None:
             ks.sddmm(W.indptr, W.indices, xt, dyt, dw)
-        elif _flags.FUSED_BACKWARD:
+        elif _kernels.FUSED_BACKWARD:
             ks.backward_fused(W.indptr, W.indices, W.data, xt, dyt, dxt, dw)
         else:
             ks.spmm_t(W.indptr, W.indices, W.data, dyt, dxt)

@@ -126,7 +126,7 @@ class SparseMLP:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64. Got {dtype}.")
-        ks = kernels if isinstance(kernels, _kernels.KernelSet) else _kernels.get(kernels)
+        ks = _kernels.resolve(kernels)
         layers, acts = [], []
         n_layers = len(sizes) - 1
         for i in range(n_layers):
@@ -193,7 +193,7 @@ class SparseMLP:
         >>> m.nnz()
         [512, 160]
         """
-        ks = kernels if isinstance(kernels, _kernels.KernelSet) else _kernels.get(kernels)
+        ks = _kernels.resolve(kernels)
         n = len(weights)
         biases = [None] * n if biases is None else list(biases)
         schedules = [None] * n if schedules is None else list(schedules)

@@ -45,7 +45,7 @@ class _Optimizer:
         self.lr = check_param("lr", lr, "float", low=0, low_open=True, owner=type(self).__name__)
         self.weight_decay = check_param("weight_decay", weight_decay, "float", low=0,
                                         owner=type(self).__name__)
-        self.kernels = kernels if isinstance(kernels, _kernels.KernelSet) else _kernels.get(kernels)
+        self.kernels = _kernels.resolve(kernels)
         self.n_steps = 0
         self.state = {n: [np.zeros_like(p) for p in self.params] for n in self.state_names}
 

@@ -1,6 +1,5 @@
 """TrainerBase: run directory, epoch bookkeeping, checkpoints, Ctrl-C and exact resume of both trainers."""
 
-import dataclasses
 import os
 import shutil
 import signal
@@ -12,9 +11,10 @@ from .._parallel import thread_limit
 from .._rng import Streams
 from ..nn.optim import lr_at, make_optimizer
 from . import checkpoint
-from .config import TrainConfig
+from .build import model_from_state
 from .history import History, PhaseTimer, peak_rss_mb
-from .rundir import checkpoint_key, newest_checkpoint
+from .loading import read_checkpoint
+from .rundir import checkpoint_key
 from .signals import _interrupted
 
 
@@ -126,30 +126,13 @@ class TrainerBase:
         CheckpointError
             If the checkpoint is missing, corrupted, incompatible or of the other model.
         """
-        path = os.fspath(path)
-        if not os.path.exists(os.path.join(path, "meta.json")):
-            latest = newest_checkpoint(path)
-            if latest is None:
-                raise checkpoint.CheckpointError(
-                    f"{path} is neither a checkpoint nor a run directory with a 'latest' file.")
-            path = latest
-        weights, arrays, meta = checkpoint.load(path)
+        path, cfg, weights, arrays, meta = read_checkpoint(
+            path, model_class=cls._model_class, backend=backend, meta_keys=cls._meta_keys)
         where = os.path.join(path, "meta.json")
-        checkpoint.check_meta(meta, where, model_class=str)
-        if meta["model_class"] != cls._model_class:
-            raise checkpoint.CheckpointError(
-                f"{path} holds a {meta['model_class']!r}, not a {cls._model_class} checkpoint.")
-        checkpoint.check_meta(meta, where, config=dict, epoch=int, step=int, streams=dict,
-                              history=list, **cls._meta_keys)
-        try:
-            cfg = TrainConfig.from_dict(meta["config"], source=where).resolve()
-        except (ValueError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"{where} has an invalid config: {exc}") from None
-        if backend is not None:
-            cfg = dataclasses.replace(cfg, backend=backend)
         try:
             streams = Streams.from_state_dict(meta["streams"])
-            model = cls._model_from_checkpoint(cfg, weights, arrays, _kernels.get(cfg.backend))
+            model = model_from_state(cfg, cls._model_class, weights, arrays,
+                                     _kernels.get(cfg.backend))
             tr = cls(model, cfg, streams=streams, **kw)
             tr.optimizer.load_state_dict(arrays)
             tr.epoch, tr.step = meta["epoch"], meta["step"]
@@ -174,10 +157,6 @@ class TrainerBase:
             tr.history.truncate_file(tr.epoch)
             tr.history.records = list(meta["history"])
         return tr
-
-    @classmethod
-    def _model_from_checkpoint(cls, cfg, weights, arrays, kernels):
-        raise NotImplementedError
 
     def _load_extra_state(self, arrays, meta):
         """Restore the subclass's own counters from a checkpoint (after epoch and step)."""

@@ -11,115 +11,18 @@ from ..data.preprocessing import Preprocessing
 from ..evolution.rewiring import evolve_degree_preserving
 from ..evolution.set import evolve, importance_prune
 from ..nn.functions import accuracy, loss_value, output_delta
-from ..nn.mlp import SparseMLP, batch_t
-from ..topology import ClashFreeSchedule, predefined_layers
+from ..nn.mlp import batch_t
 from . import checkpoint
 from .base import TrainerBase
+from .build import build_model
+from .callbacks import Callback  # noqa: F401 - importable from here, as before
 from .comm import SerialComm
-from .config import PREDEFINED, ConfigError
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
 
-__all__ = ["Trainer", "Callback", "build_model"]
+__all__ = ["Trainer"]
 
 logger = logging.getLogger(__name__)
-
-
-class Callback:
-    """Hooks called by :meth:`Trainer.fit`; ``on_epoch_end`` may return True to stop."""
-
-    def on_train_begin(self, trainer):
-        """Run once before the first epoch of :meth:`Trainer.fit`.
-
-        Parameters
-        ----------
-        trainer : Trainer
-            The running trainer.
-        """
-
-    def on_epoch_end(self, trainer, record):
-        """Run after each epoch; return True to stop training.
-
-        Parameters
-        ----------
-        trainer : Trainer
-            The running trainer.
-        record : dict
-            The epoch's metrics (as written to ``metrics.jsonl``).
-
-        Returns
-        -------
-        bool or None
-            True stops training after this epoch.
-        """
-
-    def on_train_end(self, trainer):
-        """Run once when :meth:`Trainer.fit` finishes (also after an interruption).
-
-        Parameters
-        ----------
-        trainer : Trainer
-            The trainer.
-        """
-
-
-def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, schedules=None):
-    """The SparseMLP a resolved config describes (fresh layers, or given weights).
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-        Resolved config: Erdős–Rényi layers for ``topology`` 'set' / 'static', pre-defined
-        ones (:func:`sparsemlp.topology.predefined_layers`) for 'random', 'regular' and
-        'clash-free'.
-    n_features, n_outputs : int
-        Input and output sizes.
-    rng : numpy.random.Generator or RandomState
-        Initialisation randomness (unused when ``weights`` is given).
-    kernels : KernelSet
-        Backend.
-    weights : list of scipy.sparse.csr_array, optional
-        Existing weights (from a checkpoint).
-    schedules : list of ClashFreeSchedule or None, optional
-        Cycle schedules of the existing weights (from a checkpoint).
-
-    Returns
-    -------
-    SparseMLP
-        The model; clash-free layers carry their ``schedule``.
-
-    Raises
-    ------
-    ConfigError
-        If the pre-defined topology's parameters do not fit the layer sizes.
-    CheckpointError
-        If ``weights`` do not match the sizes.
-    """
-    sizes = [n_features, *cfg.hidden, n_outputs]
-    dtype = np.dtype(cfg.dtype)
-    common = dict(activation=cfg.activation, output_activation=cfg.output_activation,
-                  alpha=cfg.alpha, dropout=cfg.dropout, dropout_kind=cfg.dropout_kind,
-                  kernels=kernels)
-    if weights is None:
-        if cfg.topology not in PREDEFINED:
-            return SparseMLP.erdos_renyi(
-                sizes, epsilon=cfg.epsilon, law=cfg.er_law, init=cfg.init, dtype=dtype, rng=rng,
-                normal_std=cfg.normal_std, **common)
-        try:
-            n = len(sizes) - 1
-            weights, schedules = predefined_layers(
-                sizes, topology=cfg.topology, fan_out=cfg.per_layer("fan_out", n) or None,
-                z=cfg.per_layer("z", n) or None, n_cycles=cfg.cycles or None,
-                epsilon=cfg.epsilon, kind=cfg.clash_kind, dither=cfg.dither, init=cfg.init,
-                rng=rng, dtype=dtype, normal_std=cfg.normal_std)
-        except ValueError as exc:
-            raise ConfigError(f"topology {cfg.topology!r} with sizes {sizes}: {exc}") from None
-        return SparseMLP.from_weights(weights, schedules=schedules, **common)
-    if [W.shape for W in weights] != list(zip(sizes[:-1], sizes[1:])):
-        raise checkpoint.CheckpointError(
-            f"checkpoint layer shapes {[W.shape for W in weights]} do not match sizes {sizes}.")
-    return SparseMLP.from_weights([W.astype(dtype, copy=False) for W in weights],
-                                  schedules=schedules, **common)
 
 
 class Trainer(TrainerBase):
@@ -213,16 +116,6 @@ class Trainer(TrainerBase):
         """
         return cls._from_config(config.resolve(), build_model, n_features, n_outputs,
                                 streams=streams, **kw)
-
-    @classmethod
-    def _model_from_checkpoint(cls, cfg, weights, arrays, kernels):
-        schedules = [ClashFreeSchedule.from_state_dict(arrays, f"layers.{i}.schedule.")
-                     for i in range(len(weights))]
-        model = build_model(cfg, weights[0].shape[0], weights[-1].shape[1], rng=None,
-                            kernels=kernels, weights=weights, schedules=schedules)
-        for i, layer in enumerate(model.layers):
-            layer.b[:] = arrays[f"layers.{i}.bias"]
-        return model
 
     def _load_extra_state(self, arrays, meta):
         self.best_accuracy = meta.get("best_accuracy")

@@ -9,58 +9,20 @@ import numpy as np
 from .._rng import Streams
 from ..data.preprocessing import Preprocessing
 from ..nn.mlp import batch_t
-from ..rbm import SparseRBM
 from ..rbm import metrics as metrics
 from . import checkpoint
 from .base import TrainerBase
+from .build import build_rbm
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
 
-__all__ = ["RBMTrainer", "build_rbm"]
+__all__ = ["RBMTrainer"]
 
 logger = logging.getLogger(__name__)
 
 # pll="auto" computes the exact pseudo-log-likelihood up to this many n_test * nnz terms
 # (about 0.4 s on this machine), else the one-unit estimate.
 _PLL_EXACT_MAX = 10_000_000
-
-
-def build_rbm(cfg, n_visible, *, rng, kernels, weights=None, arrays=None):
-    """The SparseRBM a resolved ``--model rbm`` config describes (fresh, or from a checkpoint).
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-        Resolved config (``hidden`` holds the number of hidden units).
-    n_visible : int
-        Number of visible units (features).
-    rng : numpy.random.Generator or RandomState
-        Initialisation randomness (unused with ``weights``).
-    kernels : KernelSet
-        Backend.
-    weights : list of one scipy.sparse.csr_array, optional
-        Saved weights.
-    arrays : dict, optional
-        Saved ``state.npz`` arrays (biases).
-
-    Returns
-    -------
-    SparseRBM
-        The model.
-    """
-    dtype = np.dtype(cfg.dtype)
-    if weights is None:
-        return SparseRBM.erdos_renyi(n_visible, cfg.hidden[0], epsilon=cfg.epsilon,
-                                     law=cfg.er_law, init=cfg.init, normal_std=cfg.normal_std,
-                                     rng=rng, dtype=dtype, visible=cfg.visible_units,
-                                     kernels=kernels)
-    W = weights[0]
-    if len(weights) != 1 or W.shape != (n_visible, cfg.hidden[0]):
-        raise checkpoint.CheckpointError(
-            f"checkpoint weights {[w.shape for w in weights]} do not match an RBM with "
-            f"{n_visible} visible and {cfg.hidden[0]} hidden units.")
-    return SparseRBM(W.astype(dtype, copy=False), arrays["visible_bias"], arrays["layers.0.bias"],
-                     visible=cfg.visible_units, kernels=kernels)
 
 
 class RBMTrainer(TrainerBase):
@@ -156,11 +118,6 @@ class RBMTrainer(TrainerBase):
         if cfg.model != "rbm":
             raise ValueError(f"RBMTrainer needs model='rbm'. Got {cfg.model!r}; use Trainer.")
         return cls._from_config(cfg, build_rbm, n_features, streams=streams, **kw)
-
-    @classmethod
-    def _model_from_checkpoint(cls, cfg, weights, arrays, kernels):
-        return build_rbm(cfg, weights[0].shape[0], rng=None, kernels=kernels, weights=weights,
-                         arrays=arrays)
 
     def _load_extra_state(self, arrays, meta):
         self.train_recon_original = float(meta["train_recon_original"])
