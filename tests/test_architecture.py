@@ -27,7 +27,7 @@ BASE = {"_version", "_validation", "_parallel", "_rng", "_kernels"}
 # Private names imported across units on purpose: (importing unit, imported module, name) -> why.
 PRIVATE_ALLOWED = {}
 # Modules allowed to grow past the size limit, and why.
-SIZE_LIMIT = 420
+SIZE_LIMIT = 440  # "about 400 lines", with a tenth of slack
 SIZE_ALLOWED = {
     "sparsemlp._kernels._numba": "the Numba twin of every compiled kernel, kept in one file like csrc/",
 }

@@ -8,8 +8,8 @@ import pytest
 
 from sparsemlp import _kernels
 from sparsemlp.cli.train import main as train_main
+from sparsemlp.training.build import build_model
 from sparsemlp.training.config import ConfigError, TrainConfig
-from sparsemlp.training.mlp import build_model
 
 # The per-layer settings, found independently of config.PER_LAYER: the fields that take
 # several values on the command line (nargs="+"), with a valid scalar and a topology that uses it.
@@ -81,3 +81,12 @@ def test_wrong_lengths_and_types(kw, msg):
     kw = {"hidden": 32, **kw}
     with pytest.raises(ConfigError, match=msg):
         TrainConfig(**kw).resolve()
+
+
+def test_adam_gets_its_own_default_learning_rate():
+    """--optimizer adam without --lr takes Adam's 0.001, not SGD's 0.05 (steps 50x too large)."""
+    assert TrainConfig(optimizer="adam").resolve().lr == 1e-3
+    assert TrainConfig(optimizer="adam", model="rbm").resolve().lr == 1e-3
+    assert TrainConfig(optimizer="adam", lr=0.02).resolve().lr == 0.02
+    assert TrainConfig().resolve().lr == 0.05
+    assert TrainConfig(mode="reference").resolve().lr == 0.01

@@ -206,7 +206,7 @@ def output_delta(loss, act, z, yhat, y, *, set_quirk=False):
     set_quirk : bool, default=False
         Reproduce the original SET output delta for MSE:
         ``(yhat - y) * s(yhat) * (1 - s(yhat))`` with ``s`` the sigmoid evaluated at the
-        *activation* and no ``2/C`` factor (REFERENCE.md §1.3).
+        *activation* and no ``2/C`` factor, as the SET-MLP code of Mocanu et al. (2018) does.
 
     Returns
     -------
@@ -273,7 +273,7 @@ def accuracy(yhat, labels):
 def kl_divergence(p_ref, p, *, eps=0.0):
     """Mean Kullback-Leibler divergence of predictions ``p`` from reference predictions.
 
-    The comparison metric of Dey et al. (``preds_compare``, REFERENCE section 5.7): the
+    The comparison metric of Dey et al. (IEEE JETCAS 2019; ``preds_compare`` in their code): the
     softmax outputs of a dense "standard" model against a sparse model's, on the same test
     samples; lower is better, 0 for identical predictions.
 

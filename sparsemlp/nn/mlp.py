@@ -8,6 +8,7 @@ import numpy as np
 from .. import _kernels
 from .._validation import check_param
 from ..topology import erdos_renyi
+from .batching import batch_t, shared_views  # noqa: F401 - batch_t importable from here
 from .functions import make_activation
 from .layers import SparseLinear
 from .optim import flat_views
@@ -30,7 +31,7 @@ class SparseMLP:
         Dropout rate on hidden activations during training.
     dropout_kind : {"inverted", "original"}, default="inverted"
         ``"inverted"``: the mask scales by ``1/(1-rate)`` and also gates the backward delta.
-        ``"original"`` (the SET tutorials, REFERENCE §2.1): the mask is applied unscaled in
+        ``"original"`` (the SET tutorials of Mocanu et al.): the mask is applied unscaled in
         training and not to the backward delta; at inference the pre-activations of every
         layer after the first (bias included) are multiplied by ``1 - rate``.
 
@@ -76,8 +77,8 @@ class SparseMLP:
             where that exceeds 1 (narrow output layers) are built fully dense, with a
             warning.
         law : {"bernoulli", "draws"}, default="bernoulli"
-            Topology law (REFERENCE §1.1): independent entries, or the original's draws
-            with replacement.
+            Topology law: independent entries, or the draws with replacement of the original
+            SET code (Mocanu et al. 2018).
         init : {"he_uniform", "xavier_uniform", "normal"}, default="he_uniform"
             Weight initialisation; ``normal`` is N(0, normal_std²) as the original.
         activation : str, default="relu"
@@ -296,12 +297,7 @@ class SparseMLP:
         views : list of ndarray
             Views aligned with :meth:`parameters` (aliasing across layers).
         """
-        sizes = [(layer.nnz, layer.n_out) for layer in self.layers]
-        scratch = np.empty(max(a + b for a, b in sizes), self.dtype)
-        views = []
-        for a, b in sizes:
-            views += [scratch[:a], scratch[a:a + b]]
-        return scratch, views
+        return shared_views([(layer.nnz, layer.n_out) for layer in self.layers], self.dtype)
 
     # -- computation ---------------------------------------------------------------------
     def forward(self, xt, *, train=False, rng=None):
@@ -434,26 +430,3 @@ class SparseMLP:
     def __repr__(self):
         return (f"SparseMLP(sizes={self.sizes}, nnz={self.nnz()}, "
                 f"activations={[a.name for a in self.activations]}, dropout={self.dropout})")
-
-
-def batch_t(X, idx, dtype):
-    """Rows ``idx`` of sample-major ``X`` as a feature-major C-contiguous array.
-
-    Parameters
-    ----------
-    X : ndarray or scipy.sparse matrix of shape (n_samples, n_features)
-        Data.
-    idx : slice or ndarray of int
-        Rows to take.
-    dtype : dtype
-        Output dtype.
-
-    Returns
-    -------
-    ndarray of shape (n_features, len(idx))
-        The transposed batch.
-    """
-    rows = X[idx]
-    if hasattr(rows, "toarray"):
-        rows = rows.toarray()
-    return np.ascontiguousarray(rows.T, dtype=dtype)

@@ -8,7 +8,16 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .._validation import check_param
+from .checks import validate
+from .presets import (  # noqa: F401 - importable from here, as before
+    ADAM_LR,
+    CLASH_KINDS,
+    MODE_DEFAULTS,
+    PREDEFINED,
+    RBM_DEFAULTS,
+    TOPOLOGIES,
+    ConfigError,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,16 +26,6 @@ else:  # pragma: no cover
 
 __all__ = ["TrainConfig", "MODE_DEFAULTS", "RBM_DEFAULTS", "TOPOLOGIES", "PREDEFINED", "load_toml",
            "ConfigError"]
-
-
-class ConfigError(ValueError):
-    """A configuration value, file or combination is invalid (CLI exit code 2)."""
-
-
-# --topology values; the last three are pre-defined (Dey et al.) and need --fan-out.
-TOPOLOGIES = ("set", "static", "random", "regular", "clash-free")
-PREDEFINED = ("random", "regular", "clash-free")
-CLASH_KINDS = (1, 2, 3)
 
 
 def _f(default, help, **kw):
@@ -40,44 +39,6 @@ def _as_tuple(v):
     elif isinstance(v, (str, bytes, dict)) or not hasattr(v, "__iter__"):
         v = (v,)
     return tuple(x.item() if isinstance(x, np.generic) else x for x in v)
-
-
-# Fields left None take the value of the chosen mode (see MODE_DEFAULTS).
-MODE_DEFAULTS = {
-    "reference": dict(
-        hidden=(3000, 3000, 3000), epochs=100, batch_size=2, lr=0.01, lr_schedule="constant",
-        momentum=0.9,
-        weight_decay=2e-4, decay="original", activation="relu", output_activation="sigmoid",
-        loss="mse", dropout=0.0, dropout_kind="original", init="normal", er_law="draws",
-        evolve_output=True, epsilon=20.0, normal_std=0.1, dtype="float32",
-        drop_last=True, legacy_rng=True, normalize="zscore",
-    ),
-    "default": dict(
-        hidden=(1000, 1000, 1000), epochs=50, batch_size=32, lr=0.05, lr_schedule="cosine",
-        momentum=0.9,
-        weight_decay=2e-4, decay="coupled", activation="relu", output_activation="softmax",
-        loss="cross_entropy", dropout=0.2, dropout_kind="inverted", init="he_uniform",
-        er_law="bernoulli", epsilon=20.0, normal_std=0.1, dtype="float32",
-        evolve_output=False, drop_last=False, legacy_rng=False, normalize="zscore",
-    ),
-}
-
-# --model rbm: taken before MODE_DEFAULTS (fields the RBM does not use keep the MLP's).
-RBM_DEFAULTS = {
-    # the original SET-RBM demo (Mocanu et al. 2018): COIL20 as given (already in [0, 1])
-    "reference": dict(
-        hidden=(200,), epsilon=10.0, epochs=1000, batch_size=10, lr=0.1,
-        lr_schedule="constant", momentum=0.0, weight_decay=2e-7, decay="original",
-        init="normal", normal_std=0.05, er_law="draws", drop_last=True, legacy_rng=True,
-        normalize="none", ais_every=100, pll="stochastic", dtype="float64",
-    ),
-    "default": dict(
-        hidden=(200,), epsilon=10.0, epochs=30, batch_size=10, lr=0.05,
-        lr_schedule="constant", momentum=0.5, weight_decay=1e-4, decay="coupled",
-        init="normal", normal_std=0.05, er_law="bernoulli", drop_last=False, legacy_rng=False,
-        normalize="minmax", ais_every=10, pll="auto",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -163,7 +124,7 @@ class TrainConfig:
     batch_size: int = _f(None, "mini-batch size")
     drop_last: bool = _f(None, "drop the incomplete last batch of an epoch")
     optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adam"))
-    lr: float = _f(None, "learning rate")
+    lr: float = _f(None, "learning rate (default: the mode's, 0.001 with --optimizer adam)")
     lr_schedule: str = _f(None, "learning-rate schedule",
                           choices=("constant", "step", "exponential", "cosine", "linear"))
     lr_gamma: float = _f(0.1, "decay factor of step/exponential schedules")
@@ -230,135 +191,14 @@ class TrainConfig:
             defaults.update(RBM_DEFAULTS[self.mode])
             if self.visible_units == "gaussian":
                 defaults["normalize"] = "zscore"
+        if self.optimizer == "adam":
+            defaults["lr"] = ADAM_LR  # SGD's 0.05 (or 0.1) makes Adam's steps far too large
         fill = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         if self.rewire == "auto":
             fill["rewire"] = "set" if self.topology == "set" else "none"
         cfg = dataclasses.replace(self, **fill)
-        cfg._validate()
+        validate(cfg)
         return cfg
-
-    def _validate(self):
-        try:
-            for f in fields(self):
-                v = getattr(self, f.name)
-                choices = f.metadata.get("choices")
-                if choices and v is not None and isinstance(choices[0], str):
-                    check_param(f.name, v, "str", options=choices, owner="TrainConfig")
-            hp = dict(owner="TrainConfig")
-            if not self.hidden:
-                raise ConfigError("hidden must list at least one hidden layer size.")
-            for h in self.hidden:
-                check_param("hidden", h, "int", low=1, **hp)
-            check_param("epsilon", self.epsilon, "float", low=0, low_open=True, **hp)
-            for z in self.zeta:
-                check_param("zeta", z, "float", low=0, high=1, high_open=True, **hp)
-            n_layers = len(self.hidden) + 1
-            if len(self.zeta) not in (1, n_layers):
-                raise ConfigError(
-                    f"zeta needs 1 value or one per layer ({n_layers}). Got {len(self.zeta)}."
-                )
-            check_param("epochs", self.epochs, "int", low=1, **hp)
-            check_param("batch_size", self.batch_size, "int", low=1, **hp)
-            check_param("lr", self.lr, "float", low=0, low_open=True, **hp)
-            check_param("momentum", self.momentum, "float", low=0, high=1, high_open=True, **hp)
-            check_param("weight_decay", self.weight_decay, "float", low=0, **hp)
-            check_param("dropout", self.dropout, "float", low=0, high=1, high_open=True, **hp)
-            check_param("test_size", self.test_size, "float", low=0, high=1, low_open=True,
-                        high_open=True, **hp)
-            for k in ("train_samples", "test_samples"):
-                check_param(k, getattr(self, k), "int", low=0, **hp)
-            check_param("synthetic_samples", self.synthetic_samples, "int", low=2, **hp)
-            check_param("synthetic_features", self.synthetic_features, "int", low=1, **hp)
-            check_param("synthetic_classes", self.synthetic_classes, "int", low=2, **hp)
-            check_param("normal_std", self.normal_std, "float", low=0, low_open=True, **hp)
-            check_param("prune_percentile", self.prune_percentile, "float", low=0, high=100,
-                        high_open=True, **hp)
-            check_param("prune_every", self.prune_every, "int", low=1, **hp)
-            check_param("seed", self.seed, "int", low=0, **hp)
-            check_param("threads", self.threads, "int", low=0, **hp)
-            check_param("eval_batch_size", self.eval_batch_size, "int", low=1, **hp)
-            check_param("checkpoint_every", self.checkpoint_every, "int", low=0, **hp)
-            check_param("keep_checkpoints", self.keep_checkpoints, "int", low=1, **hp)
-            check_param("warmup_epochs", self.warmup_epochs, "int", low=0, **hp)
-            check_param("adam_eps", self.adam_eps, "float", low=0, low_open=True, **hp)
-            for b in ("adam_beta1", "adam_beta2"):
-                check_param(b, getattr(self, b), "float", low=0, high=1, high_open=True, **hp)
-            if self.model == "rbm":
-                self._validate_rbm()
-            self._validate_topology(n_layers)
-            if self.loss == "cross_entropy" and self.output_activation == "identity":
-                raise ConfigError("loss='cross_entropy' needs output_activation 'softmax' or "
-                                  "'sigmoid'. Set --output-activation softmax or --loss mse.")
-        except (ValueError, TypeError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(str(exc)) from None
-
-    def _validate_topology(self, n_layers):
-        hp = dict(owner="TrainConfig")
-        check_param("cycles", self.cycles, "int", low=0, **hp)
-        check_param("swaps", self.swaps, "float", low=0, **hp)
-        check_param("pad_inputs", self.pad_inputs, "int", low=0, **hp)
-        if self.clash_kind not in CLASH_KINDS or isinstance(self.clash_kind, bool):
-            raise ConfigError(f"clash_kind must be 1, 2 or 3. Got {self.clash_kind!r}.")
-        for name in ("fan_out", "z"):
-            for v in getattr(self, name):
-                check_param(name, v, "int", low=1, **hp)
-            if len(getattr(self, name)) not in (0, 1, n_layers):
-                raise ConfigError(f"{name} needs 1 value (for every layer) or one value per "
-                                  f"layer ({n_layers} for hidden={list(self.hidden)}). Got "
-                                  f"{len(getattr(self, name))}: {list(getattr(self, name))}.")
-        flag = {"set": "--topology static", "static": "--topology set"}
-        if (self.topology, self.rewire) in (("set", "none"), ("static", "set"),
-                                            ("static", "degree-preserving")):
-            raise ConfigError(f"topology={self.topology!r} contradicts rewire={self.rewire!r}. Use "
-                              f"{flag[self.topology]} or drop --rewire.")
-        pre = self.topology in PREDEFINED
-        if not pre:
-            for name in ("fan_out", "z"):
-                if getattr(self, name):
-                    raise ConfigError(f"{name} applies to the pre-defined topologies only "
-                                      f"({', '.join(PREDEFINED)}). Got topology={self.topology!r}; "
-                                      "pass --topology regular or clash-free, or drop "
-                                      f"--{name.replace('_', '-')}.")
-            return
-        if not self.fan_out and self.topology != "random":
-            raise ConfigError(f"topology={self.topology!r} needs fan_out, one value per layer "
-                              f"({n_layers}) or one for all, e.g. --fan-out 50 10 for "
-                              "hidden=[100].")
-        if self.topology != "clash-free":
-            if self.z or self.cycles:
-                raise ConfigError("z and cycles apply to topology 'clash-free' only. Drop them "
-                                  "or pass --topology clash-free.")
-            return
-        if bool(self.z) == bool(self.cycles):
-            raise ConfigError("topology 'clash-free' needs either z (memory banks per layer, e.g. "
-                              "--z 200 5) or cycles (z balanced so every layer takes that many "
-                              f"cycles, e.g. --cycles 200). Got z={list(self.z)}, "
-                              f"cycles={self.cycles}.")
-
-    def _validate_rbm(self):
-        hp = dict(owner="TrainConfig")
-        if self.topology not in ("set", "static") or self.rewire == "degree-preserving":
-            raise ConfigError(f"--model rbm supports --topology set or static (Erdős–Rényi, "
-                              f"evolved or frozen). Got topology={self.topology!r}, "
-                              f"rewire={self.rewire!r}; the pre-defined topologies are for the "
-                              "MLP.")
-        if len(self.hidden) != 1:
-            raise ConfigError(f"--model rbm takes one hidden layer size (--hidden N). Got "
-                              f"{len(self.hidden)}: {list(self.hidden)}.")
-        if len(self.zeta) != 1:
-            raise ConfigError(f"--model rbm takes one zeta value. Got {list(self.zeta)}.")
-        if self.prune_percentile:
-            raise ConfigError("importance pruning (--prune-percentile) is for the MLP; set it to "
-                              "0 with --model rbm.")
-        check_param("cd_k", self.cd_k, "int", low=1, **hp)
-        check_param("ais_every", self.ais_every, "int", low=0, **hp)
-        check_param("ais_chains", self.ais_chains, "int", low=1, **hp)
-        check_param("ais_betas", self.ais_betas, "int", low=2, **hp)
-        if self.visible_units == "gaussian" and self.normalize == "minmax":
-            raise ConfigError("Gaussian visible units have unit variance: standardise the data "
-                              "with --normalize zscore (or none if it already is).")
 
     def per_layer(self, name, n_layers):
         """A per-layer setting with one value per layer (a single value is repeated).

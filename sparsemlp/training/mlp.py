@@ -10,12 +10,11 @@ from .._validation import check_array
 from ..data.preprocessing import Preprocessing
 from ..evolution.rewiring import evolve_degree_preserving
 from ..evolution.set import evolve, importance_prune
+from ..nn.batching import batch_t
 from ..nn.functions import accuracy, loss_value, output_delta
-from ..nn.mlp import batch_t
 from . import checkpoint
 from .base import TrainerBase
 from .build import build_model
-from .callbacks import Callback  # noqa: F401 - importable from here, as before
 from .comm import SerialComm
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
