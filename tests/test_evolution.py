@@ -526,11 +526,65 @@ def test_backends_identical(rng_kind, seed):
             assert_layer_equal(layer, ref)
 
 
-def test_debug_mode_checks(monkeypatch):
-    monkeypatch.setenv("SPARSEMLP_DEBUG", "1")
+class _Corrupting:
+    """A KernelSet stand-in whose ``kernel`` swaps two neighbours in the first row with two
+    or more entries of its output pattern: a non-canonical CSR (unsorted columns)."""
+
+    def __init__(self, kernel):
+        self._ks = _kernels.get("numpy")
+        self._kernel = kernel
+
+    def __getattr__(self, name):
+        fn = getattr(self._ks, name)
+        if name != self._kernel:
+            return fn
+
+        def corrupt(*args):
+            fn(*args)
+            indptr, indices = {"csr_merge": (args[4], args[5]),
+                               "csr_compact": (args[4], args[5])}[name]
+            r = int(np.flatnonzero(np.diff(indptr) >= 2)[0])
+            k = int(indptr[r])
+            indices[k], indices[k + 1] = indices[k + 1], indices[k]
+        return corrupt
+
+
+@pytest.mark.parametrize("fn", [evolve, evolve_original])
+@pytest.mark.parametrize("kernel,regrow", [("csr_merge", True), ("csr_compact", False)])
+@pytest.mark.parametrize("debug", ["1", "0", None])
+def test_debug_mode_checks(monkeypatch, fn, kernel, regrow, debug):
+    """SPARSEMLP_DEBUG=1 makes evolution check W after every change of its pattern: a kernel
+    that leaves unsorted columns is caught at once; without debug mode it goes unnoticed."""
+    if debug is None:
+        monkeypatch.delenv("SPARSEMLP_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("SPARSEMLP_DEBUG", debug)
     layer = make_layer(20, 10, 80, 0)
-    evolve(layer, zeta=0.3, rng=np.random.default_rng(0))
-    check_csr(layer.W)
+    layer.kernels = _Corrupting(kernel)
+    run = lambda: fn(layer, zeta=0.3, rng=np.random.default_rng(0), normal_std=0.1,  # noqa: E731
+                     regrow=regrow)
+    if debug == "1":
+        with pytest.raises(ValueError, match="must be canonical CSR"):
+            run()
+    else:
+        run()  # silently corrupt: only the explicit check below sees it
+        with pytest.raises(ValueError, match="must be canonical CSR"):
+            check_csr(layer.W)
+
+
+def test_debug_mode_checks_kernel_arguments(monkeypatch):
+    """SPARSEMLP_DEBUG=1 wraps every kernel with an argument check (read when a backend's
+    KernelSet is built); without it a non-contiguous argument reaches the kernel."""
+    from sparsemlp._kernels import _kernel_set, _reference
+
+    w = np.ones(8)[::2]  # not C-contiguous
+    args = (w, np.zeros(4), np.ones(4), 0.1, 0.0, 0.0, 1.0, 0, 0)
+    monkeypatch.setenv("SPARSEMLP_DEBUG", "1")
+    with pytest.raises(ValueError, match="sgd_update: argument 0 is not C-contiguous"):
+        _kernel_set("numpy", _reference).sgd_update(*args)
+    monkeypatch.setenv("SPARSEMLP_DEBUG", "0")
+    _kernel_set("numpy", _reference).sgd_update(*args)
+    np.testing.assert_allclose(w, 0.9)  # the reference kernel updated the strided view
 
 
 @pytest.mark.parametrize("kw,exc,match", [
