@@ -472,12 +472,14 @@ def test_huge_sparse_layer_no_dense_allocation():
 # evolve: special cases, backends, errors
 
 
-def test_zeta_zero_changes_nothing_and_draws_nothing():
+@pytest.mark.parametrize("fn", [evolve, evolve_original])
+def test_zeta_zero_changes_nothing_and_draws_nothing(fn):
     layer = make_layer(20, 10, 80, 0)
     old = snapshot(layer)
     rng = np.random.default_rng(3)
     state = rng.bit_generator.state
-    res = evolve(layer, zeta=0.0, rng=rng)
+    res = fn(layer, zeta=0.0, rng=rng, normal_std=0.1)
+    assert res.keep_index.dtype == np.int64 and res.new_positions.dtype == np.int64
     assert rng.bit_generator.state == state
     assert res.n_removed == res.n_regrown == 0 and res.new_positions.size == 0
     np.testing.assert_array_equal(res.keep_index, np.arange(80))
@@ -502,6 +504,7 @@ def test_regrow_false_removes_only(fn):
     keep = oracle_keep(old_data, 0.3)
     np.testing.assert_array_equal(res.keep_index, np.flatnonzero(keep))
     assert res.n_regrown == 0 and res.new_positions.size == 0
+    assert res.new_positions.dtype == np.int64 and res.keep_index.dtype == np.int64
     assert layer.W is W_obj and layer.nnz == 120 - res.n_removed == keep.sum()
     check_csr(layer.W)
     np.testing.assert_array_equal(layer.W.data, old_data[keep])
@@ -599,17 +602,20 @@ def test_debug_mode_checks_kernel_arguments(monkeypatch):
     (dict(normal_std=-1.0), ValueError, r"'normal_std' parameter of evolve"),
     (dict(regrow=1), TypeError, r"'regrow' parameter of evolve must be a bool"),
 ])
-def test_evolve_errors(kw, exc, match):
+@pytest.mark.parametrize("fn", [evolve, evolve_original])
+def test_evolve_errors(kw, exc, match, fn):
     layer = make_layer(10, 10, 30, 0)
-    args = dict(zeta=0.3, rng=np.random.default_rng(0))
+    args = dict(zeta=0.3, rng=np.random.default_rng(0), normal_std=0.1)
     args.update(kw)
-    with pytest.raises(exc, match=match):
-        evolve(layer, **args)
+    with pytest.raises(exc, match=match.replace("of evolve", f"of {fn.__name__}")):
+        fn(layer, **args)
 
 
 def test_evolve_rejects_non_layer():
-    with pytest.raises(TypeError, match="needs a SparseLinear layer"):
+    with pytest.raises(TypeError, match="^evolve needs a SparseLinear layer. Got ndarray.$"):
         evolve(np.zeros(3), zeta=0.3, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="^evolve_original needs a SparseLinear layer"):
+        evolve_original(np.zeros(3), zeta=0.3, rng=np.random.default_rng(0), normal_std=0.1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,6 +636,51 @@ def test_evolve_original_matches_scalar_oracle(n, m, nnz, std, seed):
     np.testing.assert_array_equal(layer.W.indices, ind)
     np.testing.assert_array_equal(layer.W.data, val)
     assert rs.randint(0, 2**31 - 1) == ro.randint(0, 2**31 - 1)
+
+
+def generator_oracle(W, zeta, g, init, std):
+    """evolve_original with a Generator, as documented: integers() for i then j until free,
+    then one scalar value (standard_normal() * std, or uniform(-lim, lim) with He's or
+    Glorot's limit)."""
+    n, m = W.shape
+    t_neg, t_pos = oracle_thresholds(W.data, zeta)
+    cells = {p: v for p, v in zip(coords(W), W.data.tolist(), strict=True)
+             if v < t_neg or v > t_pos}
+    lim = math.sqrt(6 / (n if init == "he_uniform" else n + m))
+    for _ in range(len(W.data) - len(cells)):
+        i, j = int(g.integers(0, n)), int(g.integers(0, m))
+        while (i, j) in cells:
+            i, j = int(g.integers(0, n)), int(g.integers(0, m))
+        cells[(i, j)] = g.standard_normal() * std if init == "normal" else g.uniform(-lim, lim)
+    return cells
+
+
+@pytest.mark.parametrize("init", ["normal", "he_uniform", "xavier_uniform"])
+@pytest.mark.parametrize("legacy", [False, True])
+def test_evolve_original_every_init_law_matches_oracle(init, legacy):
+    n, m = 30, 7  # n_in != n_out: He and Glorot limits differ
+    layer = make_layer(n, m, 90, 5)
+    w_old = layer.W.copy()
+    mk = np.random.RandomState if legacy else np.random.default_rng
+    res = evolve_original(layer, zeta=0.3, rng=mk(8), normal_std=0.05, init=init)
+    check_result((w_old.indptr, w_old.indices, w_old.data), layer, res, 0.3)
+    if legacy:
+        lim = math.sqrt(6 / (n if init == "he_uniform" else n + m))
+        rs = np.random.RandomState(8)
+        t_neg, t_pos = oracle_thresholds(w_old.data, 0.3)
+        cells = {p: v for p, v in zip(coords(w_old), w_old.data.tolist(), strict=True)
+                 if v < t_neg or v > t_pos}
+        for _ in range(len(w_old.data) - len(cells)):
+            i, j = rs.randint(0, n), rs.randint(0, m)
+            while (i, j) in cells:
+                i, j = rs.randint(0, n), rs.randint(0, m)
+            cells[(i, j)] = rs.randn() / (1 / 0.05) if init == "normal" else rs.uniform(-lim, lim)
+    else:
+        cells = generator_oracle(w_old, 0.3, np.random.default_rng(8), init, 0.05)
+    ip, ind, val = cells_to_csr(cells, (n, m), np.float64, np.int32)
+    np.testing.assert_array_equal(layer.W.indptr, ip)
+    np.testing.assert_array_equal(layer.W.indices, ind)
+    np.testing.assert_allclose(layer.W.data, val, rtol=1e-15)
 
 
 def test_evolve_original_generator():
@@ -671,6 +722,26 @@ def test_importance_prune_removes_whole_neurons():
     importance_prune(layer, 20)
     in_deg = np.bincount(layer.W.indices, minlength=25)
     assert (in_deg == 0).sum() >= 5  # 20 % of 25 output neurons lose everything
+
+
+def test_importance_prune_counts_empty_neurons_and_leaves_w_alone_when_nothing_goes():
+    """Neurons without connections count in the percentile (importance 0); when only they
+    fall at or below it, nothing is removed and W keeps its very arrays."""
+    rng = np.random.default_rng(0)
+    dense = np.zeros((6, 10))
+    dense[:, :5] = rng.uniform(0.5, 1.0, (6, 5))  # the last 5 outputs have no input
+    layer = SparseLinear(sp.csr_array(dense), kernels="numpy")
+    arrays = snapshot(layer)
+    objs = (layer.W.indptr, layer.W.indices, layer.W.data)
+    keep = importance_prune(layer, 50)  # t = median of [s_0..s_4, 0, 0, 0, 0, 0] = 0
+    assert keep.dtype == np.int64
+    np.testing.assert_array_equal(keep, np.arange(30))
+    assert all(a is b for a, b in zip(objs, (layer.W.indptr, layer.W.indices, layer.W.data)))
+    for a, b in zip(arrays, snapshot(layer), strict=True):
+        np.testing.assert_array_equal(a, b)
+    keep = importance_prune(layer, 60)  # t = mean of 0 and the smallest s: one neuron goes
+    assert keep.dtype == np.int64 and layer.nnz == 24
+    assert np.bincount(layer.W.indices, minlength=10)[:5].tolist().count(0) == 1
 
 
 def test_importance_prune_errors():

@@ -166,12 +166,14 @@ def classify(module):
     if res is None:
         return None
     names, patterns = equivalents()
-    d = diffs(module, [k for k, v in res.items() if v not in KILLED]) if patterns else {}
+    d = diffs(module, [k for k, v in res.items() if v not in KILLED and v is not None]) \
+        if patterns else {}
     out = {}
     for k, v in res.items():
         if v in KILLED:
             out[k] = "killed"
-        elif k in names or any(p.search(ln) for ln in d[k] if ln[0] == "+" for p in patterns):
+        elif k in names or any(p.search(ln) for ln in d.get(k, ()) if ln[0] == "+"
+                               for p in patterns):
             out[k] = "equivalent"
         else:
             out[k] = NOT_KILLED.get(v, "survived")
@@ -179,7 +181,7 @@ def classify(module):
 
 
 def survivors(module):
-    return [k for k, v in (classify(module) or {}).items() if v not in ("killed", "equivalent")]
+    return [k for k, v in (classify(module) or {}).items() if v in ("survived", "no tests")]
 
 
 def report(modules):
@@ -197,10 +199,13 @@ def report(modules):
         row = [len(vals), vals.count("killed"), vals.count("equivalent"), vals.count("survived"),
                vals.count("no tests")]
         tot = [a + b for a, b in zip(tot, row)]
-        stale = sorted(k for k, v in c.items() if k in names and v == "killed")
+        stale = [f"killed but listed as equivalent: {k}" for k, v in sorted(c.items())
+                 if k in names and v == "killed"]
+        if vals.count("not checked"):
+            stale.append(f"{vals.count('not checked')} not checked yet")
         print(f"{m:<34} {row[0]:>7} {row[1]:>7} {row[2]:>7} {row[3]:>8} {row[4]:>7} "
               f"{100 * row[1] / max(1, row[0] - row[2]):>6.1f}%"
-              + (f"  listed as equivalent but killed: {', '.join(stale)}" if stale else ""))
+              + (f"  ({'; '.join(stale)})" if stale else ""))
     print(f"{'all':<34} {tot[0]:>7} {tot[1]:>7} {tot[2]:>7} {tot[3]:>8} {tot[4]:>7} "
           f"{100 * tot[1] / max(1, tot[0] - tot[2]):>6.1f}%")
     return tot
