@@ -125,13 +125,13 @@ def results(module):
 def equivalents():
     """Names and diff patterns listed in the equivalents file (with their reasons there).
 
-    A line ``- `sparsemlp.<...>__mutmut_N`: reason`` names one mutant; a line
+    Every ```sparsemlp.<...>__mutmut_N``` in it names one mutant; a line
     ``- pattern `REGEX`: reason`` covers every mutant with an added line matching REGEX.
     """
     if not EQUIVALENTS.exists():
         return set(), []
     text = EQUIVALENTS.read_text()
-    names = set(re.findall(r"^- `(sparsemlp\.[^`]+?__mutmut_\d+)`", text, re.M))
+    names = set(re.findall(r"`(sparsemlp\.[^`\s]+?__mutmut_\d+)`", text))
     patterns = [re.compile(p) for p in re.findall(r"^- pattern `([^`]+)`", text, re.M)]
     return names, patterns
 
@@ -161,7 +161,7 @@ def diffs(module, names):
 
 
 def classify(module):
-    """{mutant: "killed" | "equivalent" | "survived" | "no tests"} of the last run."""
+    """{mutant: "killed" | "equivalent" | "survived" | "no tests" | "not checked"}."""
     res = results(module)
     if res is None:
         return None
@@ -189,7 +189,7 @@ def report(modules):
     head = f"{'module':<34} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'survived':>8} " \
            f"{'no test':>7} {'score':>7}"
     print(head)
-    tot = [0, 0, 0, 0, 0]
+    tot = [0, 0, 0, 0, 0, 0]
     for m in modules:
         c = classify(m)
         if c is None:
@@ -198,16 +198,16 @@ def report(modules):
         vals = list(c.values())
         row = [len(vals), vals.count("killed"), vals.count("equivalent"), vals.count("survived"),
                vals.count("no tests")]
-        tot = [a + b for a, b in zip(tot, row)]
+        tot = [a + b for a, b in zip(tot, row + [vals.count("not checked")])]
         stale = [f"killed but listed as equivalent: {k}" for k, v in sorted(c.items())
                  if k in names and v == "killed"]
         if vals.count("not checked"):
             stale.append(f"{vals.count('not checked')} not checked yet")
         print(f"{m:<34} {row[0]:>7} {row[1]:>7} {row[2]:>7} {row[3]:>8} {row[4]:>7} "
-              f"{100 * row[1] / max(1, row[0] - row[2]):>6.1f}%"
+              f"{100 * row[1] / max(1, row[0] - row[2] - vals.count('not checked')):>6.1f}%"
               + (f"  ({'; '.join(stale)})" if stale else ""))
     print(f"{'all':<34} {tot[0]:>7} {tot[1]:>7} {tot[2]:>7} {tot[3]:>8} {tot[4]:>7} "
-          f"{100 * tot[1] / max(1, tot[0] - tot[2]):>6.1f}%")
+          f"{100 * tot[1] / max(1, tot[0] - tot[2] - tot[5]):>6.1f}%")
     return tot
 
 
