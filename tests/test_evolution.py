@@ -683,6 +683,39 @@ def test_evolve_original_every_init_law_matches_oracle(init, legacy):
     np.testing.assert_allclose(layer.W.data, val, rtol=1e-15)
 
 
+@pytest.mark.parametrize("init", ["normal", "he_uniform", "xavier_uniform"])
+def test_evolve_regrown_values_follow_the_law(init):
+    """The regrown values of evolve (Generator) follow the chosen law: N(0, std) with its
+    tails, or U(-lim, lim) with He's sqrt(6 / n_in) or Glorot's sqrt(6 / (n_in + n_out))."""
+    n, m = 300, 100
+    layer = make_layer(n, m, 12000, 1, kernels="numpy")
+    res = evolve(layer, zeta=0.5, rng=np.random.default_rng(2), init=init, normal_std=0.05)
+    v = layer.W.data[res.new_positions].astype(np.float64)
+    assert v.size > 4000
+    if init == "normal":
+        assert abs(v.std() - 0.05) < 0.003 and abs(v.mean()) < 0.003
+        assert 0.005 < np.mean(np.abs(v) > 2.5 * 0.05) < 0.02  # Gaussian tails (1.2 %)
+    else:
+        lim = math.sqrt(6 / (n if init == "he_uniform" else n + m))
+        assert np.abs(v).max() <= lim and np.abs(v).max() > 0.99 * lim
+        assert abs(v.std() - lim / math.sqrt(3)) < 0.03 * lim
+
+
+def test_select_in_bracket_reports_a_miss_just_above():
+    """_select_in_bracket returns the idx-th smallest value when the bracket [lo, hi] of the
+    sample holds it, and None when the rank falls just above it (the caller then partitions
+    the whole array; indexing past the bracket would crash)."""
+    from sparsemlp.evolution import _select_in_bracket
+
+    v = np.random.default_rng(0).permutation(2000).astype(np.float64)
+    # n = 2000, m = 1000: for idx 500 the bracket is s[187] .. s[313]
+    s = np.concatenate([np.linspace(0, 100, 188), np.linspace(101, 499, 126),
+                        np.linspace(500, 1999, 686)])
+    assert s[187] == 100 and s[313] == 499
+    assert _select_in_bracket(v, s, 500) is None  # rank 500 is the value 500, just above hi
+    assert _select_in_bracket(v, s, 499) == 499  # the last rank inside [lo, hi]
+
+
 def test_evolve_original_generator():
     layer = make_layer(30, 20, 100, 0)
     old = snapshot(layer)
