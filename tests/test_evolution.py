@@ -600,6 +600,8 @@ def test_debug_mode_checks_kernel_arguments(monkeypatch):
     (dict(init="randn"), ValueError, r"'init' parameter of evolve must be one of 'normal'"),
     (dict(rng=42), TypeError, r"'rng' parameter of evolve must be a numpy\.random\.Generator"),
     (dict(normal_std=-1.0), ValueError, r"'normal_std' parameter of evolve"),
+    (dict(normal_std=0.0), ValueError,
+     r"^The 'normal_std' parameter of evolve must be a float in the range \(0, inf\)\. Got 0\.0"),
     (dict(regrow=1), TypeError, r"'regrow' parameter of evolve must be a bool"),
 ])
 @pytest.mark.parametrize("fn", [evolve, evolve_original])
@@ -616,6 +618,12 @@ def test_evolve_rejects_non_layer():
         evolve(np.zeros(3), zeta=0.3, rng=np.random.default_rng(0))
     with pytest.raises(TypeError, match="^evolve_original needs a SparseLinear layer"):
         evolve_original(np.zeros(3), zeta=0.3, rng=np.random.default_rng(0), normal_std=0.1)
+
+    class HasW:  # a W but no transposed index to refresh
+        W = make_layer(5, 5, 10, 0).W
+
+    with pytest.raises(TypeError, match="^evolve needs a SparseLinear layer. Got HasW.$"):
+        evolve(HasW(), zeta=0.3, rng=np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------------------------------
