@@ -224,9 +224,14 @@ def test_thresholds_match_sort_oracle(w, zeta, dtype):
 
 
 def test_thresholds_errors():
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match=r"^values must be a non-empty 1-D array\. Got shape "
+                                         r"\(0,\)\.$"):
         set_thresholds(np.array([]), 0.3)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="non-empty 1-D array. Got shape \\(2, 1\\)"):
+        set_thresholds(np.array([[0.1], [0.2]]), 0.3)
+    with pytest.raises(ValueError, match=r"^values contain NaN; the SET thresholds are undefined\. "
+                                         r"Stop training on non-finite weights \(lower the "
+                                         r"learning rate\)\.$"):
         set_thresholds(np.array([0.1, np.nan]), 0.3)
     with pytest.raises(ValueError, match=r"'zeta' parameter of set_thresholds"):
         set_thresholds(np.array([0.1]), 1.0)
@@ -332,6 +337,13 @@ def test_thresholds_bracket_large_and_adversarial(order):
     elif order == "blocks":  # every 16th value (the sample) far from the rest
         w[::16] = np.linspace(-50, 50, w[::16].size, dtype=np.float32)
     for zeta in (0.0, 0.1, 0.3, 0.9):
+        assert set_thresholds(w, zeta) == oracle_thresholds(w, zeta)
+
+
+def test_thresholds_of_more_than_a_quarter_million_values():
+    """Above 16384 * 16 values the sample stride grows with n (one value in n // 16384)."""
+    w = np.random.default_rng(1).standard_normal(300_001)
+    for zeta in (0.05, 0.3):
         assert set_thresholds(w, zeta) == oracle_thresholds(w, zeta)
 
 
