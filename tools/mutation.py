@@ -62,8 +62,9 @@ CI_MODULES = ["sparsemlp/optim.py"]
 
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not slow", "--hypothesis-seed=0"]
 
+# mutmut's exit codes; -15 is a worker that mutmut terminated after its time limit
 KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout",
-          152: "timeout", 255: "timeout", -9: "crash", -11: "crash"}
+          152: "timeout", 255: "timeout", -15: "timeout", -9: "crash", -11: "crash"}
 NOT_KILLED = {0: "survived", 5: "no tests", 33: "no tests", None: "not checked"}
 
 
