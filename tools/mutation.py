@@ -15,7 +15,8 @@ Usage (from the repository root, after ``pip install mutmut``)::
     python tools/mutation.py evolution      # modules whose path contains "evolution"
     python tools/mutation.py --report       # score of the last runs, no new run
     python tools/mutation.py --survivors    # the diff of every surviving, unlisted mutant
-    python tools/mutation.py --rerun        # rerun only the survivors (after adding tests)
+    python tools/mutation.py --rerun        # rerun only the survivors (after adding tests;
+                                            # with the selection the module's run began with)
 
 Surviving mutants that cannot change behaviour are listed, each with its reason, in
 ``tests/mutation_equivalents.md``; the score is killed / (total - equivalent), where
