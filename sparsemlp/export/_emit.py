@@ -1,0 +1,416 @@
+"""C emitters: number literals, one pluggable emitter per layer kind and mode, the activations."""
+
+import re
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..functions import ACTIVATIONS
+from ..layers import SparseLinear
+
+__all__ = ["ExportError", "CType", "LayerEmitter", "register_layer_emitter", "layer_emitter",
+           "emit_activation", "hex_literals", "UNROLLED_MAX_NNZ"]
+
+#: Largest number of connections (over all layers) the ``unrolled`` mode accepts: beyond it
+#: the generated source passes ~10 MB and compilers take minutes; use ``mode="csr"``.
+UNROLLED_MAX_NNZ = 50_000
+
+
+class ExportError(ValueError):
+    """A model, option or toolchain cannot give a C export (CLI exit code 2)."""
+
+
+class CType:
+    """The C floating type of an export: name, literal suffix, libm functions.
+
+    Parameters
+    ----------
+    dtype : {"float32", "float64"}
+        NumPy dtype of the exported values.
+    """
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        if self.dtype == np.float32:
+            self.name, self.suffix, self.exp, self.tanh = "float", "f", "expf", "tanhf"
+        elif self.dtype == np.float64:
+            self.name, self.suffix, self.exp, self.tanh = "double", "", "exp", "tanh"
+        else:
+            raise ExportError(f"dtype must be float32 or float64. Got {dtype!r}.")
+
+    def lit(self, value):
+        """One C literal of this type for ``value`` (rounded to the type first).
+
+        Parameters
+        ----------
+        value : float
+            The value.
+
+        Returns
+        -------
+        str
+            A hex-float literal.
+        """
+        return hex_literals(np.asarray([value], self.dtype), self.suffix)[0]
+
+
+_HEX = re.compile(r"^(-?0x[01])\.?([0-9a-f]*?)0*p([+-]\d+)$")
+
+
+def hex_literals(values, suffix=""):
+    """C99 hex-float literals (``%a``) that read back to exactly ``values``.
+
+    Parameters
+    ----------
+    values : ndarray of float32 or float64
+        Finite values.
+    suffix : str, default=""
+        ``"f"`` for float literals.
+
+    Returns
+    -------
+    list of str
+        One literal per value, e.g. ``-0x1.8p-2f``; trailing zero digits dropped, as C's
+        ``printf("%a")`` does.
+
+    Raises
+    ------
+    ExportError
+        If a value is NaN or infinite (a C literal cannot hold it).
+    """
+    values = np.asarray(values)
+    if not np.isfinite(values).all():
+        raise ExportError("the model holds NaN or infinite values, which a C literal cannot "
+                          "hold. Export a checkpoint from before the divergence.")
+    out = []
+    for v in values.astype(np.float64).tolist():
+        m = _HEX.match(v.hex())
+        head, frac, exp = m.groups()
+        out.append(f"{head}{'.' + frac if frac else ''}p{exp}{suffix}")
+    return out
+
+
+def c_table(ctype, name, items, per_line=6, qualifier="static const"):
+    """Lines defining a constant C array.
+
+    Parameters
+    ----------
+    ctype : str
+        Element type.
+    name : str
+        Array name.
+    items : list of str
+        Initializers (at least one).
+    per_line : int, default=6
+        Items per source line.
+    qualifier : str, default="static const"
+        Storage and qualifiers.
+
+    Returns
+    -------
+    list of str
+        Source lines.
+    """
+    lines = [f"{qualifier} {ctype} {name}[{len(items)}] = {{"]
+    for s in range(0, len(items), per_line):
+        lines.append("    " + ", ".join(items[s:s + per_line]) + ",")
+    lines.append("};")
+    return lines
+
+
+def index_type(n):
+    """The smallest of uint16_t / uint32_t holding ``0..n``.
+
+    Parameters
+    ----------
+    n : int
+        Largest value to hold.
+
+    Returns
+    -------
+    str
+        C type name.
+    """
+    if n < 1 << 16:
+        return "uint16_t"
+    if n < 1 << 32:
+        return "uint32_t"
+    raise ExportError(f"a layer with {n} inputs or connections does not fit 32-bit C indices.")
+
+
+class LayerEmitter:
+    """C for one layer kind: a linear map ``y = f(x) + b`` (pre-activation, bias included).
+
+    Subclass it for a new layer kind and register it with :func:`register_layer_emitter`;
+    the code generator calls :meth:`tables` (file-scope constants) and :meth:`function` (a
+    ``static void NAME(const T *restrict x, T *restrict y)`` writing all ``n_out`` outputs),
+    and needs the attributes below.
+
+    Parameters
+    ----------
+    layer : object
+        The layer (here a :class:`~sparsemlp.SparseLinear`).
+    name : str
+        C identifier prefix for this layer's symbols (e.g. ``net_l0``).
+    ctype : CType
+        The exported floating type.
+
+    Attributes
+    ----------
+    n_in, n_out : int
+        Input and output sizes.
+    n_params : int
+        Stored parameters (connections + biases), for the header summary.
+    kind : str
+        Short description (``"csr"``, ``"unrolled"``).
+    """
+
+    kind = "abstract"
+
+    def __init__(self, layer, name, ctype):
+        self.layer, self.name, self.ct = layer, name, ctype
+        self.n_in = self.n_out = self.n_params = 0
+
+    def tables(self):
+        """File-scope definitions (constant tables) of this layer.
+
+        Returns
+        -------
+        list of str
+            Source lines.
+        """
+        return []
+
+    def function(self):
+        """The layer's ``static void`` function computing ``y`` from ``x``.
+
+        Returns
+        -------
+        list of str
+            Source lines.
+        """
+        raise NotImplementedError
+
+
+class _SparseLinearEmitter(LayerEmitter):
+    """Shared part of the CSR and unrolled emitters: the layer's weights output by output."""
+
+    def __init__(self, layer, name, ctype):
+        super().__init__(layer, name, ctype)
+        W = layer.W
+        self.n_in, self.n_out = W.shape
+        # gather form: row j of W.T lists output j's inputs in ascending order, the order in
+        # which SparseLinear.forward sums them (then adds the bias)
+        Wt = sp.csr_array(W.T)
+        Wt.sort_indices()
+        self.ptr = np.asarray(Wt.indptr, np.int64)
+        self.idx = np.asarray(Wt.indices, np.int64)
+        self.val = np.asarray(Wt.data).astype(ctype.dtype)
+        self.bias = np.asarray(layer.b).astype(ctype.dtype)
+        self.nnz = int(self.ptr[-1])
+        self.n_params = self.nnz + self.n_out
+
+    def _bias_lits(self):
+        return hex_literals(self.bias, self.ct.suffix)
+
+
+class CSREmitter(_SparseLinearEmitter):
+    """Const value / index / pointer tables and a loop (any size)."""
+
+    kind = "csr"
+
+    def tables(self):
+        T, n = self.ct.name, self.name
+        lines = c_table(T, f"{n}_bias", self._bias_lits())
+        if self.nnz:
+            lines += c_table(T, f"{n}_val", hex_literals(self.val, self.ct.suffix))
+            lines += c_table(index_type(self.n_in), f"{n}_idx",
+                             [f"{i}u" for i in self.idx.tolist()], per_line=12)
+            lines += c_table(index_type(self.nnz), f"{n}_ptr",
+                             [f"{p}u" for p in self.ptr.tolist()], per_line=10)
+        return lines
+
+    def function(self):
+        T, n, z = self.ct.name, self.name, self.ct.lit(0.0)
+        head = [f"static void {n}(const {T} *restrict x, {T} *restrict y)", "{"]
+        if not self.nnz:
+            return head + ["    uint32_t j;", "    (void)x;",
+                           f"    for (j = 0; j < {self.n_out}u; ++j)",
+                           f"        y[j] = {z} + {n}_bias[j];", "}"]
+        return head + [
+            "    uint32_t j, k;",
+            f"    for (j = 0; j < {self.n_out}u; ++j) {{",
+            f"        {T} a = {z};",
+            f"        for (k = {n}_ptr[j]; k < {n}_ptr[j + 1]; ++k)",
+            f"            a += {n}_val[k] * x[{n}_idx[k]];",
+            f"        y[j] = a + {n}_bias[j];",
+            "    }",
+            "}",
+        ]
+
+
+class UnrolledEmitter(_SparseLinearEmitter):
+    """One statement per connection with constant indices; no index or pointer table.
+
+    The weights and biases are hex-float literals in one ``static const volatile`` table
+    read at constant offsets. ``volatile`` keeps compilers from folding them back into
+    immediates, which cost 2-3 instructions each on ARM (e.g. aarch64 ``mov``/``movk``/
+    ``fmov``) against one load from the table.
+    """
+
+    kind = "unrolled"
+
+    def tables(self):
+        lits = hex_literals(np.concatenate([self.val, self.bias]), self.ct.suffix)
+        return c_table(self.ct.name, f"{self.name}_w", lits, qualifier="static const volatile")
+
+    def function(self):
+        T, n, z = self.ct.name, self.name, self.ct.lit(0.0)
+        body = [f"static void {n}(const {T} *restrict x, {T} *restrict y)", "{",
+                f"    const volatile {T} *w = {n}_w;", f"    {T} a;"]
+        if not self.nnz:
+            body.append("    (void)x;")
+        ptr, idx = self.ptr.tolist(), self.idx.tolist()
+        for j in range(self.n_out):
+            body.append(f"    a = {z};")
+            body += [f"    a += w[{k}] * x[{idx[k]}];" for k in range(ptr[j], ptr[j + 1])]
+            body.append(f"    y[{j}] = a + w[{self.nnz + j}];")
+        return body + ["}"]
+
+
+_LAYER_EMITTERS = {}
+
+
+def register_layer_emitter(layer_cls, mode, emitter_cls):
+    """Make ``emitter_cls`` write C for layers of class ``layer_cls`` in ``mode``.
+
+    Parameters
+    ----------
+    layer_cls : type
+        Layer class (matched exactly, not by subclass: a subclass may compute otherwise).
+    mode : str
+        Export mode (``"csr"``, ``"unrolled"`` or a new one).
+    emitter_cls : type
+        A :class:`LayerEmitter` subclass.
+    """
+    _LAYER_EMITTERS[(layer_cls, mode)] = emitter_cls
+
+
+def layer_emitter(layer, mode, name, ctype):
+    """The emitter of ``layer`` in ``mode``.
+
+    Parameters
+    ----------
+    layer : object
+        A model layer.
+    mode : str
+        Export mode.
+    name : str
+        C symbol prefix of the layer.
+    ctype : CType
+        Exported floating type.
+
+    Returns
+    -------
+    LayerEmitter
+        The emitter.
+
+    Raises
+    ------
+    ExportError
+        If no emitter is registered for the layer's class and mode.
+    """
+    cls = _LAYER_EMITTERS.get((type(layer), mode))
+    if cls is None:
+        modes = sorted(m for (c, m) in _LAYER_EMITTERS if c is type(layer))
+        hint = (f"Use mode {' or '.join(repr(m) for m in modes)}." if modes else
+                "This layer kind cannot be exported to C yet.")
+        raise ExportError(f"no C emitter for a {type(layer).__name__} layer in mode {mode!r}. "
+                          f"{hint}")
+    return cls(layer, name, ctype)
+
+
+register_layer_emitter(SparseLinear, "csr", CSREmitter)
+register_layer_emitter(SparseLinear, "unrolled", UnrolledEmitter)
+
+
+# -- activations -------------------------------------------------------------------------
+# Each writes the loop applying the activation in place to y[0..n), after multiplying by
+# ``scale`` (a literal or None): the inference rule of dropout_kind="original". The formulas
+# repeat sparsemlp.functions operation by operation, in the exported type.
+
+def _elementwise(expr, needs_math=False):
+    def emit(act, ct, y, n, scale):
+        lines = ["    {", "        uint32_t i;", f"        for (i = 0; i < {n}u; ++i) {{",
+                 f"            const {ct.name} z = {y}[i]{' * ' + scale if scale else ''};",
+                 f"            {y}[i] = {expr(act, ct)};", "        }", "    }"]
+        return lines, needs_math
+    return emit
+
+
+def _softmax(act, ct, y, n, scale):
+    T, z = ct.name, ct.lit(0.0)
+    s = f" * {scale}" if scale else ""
+    lines = ["    {", "        uint32_t i;", f"        {T} m, s = {z};"]
+    if scale:
+        lines += [f"        for (i = 0; i < {n}u; ++i)", f"            {y}[i] = {y}[i]{s};"]
+    lines += [f"        m = {y}[0];",
+              f"        for (i = 1; i < {n}u; ++i)",
+              f"            if ({y}[i] > m)", f"                m = {y}[i];",
+              f"        for (i = 0; i < {n}u; ++i) {{",
+              f"            {y}[i] = {ct.exp}({y}[i] - m);", f"            s += {y}[i];",
+              "        }",
+              f"        for (i = 0; i < {n}u; ++i)", f"            {y}[i] /= s;", "    }"]
+    return lines, True
+
+
+_ACTIVATION_EMITTERS = {
+    ACTIVATIONS["identity"]: None,  # nothing to do (the scale, if any, is still applied)
+    ACTIVATIONS["relu"]: _elementwise(lambda a, ct: f"z < {ct.lit(0)} ? {ct.lit(0)} : z"),
+    ACTIVATIONS["leaky_relu"]: _elementwise(
+        lambda a, ct: f"z >= {ct.lit(0)} ? z : z * {ct.lit(a.alpha)}"),
+    ACTIVATIONS["sigmoid"]: _elementwise(
+        lambda a, ct: f"{ct.lit(1)} / ({ct.lit(1)} + {ct.exp}(-z))", needs_math=True),
+    ACTIVATIONS["tanh"]: _elementwise(lambda a, ct: f"{ct.tanh}(z)", needs_math=True),
+    ACTIVATIONS["softmax"]: _softmax,
+}
+
+
+def emit_activation(act, ct, y, n, scale=None):
+    """Lines applying activation ``act`` in place to ``y[0..n)``, after ``y *= scale``.
+
+    Parameters
+    ----------
+    act : Activation
+        An activation of :data:`sparsemlp.functions.ACTIVATIONS` (matched by exact class).
+    ct : CType
+        Exported type.
+    y : str
+        C expression of the array.
+    n : int
+        Its length.
+    scale : str, optional
+        C literal multiplying every pre-activation first.
+
+    Returns
+    -------
+    lines : list of str
+        Source lines (a block statement, or nothing).
+    needs_math : bool
+        Whether ``<math.h>`` is used.
+
+    Raises
+    ------
+    ExportError
+        If the activation has no C version.
+    """
+    if type(act) not in _ACTIVATION_EMITTERS:
+        raise ExportError(f"activation {type(act).__name__} ({getattr(act, 'name', '?')!r}) "
+                          "has no C version in sparsemlp.export; add one to "
+                          "sparsemlp/export/_emit.py.")
+    emit = _ACTIVATION_EMITTERS[type(act)]
+    if emit is None:
+        if not scale:
+            return [], False
+        emit = _elementwise(lambda a, ct: "z")
+    return emit(act, ct, y, n, scale)
