@@ -129,6 +129,14 @@ def test_every_activation_compiled_matches_python(tmp_path, name, mode):
     assert r["ok"], (name, r)
 
 
+def test_softmax_is_stable_for_large_logits(tmp_path):
+    need("gcc")
+    m = make_mlp(output_activation="softmax")
+    m.layers[-1].b[:] = [300.0, -300.0, 250.0, 0.0, 100.0]  # exp overflows without the shift
+    _, co, r = c_run(m, tmp_path, inputs(30, 20))
+    assert r["ok"] and np.isfinite(co).all(), r
+
+
 @pytest.mark.parametrize("mode", ["csr", "unrolled"])
 def test_original_dropout_scales_at_inference(tmp_path, mode):
     need("gcc")
@@ -174,7 +182,7 @@ def test_c_input_scaling_is_normalize_bit_for_bit(tmp_path, how):
     cl, _, r = c_run(eye, tmp_path, raw, Xpy=ref, input_scaling=InputScaling(shift, scale))
     assert r["ok"], r
     np.testing.assert_array_equal(cl, ref)
-    m = make_mlp(sizes=(9, 12, 10, 3))  # and through hidden layers (ping-pong buffers)
+    m = make_mlp(sizes=(9, 4, 3, 3))  # through hidden layers narrower than the input
     _, _, r = c_run(m, tmp_path / "m", raw, Xpy=ref, input_scaling=InputScaling(shift, scale))
     assert r["ok"], r
 
@@ -268,3 +276,13 @@ def test_cli_check_under_qemu(tmp_path, run_dir, capsys, target):
     assert export_cli.main([str(run_dir), "--out", str(tmp_path), "--check", "50",
                             "--target", target]) == 0
     assert f"({target}, -O2)" in capsys.readouterr().out
+
+
+def test_missing_tool_skips_or_fails_when_required(monkeypatch):
+    import test_export_build as me
+
+    for required, outcome in ((False, pytest.skip.Exception), (True, pytest.fail.Exception)):
+        monkeypatch.setattr(me, "REQUIRE", required)
+        with pytest.raises(BaseException) as info:  # a skip or a failure, checked below
+            me.need("gcc", "no-such-tool-xyz")
+        assert info.type is outcome and "no-such-tool-xyz not found" in str(info.value)
