@@ -78,22 +78,31 @@ def tables(path):
 
 
 def unrolled_layers(path, prefix="net"):
-    """(value, input, output) triples and biases per layer from the unrolled statements."""
+    """(value, input, output) triples and biases per layer, read from the unrolled statements."""
     text = open(path).read()
     tabs = tables(path)
     layers = []
     for m in re.finditer(rf"static void ({prefix}_l\d+)\(.*?\n\}}", text, re.S):
-        w = tabs[f"{m.group(1)}_w"]
-        trip, bias, j = [], {}, 0
+        w, base = tabs[f"{m.group(1)}_w"], 0
+        trip, bias, pending, first = [], {}, [], set()
         for line in m.group(0).splitlines():
-            t = re.match(r"\s*a \+= w\[(\d+)\] \* x\[(\d+)\];", line)
-            if t:
-                trip.append((w[int(t.group(1))], int(t.group(2)), j))
-            t = re.match(r"\s*y\[(\d+)\] = a \+ w\[(\d+)\];", line)
-            if t:
-                assert int(t.group(1)) == j
-                bias[j] = w[int(t.group(2))]
-                j += 1
+            if t := re.match(r"\s*wv = w \+ (\d+);", line):
+                base += int(t.group(1))
+            elif t := re.match(r"\s*a(\d+) (\+?)= w\[(\d+)\] \* x\[(\d+)\];", line):
+                if bias and pending == []:  # a new block of outputs
+                    first = set()
+                acc = int(t.group(1))
+                assert (t.group(2) == "") == (acc not in first)  # '=' first, then '+='
+                first.add(acc)
+                pending.append((w[base + int(t.group(3))], int(t.group(4)), acc))
+            elif t := re.match(r"\s*y\[(\d+)\] = (a(\d+)|0x0p\+0f?) \+ w\[(\d+)\];", line):
+                j = int(t.group(1))
+                bias[j] = w[base + int(t.group(4))]
+                if t.group(3) is not None:
+                    j0 = j - int(t.group(3))
+                    trip += [(v, i, j0 + a) for v, i, a in pending if a == int(t.group(3))]
+                    pending = [p for p in pending if p[2] != int(t.group(3))]
+        assert not pending
         layers.append((trip, bias))
     return layers
 

@@ -5,6 +5,7 @@ SPARSEMLP_REQUIRE_TOOLCHAINS=1 (CI) such a skip is a failure.
 """
 
 import os
+import platform
 import shutil
 import subprocess
 
@@ -13,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 from dense_reference import forward as dense_forward
 
-from sparsemlp import SparseMLP, SparseRBM
+from sparsemlp import SparseLinear, SparseMLP, SparseRBM
 from sparsemlp import train as train_cli
 from sparsemlp.data import normalize
 from sparsemlp.export import InputScaling, to_c
@@ -41,9 +42,9 @@ def need(*tools):
         pytest.skip(msg)
 
 
-def make_mlp(sizes=(20, 16, 12, 5), seed=0, dtype=np.float32, **kw):
+def make_mlp(sizes=(20, 16, 12, 5), seed=0, dtype=np.float32, epsilon=3, **kw):
     rng = np.random.default_rng(seed)
-    m = SparseMLP.erdos_renyi(list(sizes), epsilon=3, rng=rng, dtype=dtype, **kw)
+    m = SparseMLP.erdos_renyi(list(sizes), epsilon=epsilon, rng=rng, dtype=dtype, **kw)
     for la in m.layers:
         la.b[:] = rng.standard_normal(la.n_out) * 0.5
     return m
@@ -66,7 +67,9 @@ def c_run(model, tmp, X, *, mode="csr", cc=None, opt="-O2", target="host", flags
 
 @pytest.fixture(scope="module")
 def mlp():
-    return make_mlp()
+    m = make_mlp(sizes=(40, 32, 12, 5), epsilon=8)
+    assert m.nnz()[0] > 2 * 240  # the unrolled mode rebases its weight pointer
+    return m
 
 
 # -- builds ------------------------------------------------------------------------------
@@ -104,18 +107,34 @@ def test_header_compiles_as_cpp_and_alone(tmp_path, mlp):
 @pytest.mark.parametrize("mode", ["csr", "unrolled"])
 def test_matches_python(tmp_path, mlp, cc, opt, mode):
     need(cc)
-    X = inputs(200, 20)
+    X = inputs(200, 40)
     _, co, r = c_run(mlp, tmp_path, X, mode=mode, cc=cc, opt=opt)
     assert r["ok"], r
     np.testing.assert_allclose(co.sum(axis=1), 1, rtol=1e-5)  # softmax probabilities
 
 
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 (SSE) arithmetic only")
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+@pytest.mark.parametrize("mode", ["csr", "unrolled"])
+def test_host_logits_bit_identical_to_reference_backend(tmp_path, mlp, opt, mode):
+    need("gcc")
+    # each output adds its terms in ascending input order, then the bias, as the NumPy
+    # reference backend does: no reordering, no fused multiply-add on x86-64 in C99 mode
+    ref = SparseMLP([SparseLinear(la.W, la.b, kernels="numpy") for la in mlp.layers],
+                    mlp.activations)
+    X = inputs(200, 40)
+    ex = to_c(mlp, tmp_path, mode=mode)
+    cl, _ = run_check(build_harness(ex, "check", str(tmp_path), opt=opt), ex, X)
+    np.testing.assert_array_equal(cl, python_reference(ref, X)[0])
+
+
 def test_sanitizers_report_nothing(tmp_path, mlp):
     need("gcc")
-    X = inputs(100, 20)
     flags = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
-    for mode in ("csr", "unrolled"):
-        _, _, r = c_run(mlp, tmp_path / mode, X, mode=mode, opt="-O1", flags=flags)
+    # unrolled code of a smaller net: instrumenting ~1000 statements takes gcc half a minute
+    for mode, m in (("csr", mlp), ("unrolled", make_mlp())):
+        X = inputs(100, m.sizes[0])
+        _, _, r = c_run(m, tmp_path / mode, X, mode=mode, opt="-O1", flags=flags)
         assert r["ok"], r  # run_check raises on a non-zero exit (a sanitizer report)
 
 
@@ -225,7 +244,7 @@ def test_one_layer_net_without_scratch_use(tmp_path):
 @pytest.mark.parametrize("mode", ["csr", "unrolled"])
 def test_arm_matches_python_under_qemu(tmp_path, mlp, target, mode):
     need(TARGETS[target].compilers[0], TARGETS[target].runner[0])
-    _, _, r = c_run(mlp, tmp_path, inputs(200, 20), mode=mode, target=target)
+    _, _, r = c_run(mlp, tmp_path, inputs(200, 40), mode=mode, target=target)
     assert r["ok"], r
 
 

@@ -140,6 +140,9 @@ def index_type(n):
 
 # outputs summed side by side in the csr loop: independent additions the CPU overlaps
 _GROUP = 4
+# unrolled mode: outputs per block (one local sum each), table entries per pointer rebase
+_BLOCK = 12
+_REBASE = 240
 
 
 class LayerEmitter:
@@ -274,32 +277,69 @@ class CSREmitter(_SparseLinearEmitter):
 class UnrolledEmitter(_SparseLinearEmitter):
     """One statement per connection with constant indices; no index or pointer table.
 
-    The weights and biases are hex-float literals in one ``static const`` table, read at
-    constant offsets through a pointer that passes through a ``volatile`` local once per
-    call. That keeps compilers from folding the weights back into immediates, which cost
-    2-3 instructions each on ARM (aarch64 ``mov``/``movk``/``fmov``) against one load (or
-    half an ``ldp``) from the table, while the table stays in read-only memory.
+    Outputs go in blocks of :data:`_BLOCK`, each summed in its own local variable; within a
+    block the statements run over the inputs in ascending order, so every input is loaded
+    once per block and every output still adds its terms in ascending input order (the
+    order of ``SparseLinear.forward``, then the bias). The weights and biases are hex-float
+    literals in one ``static const`` table, in statement order, read at small constant
+    offsets from a pointer that is passed through a ``volatile`` local (once per
+    :data:`_REBASE` entries). That keeps compilers from folding the weights back into
+    immediates, which cost 2-3 instructions each on ARM (aarch64 ``mov``/``movk``/
+    ``fmov``), against one load (or half an ``ldp``) from the table; the offsets stay within
+    the immediate range of ARM's ``vldr`` (1020 bytes), and the table in read-only memory.
     """
 
     kind = "unrolled"
 
+    def _program(self):
+        """-> (statements, table values): one entry per connection and per bias."""
+        z, W = self.ct.lit(0.0), sp.csr_array(self.layer.W)
+        W.sort_indices()
+        ip, ix = np.asarray(W.indptr), np.asarray(W.indices)
+        data = np.asarray(W.data).astype(self.ct.dtype)
+        stmts, vals, base = [], [], 0
+
+        def emit(text, value):
+            nonlocal base
+            if len(vals) - base >= _REBASE:
+                stmts.append(f"    wv = w + {len(vals) - base};")
+                stmts.append("    w = wv;")
+                base = len(vals)
+            stmts.append(text.format(k=len(vals) - base))
+            vals.append(value)
+
+        for j0 in range(0, self.n_out, _BLOCK):
+            j1 = min(self.n_out, j0 + _BLOCK)
+            seen = set()
+            for i in range(self.n_in):
+                lo, hi = ip[i], ip[i + 1]
+                ks = lo + np.flatnonzero((ix[lo:hi] >= j0) & (ix[lo:hi] < j1))
+                for k in ks.tolist():
+                    j = int(ix[k])
+                    op = "+=" if j in seen else "="
+                    seen.add(j)
+                    emit(f"    a{j - j0} {op} w[{{k}}] * x[{i}];", data[k])
+            for j in range(j0, j1):
+                acc = f"a{j - j0}" if j in seen else z
+                emit(f"    y[{j}] = {acc} + w[{{k}}];", self.bias[j])
+        return stmts, np.array(vals, self.ct.dtype)
+
     def tables(self):
-        lits = hex_literals(np.concatenate([self.val, self.bias]), self.ct.suffix)
-        return c_table(self.ct.name, f"{self.name}_w", lits)
+        self._stmts, vals = self._program()
+        return c_table(self.ct.name, f"{self.name}_w", hex_literals(vals, self.ct.suffix))
 
     def function(self):
-        T, n, z = self.ct.name, self.name, self.ct.lit(0.0)
-        body = [f"static void {n}(const {T} *restrict x, {T} *restrict y)", "{",
-                f"    const {T} *volatile wv = {n}_w;", f"    const {T} *w = wv;",
-                f"    {T} a;"]
-        if not self.nnz:
+        T, n = self.ct.name, self.name
+        if not hasattr(self, "_stmts"):
+            self.tables()
+        used = sorted({int(m) for m in re.findall(r"^    a(\d+) =", "\n".join(self._stmts), re.M)})
+        body = [f"static void {n}(const {T} *x, {T} *y)", "{",
+                f"    const {T} *volatile wv = {n}_w;", f"    const {T} *w = wv;"]
+        if used:
+            body.append(f"    {T} {', '.join(f'a{r}' for r in used)};")
+        else:
             body.append("    (void)x;")
-        ptr, idx = self.ptr.tolist(), self.idx.tolist()
-        for j in range(self.n_out):
-            body.append(f"    a = {z};")
-            body += [f"    a += w[{k}] * x[{idx[k]}];" for k in range(ptr[j], ptr[j + 1])]
-            body.append(f"    y[{j}] = a + w[{self.nnz + j}];")
-        return body + ["}"]
+        return body + self._stmts + ["}"]
 
 
 _LAYER_EMITTERS = {}
