@@ -185,6 +185,7 @@ def part_latency(args, rec):
     except ImportError as exc:
         r["torch"] = f"skipped: {exc}"
     append_jsonl(args.out, r)
+    _latency_small(args, rec)
     print(f"784-1000-1000-10 ({sum(model.nnz())} connections): C csr {c[0] / 1e3:.1f} us, "
           f"Python forward {py[1][0] / 1e3:.1f} us (1 thread, {r['speedup_1thread']:.1f}x), "
           f"{py[0][0] / 1e3:.1f} us (all threads, {r['speedup_allthreads']:.1f}x); Python call "
@@ -193,45 +194,84 @@ def part_latency(args, rec):
              if "torch_dense_1thread_median_ns" in r else f"; torch {r['torch']}"))
 
 
+def _latency_small(args, rec):
+    """The CTO net [196, 10, 10, 10], dense: where per-call Python costs dominate."""
+    rng = np.random.default_rng(3)
+    Ws = [sp.csr_array(rng.standard_normal((a, b)).astype(np.float32))
+          for a, b in ((196, 10), (10, 10), (10, 10))]
+    model = SparseMLP.from_weights(Ws)
+    py = _py_forward_ns(model, 1, args.trials, args.py_reps * 10)
+    for mode in ("csr", "unrolled"):
+        with tempfile.TemporaryDirectory() as d:
+            c = _timed(build_harness(to_c(model, d, mode=mode), "bench", d), args.trials)
+        append_jsonl(args.out, dict(rec, part="latency", sizes=model.sizes, nnz=sum(model.nnz()),
+                                    mode=mode, c_median_ns=c[0], python_1thread_median_ns=py[0],
+                                    speedup_1thread=py[0] / c[0]))
+        print(f"[196,10,10,10] ({sum(model.nnz())} connections): C {mode} {c[0] / 1e3:.2f} us, "
+              f"Python forward {py[0] / 1e3:.1f} us (1 thread): {py[0] / c[0]:.0f}x")
+
+
 _INSN = re.compile(r"^\t(?!\.)[a-z]")
 
 
 def count_instructions(asm):
-    """Instruction lines of gcc assembly: tab-indented mnemonics, not directives or labels."""
+    """Instruction lines of gcc assembly: tab-indented mnemonics, not directives or labels.
+
+    Parameters
+    ----------
+    asm : str
+        Assembly text (``gcc -S``).
+
+    Returns
+    -------
+    int
+        Number of instructions.
+    """
     return sum(1 for line in asm.splitlines() if _INSN.match(line))
+
+
+def _asm_counts(m, d, target, flags):
+    ex = to_c(m, d, mode="unrolled")
+    asm = open(compile_c([ex.source], os.path.join(d, "net.s"), target=target, kind="asm",
+                         flags=flags)).read()
+    words = sum(1 for line in asm.splitlines() if re.match(r"^\t\.(word|4byte|long)\b", line))
+    return count_instructions(asm), words
 
 
 def part_codesize(args, rec):
     rng = np.random.default_rng(0)
     sizes = [196, 10, 10, 10]
     dense = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+    biases = [rng.standard_normal(b).astype(np.float32) for b in sizes[1:]]
+    # the same net without connections: activations, softmax, API, per-output bias code
+    empty = SparseMLP.from_weights([sp.csr_array(W.shape, dtype=np.float32) for W in dense],
+                                   biases=biases)
     variants = [("armv7", ()), ("aarch64", ()), ("aarch64", ("-ffp-contract=off",))]
     for dens in (1.0, 0.5, 0.1):
         Ws = []
         for W in dense:  # magnitude pruning of each layer to the density
-            keep = np.abs(W) >= np.quantile(np.abs(W), 1 - dens) if dens < 1 else np.ones_like(W, bool)
+            keep = (np.abs(W) >= np.quantile(np.abs(W), 1 - dens)) if dens < 1 else \
+                np.ones(W.shape, bool)
             Ws.append(sp.csr_array(W * keep))
-        m = SparseMLP.from_weights(Ws, biases=[rng.standard_normal(W.shape[1]) for W in Ws])
+        m = SparseMLP.from_weights(Ws, biases=biases)
         nnz = sum(m.nnz())
-        with tempfile.TemporaryDirectory() as d:
-            ex = to_c(m, d, mode="unrolled")
-            for target, flags in variants:
-                try:
-                    find_compiler(target)
-                except Exception as exc:  # noqa: BLE001 - recorded, not fatal
-                    append_jsonl(args.out, dict(rec, part="codesize", target=target,
-                                                skipped=str(exc)))
-                    continue
-                asm = open(compile_c([ex.source], os.path.join(d, "net.s"), target=target,
-                                     kind="asm", flags=flags)).read()
-                n = count_instructions(asm)
-                words = sum(1 for line in asm.splitlines()
-                            if re.match(r"^\t\.(word|4byte|long)\b", line))
-                r = dict(rec, part="codesize", target=target, flags=list(flags), density=dens,
-                         nnz=nnz, instructions=n, per_nonzero=n / nnz, literal_words=words)
-                append_jsonl(args.out, r)
-                print(f"[196,10,10,10] {100 * dens:3.0f} % ({nnz} nnz) {target:8} "
-                      f"{' '.join(flags):18}: {n} instructions, {n / nnz:.2f} per nonzero")
+        for target, flags in variants:
+            try:
+                find_compiler(target)
+            except Exception as exc:  # noqa: BLE001 - recorded, not fatal
+                append_jsonl(args.out, dict(rec, part="codesize", target=target, skipped=str(exc)))
+                continue
+            with tempfile.TemporaryDirectory() as d:
+                n, words = _asm_counts(m, d, target, flags)
+                n0, _ = _asm_counts(empty, d, target, flags)
+            r = dict(rec, part="codesize", target=target, flags=list(flags), density=dens,
+                     nnz=nnz, instructions=n, per_nonzero=n / nnz, fixed_instructions=n0,
+                     marginal_per_nonzero=(n - n0) / nnz, literal_words=words)
+            append_jsonl(args.out, r)
+            print(f"[196,10,10,10] {100 * dens:3.0f} % ({nnz:4} nnz) {target:8} "
+                  f"{' '.join(flags):18}: {n} instructions = {n / nnz:.2f} per nonzero; "
+                  f"{(n - n0) / nnz:.2f} per nonzero beyond the {n0} of the same net without "
+                  "connections")
 
 
 def main(argv=None):

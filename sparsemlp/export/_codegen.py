@@ -1,4 +1,4 @@
-"""to_c: a SparseMLP or SparseRBM as one C99 header and source, no allocation, no mutable state."""
+"""Code generation: a SparseMLP or SparseRBM as one C99 header and source, no allocation, no state."""
 
 import dataclasses
 import keyword
@@ -30,7 +30,7 @@ class InputScaling:
     the exported type, then clipped to ``clip`` if given: operation for operation what the
     package does to a data set before the model sees it.
 
-    Parameters
+    Attributes
     ----------
     shift, scale : ndarray of shape (n_features,)
         Per-feature statistics (float64; ``scale > 0``).
