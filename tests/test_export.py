@@ -323,3 +323,34 @@ def test_cli_writes_raw_input_export(tmp_path, digits_run, capsys):
     std = raw.std(axis=0)  # the run's z-score statistics, from its raw training split
     np.testing.assert_array_equal(tabs["dig_in_shift"], raw.mean(axis=0))
     np.testing.assert_array_equal(tabs["dig_in_scale"], np.where(std > 0, std, 1.0))
+
+
+# -- the documentation runs ---------------------------------------------------------------
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _blocks(path, lang, section=None):
+    text = (ROOT / path).read_text()
+    if section:
+        text = text[text.index(section):]
+        text = text[:text.find("\n## ", 1)]
+    return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+
+
+def test_readme_export_section_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (code,) = _blocks("README.md", "python", "## Standalone C")
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.split() == ["digits_predict", "64", "10"]
+    assert (tmp_path / "build" / "digits" / "digits.h").exists()
+
+
+@pytest.mark.parametrize("doc, section", [("README.md", "## Standalone C"),
+                                          ("docs/export.md", None)])
+def test_documented_command_lines_parse(doc, section):
+    lines = [ln.split("#")[0].split() for b in _blocks(doc, "bash", section)
+             for ln in b.splitlines() if "sparsemlp.export" in ln]
+    assert lines
+    for argv in lines:
+        args = export_cli._parser().parse_args(argv[3:])  # after 'python -m sparsemlp.export'
+        assert args.source.startswith("runs/")

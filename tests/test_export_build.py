@@ -232,6 +232,39 @@ def test_edge_cases_against_dense_oracle(tmp_path):
         np.testing.assert_array_equal(c_run(m, tmp_path / mode, X2, mode=mode)[1], co)
 
 
+def test_fitted_classifier_export_matches_predict_proba(tmp_path):
+    need("gcc")
+    pytest.importorskip("sklearn")
+    from sparsemlp import SparseMLPClassifier
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((120, 6)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    clf = SparseMLPClassifier(hidden_layer_sizes=(8,), epsilon=2, max_iter=3,
+                              random_state=0).fit(X, y)
+    ex = to_c(clf, tmp_path)
+    assert "no, yes" in " ".join(open(ex.header).read().split())
+    _, co = run_check(build_harness(ex, "check", str(tmp_path)), ex, X)
+    np.testing.assert_allclose(co, clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(clf.classes_[co.argmax(axis=1)], clf.predict(X))
+
+
+def test_fitted_rbm_estimator_export_matches_transform(tmp_path):
+    need("gcc")
+    pytest.importorskip("sklearn")
+    from sparsemlp import SparseBernoulliRBM
+
+    rng = np.random.default_rng(8)
+    X = rng.random((100, 16))
+    est = SparseBernoulliRBM(n_components=9, epsilon=3, n_iter=2, out_of_range="clip",
+                             random_state=0).fit(X)
+    X[:5, :3] = 1.7  # out of [0, 1]: transform clips, and so does the C code
+    ex = to_c(est, tmp_path, dtype="float64")
+    assert ex.entry == "net_hidden_probs"
+    _, co = run_check(build_harness(ex, "check", str(tmp_path)), ex, X)
+    np.testing.assert_allclose(co, est.transform(X), rtol=1e-12, atol=1e-14)
+
+
 def test_one_layer_net_without_scratch_use(tmp_path):
     need("gcc")
     m = make_mlp(sizes=(7, 3), output_activation="softmax")
@@ -305,3 +338,18 @@ def test_missing_tool_skips_or_fails_when_required(monkeypatch):
         with pytest.raises(BaseException) as info:  # a skip or a failure, checked below
             me.need("gcc", "no-such-tool-xyz")
         assert info.type is outcome and "no-such-tool-xyz not found" in str(info.value)
+
+
+def test_documented_c_example_builds_and_runs(tmp_path, mlp):
+    need("gcc")
+    import re
+
+    doc = (os.path.dirname(__file__) + "/../docs/export.md")
+    blocks = re.findall(r"```c\n(.*?)```", open(doc).read(), re.S)
+    main = next(b for b in blocks if "int main" in b)
+    (tmp_path / "main.c").write_text(main)
+    ex = to_c(mlp, tmp_path)
+    exe = compile_c([str(tmp_path / "main.c"), ex.source], str(tmp_path / "main"))
+    out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
+    lo, p = python_reference(mlp, np.zeros((1, 40), np.float32))  # the example's input is 0
+    assert out.strip() == f"class {int(p.argmax())} (p = {p.max():.3f})"

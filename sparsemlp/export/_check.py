@@ -5,7 +5,7 @@ import numpy as np
 from ..functions import make_activation
 from ..models import SparseMLP, batch_t
 from ..rbm import SparseRBM
-from ._codegen import _describe
+from ._codegen import _describe, _fitted_model
 
 __all__ = ["python_reference", "compare"]
 
@@ -26,7 +26,7 @@ def python_reference(model, X):
         Output-layer pre-activations and activations (RBM: ``v W + b_h`` and
         ``p(h = 1 | v)``), in the model's dtype.
     """
-    model = getattr(model, "model_", model)
+    model = _fitted_model(model) or model
     xt = batch_t(X, slice(None), model.dtype)
     if isinstance(model, SparseRBM):
         z = np.empty((model.n_hidden, xt.shape[1]), model.dtype)

@@ -116,11 +116,21 @@ def _describe(model):
                     f"every layer after the first are multiplied by {keep:g} (inference rule).")
         return "mlp", [(la, act, keep if i > 0 else None) for i, (la, act) in
                        enumerate(zip(model.sparse_layers(), model.activations))], note
-    inner = getattr(model, "model_", None)  # fitted SparseMLPClassifier / SparseBernoulliRBM
-    if isinstance(inner, (SparseMLP, SparseRBM)):
+    inner = _fitted_model(model)
+    if inner is not None:
         return _describe(inner)
     raise ExportError(f"to_c exports a SparseMLP or SparseRBM (or a fitted estimator holding "
                       f"one). Got {type(model).__name__}.")
+
+
+def _fitted_model(est):
+    """The model inside a fitted SparseMLPClassifier (``model_``) or SparseBernoulliRBM
+    (``rbm_``), or None."""
+    for name in ("model_", "rbm_"):
+        inner = getattr(est, name, None)
+        if isinstance(inner, (SparseMLP, SparseRBM)):
+            return inner
+    return None
 
 
 def _check_prefix(prefix):
@@ -174,7 +184,8 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
         Scaling the C code applies to raw features first (as the training run did); without
         it the functions take the features the model takes.
     labels : sequence, optional
-        Class label of each output, written into the header's documentation.
+        Class label of each output, written into the header's documentation (default: a
+        fitted classifier's ``classes_``).
     source : str, optional
         Where the model came from (a run or checkpoint path), for the header.
 
@@ -208,6 +219,12 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
     except TypeError:
         raise ExportError(f"dtype must be float32 or float64. Got {dtype!r}.") from None
     kind, stack, dropout_note = _describe(model)
+    if labels is None and kind == "mlp" and hasattr(model, "classes_"):
+        labels = list(model.classes_)  # a fitted SparseMLPClassifier: outputs follow classes_
+    if input_scaling is None and getattr(model, "out_of_range", None) == "clip":
+        n = stack[0][0].n_in  # SparseBernoulliRBM(out_of_range="clip") clips X to [0, 1]
+        input_scaling = InputScaling(np.zeros(n), np.ones(n), (0.0, 1.0),
+                                     "none; values clipped to [0, 1] (out_of_range='clip')")
     layers = [la for la, _, _ in stack]
     emitters = [layer_emitter(la, mode, f"{prefix}_l{i}", ct) for i, la in enumerate(layers)]
     nnz = sum(getattr(e, "nnz", 0) for e in emitters)
