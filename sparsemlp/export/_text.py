@@ -1,7 +1,8 @@
 """The text of an export: the documented header and the C source (tables, layers, API)."""
 
 from ..functions import make_activation
-from ._emit import c_table, emit_activation, hex_literals
+from ._activations import emit_activation
+from ._emit import c_table, hex_literals
 
 _OUTPUTS = {
     "softmax": "class probabilities (softmax; they sum to 1)",
