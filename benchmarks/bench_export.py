@@ -3,24 +3,28 @@
 Three parts (``--parts``), one JSON line per point in ``--out``:
 
 * ``density``: one sample through one exported layer, ``csr`` mode (float32, gcc -O2, single
-  thread, the export's own bench program: median of ``--trials`` trials of calls timed with
-  ``clock_gettime``) against an exported dense layer of the same shape: the same program around
-  a textbook C99 dense layer, ``static const float W[n_out][n_in]`` of hex-float literals
-  and ``y[j] = b[j] + sum_i W[j][i] x[i]`` (``dense-dot``), and its column-sweep form
-  ``y += W[:, i] x[i]`` over ``static const float W[n_in][n_out]`` that compilers vectorize
-  (``dense-axpy``); the faster dense form is the reference of the speed-up. Shapes 100 x 4096
-  and 1000 x 784 (outputs x inputs), densities 1-50 %, positions uniform at random.
+  thread, the export's own bench program: median of ``--trials`` trials of about 10 ms of
+  calls timed with ``clock_gettime``; the competitors alternate in 5 rounds, so that each
+  sees the same load of the shared machine) against an exported dense layer of the same
+  shape: the same program around a textbook C99 dense layer, ``static const float
+  W[n_out][n_in]`` of hex-float literals and ``y[j] = b[j] + sum_i W[j][i] x[i]``
+  (``dense-dot``), and its column-sweep form ``y += W[:, i] x[i]`` over ``static const float
+  W[n_in][n_out]``, which compilers vectorize (``dense-axpy``). Shapes 100 x 4096 and
+  1000 x 784 (outputs x inputs), densities 1-50 %, positions uniform at random.
 * ``latency``: one sample through a 784-1000-1000-10 SparseMLP (Erdős–Rényi, epsilon 20,
   ReLU, softmax; ``--run DIR`` takes a trained run instead: the timing does not depend on the
   values, neither side skips zeros) exported as ``csr``, against sparsemlp's Python forward
-  (``SparseMLP.forward`` on a (784, 1) float32 array) at 1 thread and at all threads, and
-  against PyTorch's dense forward of the same shape when torch is installed. Also the Python
-  forward of a 784-10-10 net: the fixed cost of a call.
+  (``SparseMLP.forward`` on a (784, 1) float32 array) at 1 thread and at all threads (in
+  alternating rounds), and against PyTorch's dense forward of the same shape when torch is
+  installed. Also the Python forward of a 784-10-10 net (the fixed cost of a call), and the
+  [196, 10, 10, 10] net of the CTO project (dense, csr and unrolled) against its Python
+  forward.
 * ``codesize``: instructions per connection of ``unrolled`` exports of a [196, 10, 10, 10]
   net (the CTO compiler's; random normal weights, magnitude-pruned to 100 / 50 / 10 %), from
   the ``-O2`` assembly of the ARM cross compilers (``--emit-asm``): instruction lines, not
-  directives, labels or data, divided by the number of connections; aarch64 with its default
-  fused multiply-add and without (``-ffp-contract=off``), armv7 (``-mfpu=vfp``).
+  directives, labels or data, divided by the number of connections, for the whole file and
+  beyond the same net without connections (activations, softmax, API); aarch64 with its
+  default fused multiply-add and without (``-ffp-contract=off``), armv7 (``-mfpu=vfp``).
 
 Example::
 
@@ -47,17 +51,29 @@ from sparsemlp.export._codegen import CExport
 from sparsemlp.export._emit import hex_literals
 
 
-def _timed(exe, trials, target_s=0.02):
-    """Median ns per call: calibrate the repetitions so that a trial takes ~target_s."""
+def _reps(exe, target_s=0.01):
+    """Calls per trial so that a trial takes about ``target_s``."""
     reps = 10
     while True:
         t = np.median(run_bench(exe, reps=reps, trials=1)) * reps * 1e-9
         if t > target_s / 4 or reps > 10**7:
             break
         reps *= 10
-    reps = max(1, int(reps * target_s / max(t, 1e-9)))
-    v = run_bench(exe, reps=reps, trials=trials)
-    return float(np.median(v)), float(v.min()), reps
+    return max(1, int(reps * target_s / max(t, 1e-9)))
+
+
+def _interleaved(exes, trials, rounds=5):
+    """Median and minimum ns per call of each program, timed in alternating rounds.
+
+    On a shared machine the load changes by the second: alternating the competitors in
+    ``rounds`` rounds of ``trials // rounds`` trials exposes each to the same conditions.
+    """
+    reps = {k: _reps(e) for k, e in exes.items()}
+    t = {k: [] for k in exes}
+    for _ in range(rounds):
+        for k, e in exes.items():
+            t[k] += list(run_bench(e, reps=reps[k], trials=max(1, trials // rounds)))
+    return {k: (float(np.median(v)), float(np.min(v)), reps[k]) for k, v in t.items()}
 
 
 def _dense_export(W, b, d, form):
@@ -95,38 +111,35 @@ def _dense_export(W, b, d, form):
 def part_density(args, rec):
     rng = np.random.default_rng(0)
     for n_out, n_in in ((100, 4096), (1000, 784)):
-        dense_t = {}
         with tempfile.TemporaryDirectory() as d:
             Wd = rng.standard_normal((n_out, n_in)).astype(np.float32)
             bd = rng.standard_normal(n_out).astype(np.float32)
+            dense = {}
             for form in ("dense-dot", "dense-axpy"):
                 os.makedirs(os.path.join(d, form))
-                ex = _dense_export(Wd, bd, os.path.join(d, form), form)
-                t0 = time.perf_counter()
-                exe = build_harness(ex, "bench", os.path.join(d, form))
-                dense_t[form] = _timed(exe, args.trials)
-                r = dict(rec, part="density", shape=[n_out, n_in], kind=form, density=1.0,
-                         median_ns=dense_t[form][0], min_ns=dense_t[form][1],
-                         compile_s=time.perf_counter() - t0)
+                dense[form] = build_harness(_dense_export(Wd, bd, os.path.join(d, form), form),
+                                            "bench", os.path.join(d, form))
+            for dens in args.densities:
+                W = sp.random(n_in, n_out, density=dens, format="csr", dtype=np.float32,
+                              random_state=rng, data_rvs=rng.standard_normal)
+                m = SparseMLP.from_weights([sp.csr_array(W)],
+                                           biases=[rng.standard_normal(n_out)],
+                                           output_activation="identity")
+                dd = os.path.join(d, f"csr{dens}")
+                csr = build_harness(to_c(m, dd), "bench", dd)
+                t = _interleaved({"csr": csr, **dense}, args.trials)
+                best = min(t["dense-dot"][0], t["dense-axpy"][0])
+                r = dict(rec, part="density", shape=[n_out, n_in], density=dens, nnz=int(W.nnz),
+                         **{f"{k}_median_ns": v[0] for k, v in t.items()},
+                         **{f"{k}_min_ns": v[1] for k, v in t.items()},
+                         speedup_vs_dense=best / t["csr"][0],
+                         speedup_vs_dense_dot=t["dense-dot"][0] / t["csr"][0],
+                         speedup_vs_dense_axpy=t["dense-axpy"][0] / t["csr"][0])
                 append_jsonl(args.out, r)
-                print(f"{n_out}x{n_in} {form:>10}: {dense_t[form][0] / 1e3:9.2f} us")
-        best = min(v[0] for v in dense_t.values())
-        for dens in args.densities:
-            W = sp.random(n_in, n_out, density=dens, format="csr", dtype=np.float32,
-                          random_state=rng, data_rvs=rng.standard_normal)
-            m = SparseMLP.from_weights([sp.csr_array(W)], biases=[rng.standard_normal(n_out)],
-                                       output_activation="identity")
-            with tempfile.TemporaryDirectory() as d:
-                ex = to_c(m, d)
-                med, mn, reps = _timed(build_harness(ex, "bench", d), args.trials)
-            r = dict(rec, part="density", shape=[n_out, n_in], kind="csr", density=dens,
-                     nnz=int(W.nnz), median_ns=med, min_ns=mn, reps=reps,
-                     speedup_vs_dense=best / med,
-                     speedup_vs_dense_dot=dense_t["dense-dot"][0] / med)
-            append_jsonl(args.out, r)
-            print(f"{n_out}x{n_in} csr {100 * dens:4.0f} %: {med / 1e3:9.2f} us  "
-                  f"{best / med:6.1f}x faster than the best dense "
-                  f"({dense_t['dense-dot'][0] / med:.1f}x dense-dot)")
+                print(f"{n_out}x{n_in} {100 * dens:4.0f} %: csr {t['csr'][0] / 1e3:8.2f} us, "
+                      f"dense-dot {t['dense-dot'][0] / 1e3:8.2f} us "
+                      f"({r['speedup_vs_dense_dot']:5.1f}x), dense-axpy "
+                      f"{t['dense-axpy'][0] / 1e3:8.2f} us ({r['speedup_vs_dense_axpy']:5.1f}x)")
 
 
 def _py_forward_ns(model, threads, trials, reps):
@@ -155,10 +168,16 @@ def part_latency(args, rec):
         for la in model.layers:
             la.b[:] = rng.standard_normal(la.n_out) * 0.1
         origin = "Erdos-Renyi epsilon 20, untrained"
+    c, py = [], {1: [], 0: []}
     with tempfile.TemporaryDirectory() as d:
-        ex = to_c(model, d)
-        c = _timed(build_harness(ex, "bench", d), args.trials)
-    py = {t: _py_forward_ns(model, t, args.trials, args.py_reps) for t in (1, 0)}
+        exe = build_harness(to_c(model, d), "bench", d)
+        reps = _reps(exe)
+        for _ in range(5):  # alternate C and Python: both see the same load
+            c += list(run_bench(exe, reps=reps, trials=max(1, args.trials // 5)))
+            for t in py:
+                py[t].append(_py_forward_ns(model, t, max(1, args.trials // 5), args.py_reps)[0])
+    c = (float(np.median(c)), float(np.min(c)))
+    py = {t: (float(np.median(v)), float(np.min(v))) for t, v in py.items()}
     tiny = SparseMLP.erdos_renyi([784, 10, 10], epsilon=5, rng=np.random.default_rng(2))
     floor = _py_forward_ns(tiny, 1, args.trials, args.py_reps * 10)
     r = dict(rec, part="latency", sizes=model.sizes, nnz=sum(model.nnz()), origin=origin,
@@ -200,15 +219,23 @@ def _latency_small(args, rec):
     Ws = [sp.csr_array(rng.standard_normal((a, b)).astype(np.float32))
           for a, b in ((196, 10), (10, 10), (10, 10))]
     model = SparseMLP.from_weights(Ws)
-    py = _py_forward_ns(model, 1, args.trials, args.py_reps * 10)
-    for mode in ("csr", "unrolled"):
-        with tempfile.TemporaryDirectory() as d:
-            c = _timed(build_harness(to_c(model, d, mode=mode), "bench", d), args.trials)
+    py, c = [], {"csr": [], "unrolled": []}
+    with tempfile.TemporaryDirectory() as d:
+        exes = {mode: build_harness(to_c(model, os.path.join(d, mode), mode=mode), "bench",
+                                    os.path.join(d, mode)) for mode in c}
+        reps = {mode: _reps(e) for mode, e in exes.items()}
+        for _ in range(5):
+            for mode, e in exes.items():
+                c[mode] += list(run_bench(e, reps=reps[mode], trials=max(1, args.trials // 5)))
+            py.append(_py_forward_ns(model, 1, max(1, args.trials // 5), args.py_reps * 10)[0])
+    py = float(np.median(py))
+    for mode, v in c.items():
+        med = float(np.median(v))
         append_jsonl(args.out, dict(rec, part="latency", sizes=model.sizes, nnz=sum(model.nnz()),
-                                    mode=mode, c_median_ns=c[0], python_1thread_median_ns=py[0],
-                                    speedup_1thread=py[0] / c[0]))
-        print(f"[196,10,10,10] ({sum(model.nnz())} connections): C {mode} {c[0] / 1e3:.2f} us, "
-              f"Python forward {py[0] / 1e3:.1f} us (1 thread): {py[0] / c[0]:.0f}x")
+                                    mode=mode, c_median_ns=med, python_1thread_median_ns=py,
+                                    speedup_1thread=py / med))
+        print(f"[196,10,10,10] ({sum(model.nnz())} connections): C {mode} {med / 1e3:.2f} us, "
+              f"Python forward {py / 1e3:.1f} us (1 thread): {py / med:.0f}x")
 
 
 _INSN = re.compile(r"^\t(?!\.)[a-z]")
