@@ -299,6 +299,19 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, digits_run, capsys, argv, msg)
     assert err.startswith("error: ") and msg in err and len(err.splitlines()) == 1
 
 
+def test_cli_corrupted_checkpoint_exit_2(tmp_path, digits_run, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(digits_run, run)
+    with open(run / "final" / "layer_0.npz", "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"garbage")
+    assert export_cli.main([str(run), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "corrupted" in err and len(err.splitlines()) == 1
+
+
 def test_cli_unknown_data_needs_input_scaled(tmp_path, capsys):
     out = tmp_path / "run"
     X = np.random.default_rng(0).standard_normal((60, 5))

@@ -353,3 +353,18 @@ def test_documented_c_example_builds_and_runs(tmp_path, mlp):
     out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
     lo, p = python_reference(mlp, np.zeros((1, 40), np.float32))  # the example's input is 0
     assert out.strip() == f"class {int(p.argmax())} (p = {p.max():.3f})"
+
+
+def test_cli_check_with_random_inputs_when_data_is_gone(tmp_path, capsys):
+    need("gcc")
+    X = np.random.default_rng(0).standard_normal((60, 5))
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(60) % 3)
+    out = tmp_path / "run"
+    assert train_cli.main(["--dataset", str(tmp_path / "d.npz"), "--hidden", "6", "--epochs", "1",
+                           "-q", "--out", str(out)]) == 0
+    (tmp_path / "d.npz").unlink()
+    assert export_cli.main([str(out), "--out", str(tmp_path / "o"), "--input", "scaled",
+                            "--check", "25"]) == 0
+    text = capsys.readouterr().out
+    assert "check on 25 random inputs (the run's data set is not available)" in text
+    assert "argmax 25/25" in text and "OK" in text
