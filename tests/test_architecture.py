@@ -76,6 +76,14 @@ def unit(mod):
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+def floor(mod):
+    """The floor of a module: its unit's, but a subpackage's ``__main__`` (``python -m
+    sparsemlp.<subpackage>``) is a command-line tool and sits on the floor of ``cli``."""
+    if mod.endswith(".__main__") and mod.count(".") >= 2:
+        return FLOORS["cli"] + 0.5
+    return FLOORS.get(unit(mod))
+
+
 def violations(pkg_dir):
     """Every broken rule of the import graph of the package in ``pkg_dir``, as messages."""
     top = pkg_dir.name
@@ -106,9 +114,12 @@ def violations(pkg_dir):
             if tu not in FLOORS or u not in FLOORS:
                 bad.append(f"{where}: unit {u if u not in FLOORS else tu!r} has no floor in FLOORS")
                 continue
-            if tu != u and FLOORS[tu] >= FLOORS[u]:
-                bad.append(f"{where}: {u} (floor {FLOORS[u]}) imports {tgt} ({tu}, floor "
-                           f"{FLOORS[tu]}); imports go down the floors only")
+            if tgt.endswith(".__main__") and tgt.count(".") >= 2:
+                bad.append(f"{where}: imports {tgt}, a command-line entry point; import the "
+                           "module that defines what it needs")
+            elif tu != u and floor(tgt) >= floor(m):
+                bad.append(f"{where}: {u} (floor {floor(m)}) imports {tgt} ({tu}, floor "
+                           f"{floor(tgt)}); imports go down the floors only")
             if tu != u:
                 private_mod = [p for p in tgt.split(".")[1:] if p.startswith("_") and p not in BASE]
                 if private_mod and (u, tgt, name) not in PRIVATE_ALLOWED:
