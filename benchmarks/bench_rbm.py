@@ -1,4 +1,4 @@
-"""COIL20 SET-RBM (REFERENCE §3.6): the original's settings, SET against a static topology.
+"""COIL20 SET-RBM (the demo of Mocanu et al.'s SET-RBM code): its settings, SET against a static topology.
 
 Example::
 
