@@ -2,7 +2,7 @@
 
 from ._show_versions import show_versions
 from ._version import __version__
-from .evolution.set import EvolutionResult, evolve, importance_prune, set_thresholds
+from .evolution import EvolutionResult, evolve, importance_prune, set_thresholds
 from .nn.layers import SparseLinear
 from .nn.mlp import SparseMLP
 from .nn.optim import SGD, Adam

@@ -12,7 +12,7 @@ from scipy import stats
 
 from sparsemlp import _kernels
 from sparsemlp._validation import check_csr
-from sparsemlp.evolution.set import (
+from sparsemlp.evolution import (
     EvolutionResult,
     evolve,
     evolve_original,
@@ -273,17 +273,18 @@ def test_evolve_properties(spec, zeta):
 _PATHS = {
     "small": dict(_SELECT_MIN=1 << 60, _GAPS_MIN=1 << 60, _SEARCH_RATIO=1 << 60,
                   _DENSE_SLOTS=1 << 60),
-    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0, _CHUNK=5),
+    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0, _CHUNK=5,
+                  CHUNK=5),
 }
 
 
 def _force_paths(monkeypatch, which):
     import sparsemlp._kernels._reference as reference
-    import sparsemlp.evolution.set as ev
-    import sparsemlp.topology.laws as laws
+    import sparsemlp.evolution.thresholds as thresholds
+    import sparsemlp.topology.csr as csr
     import sparsemlp.topology.sampling as sampling
 
-    mods = (ev, laws, sampling, reference)
+    mods = (thresholds, csr, sampling, reference)
     for name, value in _PATHS[which].items():
         assert any(hasattr(mod, name) for mod in mods), f"path switch {name} no longer exists"
         for mod in mods:
@@ -623,3 +624,78 @@ def test_importance_prune_errors():
     with pytest.raises(ValueError, match=r"'percentile' parameter of importance_prune must be "
                                          r"a float in the range \[0, 100\]\. Got 101"):
         importance_prune(make_layer(5, 5, 10, 0), 101)
+
+
+# --------------------------------------------------------------------------------------------
+# apply: every rule with the optimizer's state carried along (the one remap)
+
+
+@pytest.mark.parametrize("rule, params", [
+    ("set", dict(zeta=0.3)),
+    ("set-original", dict(zeta=0.3, normal_std=0.05)),
+    ("degree-preserving", dict(zeta=0.3)),
+    ("set", dict(zeta=0.3, regrow=False)),
+    ("regrow", dict(n=37)),
+    ("importance", dict(percentile=30)),
+])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_apply_remaps_the_optimizer_state_of_every_rule(rule, params, optimizer):
+    """Per connection (tracked by its coordinates, not its position), the state after the
+    change is the state before for a connection that stays, and zero for a new one; the
+    optimizer points at the new W.data; other parameters are untouched."""
+    from sparsemlp.evolution import apply
+    from sparsemlp.nn.optim import make_optimizer
+
+    layer = make_layer(30, 20, 200, 5)
+    b = np.zeros(20)
+    opt = make_optimizer(optimizer, [layer.W.data, b], lr=0.1, kernels="numpy")
+    for arrays in opt.state.values():
+        arrays[0][:] = np.arange(1, layer.nnz + 1)  # a recognisable state per connection
+        arrays[1][:] = -1.0
+    old_state = {name: dict(zip(coords(layer.W), arrays[0].tolist(), strict=True))
+                 for name, arrays in opt.state.items()}
+    nnz0 = layer.nnz
+    if "zeta" in params or "n" in params:
+        params = dict(params, rng=np.random.default_rng(3))
+    res = apply(layer, rule, optimizer=opt, param_index=0, **params)
+    assert isinstance(res, EvolutionResult)
+    assert layer.nnz == nnz0 - res.n_removed + res.n_regrown and res.n_removed + res.n_regrown > 0
+    assert opt.params[0] is layer.W.data and opt.params[1] is b
+    fresh = set(res.new_positions.tolist())
+    for name, arrays in opt.state.items():
+        assert arrays[0].shape == (layer.nnz,)
+        want = [0.0 if t in fresh else old_state[name][c] for t, c in enumerate(coords(layer.W))]
+        np.testing.assert_array_equal(arrays[0], want)
+        assert np.all(arrays[1] == -1.0)
+
+
+def test_apply_errors():
+    from sparsemlp.evolution import apply
+
+    with pytest.raises(ValueError, match=r"'rule' parameter of apply must be one of 'set', "
+                                         r"'set-original', 'degree-preserving', 'regrow', "
+                                         r"'importance'\. Got 'prune'"):
+        apply(make_layer(5, 5, 10, 0), "prune", zeta=0.3, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="'zeta' parameter of evolve"):
+        apply(make_layer(5, 5, 10, 0), "set", zeta=1.0, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("call", ["evolve", "evolve_original", "evolve_degree_preserving",
+                                  "set_thresholds", "removal_mask", "kept_positions", "apply"])
+def test_zeta_is_validated_once_per_call(monkeypatch, call):
+    import sparsemlp.evolution as ev
+    import sparsemlp.evolution.thresholds as thresholds
+
+    seen = []
+    real = thresholds.check_zeta
+    monkeypatch.setattr(thresholds, "check_zeta", lambda z, owner: seen.append(owner) or real(z, owner))
+    layer = make_layer(20, 10, 60, 1)
+    rng = np.random.default_rng(0)
+    if call in ("set_thresholds", "removal_mask", "kept_positions"):
+        getattr(ev, call)(layer.W.data, 0.3)
+    elif call == "apply":
+        ev.apply(layer, "set", zeta=0.3, rng=rng)
+    else:
+        kw = dict(normal_std=0.1) if call == "evolve_original" else {}
+        getattr(ev, call)(layer, zeta=0.3, rng=rng, **kw)
+    assert len(seen) == 1, seen
