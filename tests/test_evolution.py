@@ -28,11 +28,12 @@ BACKENDS = _kernels.available()
 
 
 # --------------------------------------------------------------------------------------------
-# oracles, written straight from REFERENCE 1.7 / 1.8 / 2.5 / 3.4
+# oracles, written straight from the original SET code (Mocanu et al. 2018): the removal
+# thresholds, weightsEvolution_Amar, importance pruning and the SET-RBM's scalar regrowth
 
 
 def oracle_thresholds(w, zeta):
-    """REFERENCE 1.7 with a full sort, find_first_pos / find_last_pos as in the original."""
+    """The SET thresholds with a full sort, find_first_pos / find_last_pos as in the original."""
     values = np.sort(w)
     first = (np.abs(values - 0)).argmin()
     last = values.shape[0] - (np.abs(values - 0))[::-1].argmin()
@@ -62,7 +63,7 @@ def cells_to_csr(cells, shape, dtype, idt):
 
 
 def amar_oracle(W, zeta, rs, std=0.1):
-    """weightsEvolution_Amar with Python sets and loops (REFERENCE 1.8)."""
+    """The original's weightsEvolution_Amar with Python sets and loops."""
     n, m = W.shape
     w = W.data
     t_neg, t_pos = oracle_thresholds(w, zeta)
@@ -89,7 +90,7 @@ def amar_oracle(W, zeta, rs, std=0.1):
 
 
 def original_oracle(W, zeta, rs, std):
-    """The original scalar loop (REFERENCE 3.4): positions until free, then the value."""
+    """The SET-RBM's original scalar loop: positions until free, then the value."""
     n, m = W.shape
     t_neg, t_pos = oracle_thresholds(W.data, zeta)
     cells = {p: v for p, v in zip(coords(W), W.data.tolist(), strict=True)
@@ -184,7 +185,7 @@ def test_tiny_worked_example():
                          [(True, 14981, 15020), (False, 14981, 15021)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_worked_example_1e5(neg_closest, n_neg_removed, n_pos_removed, dtype):
-    """REFERENCE 1.7: N = 10^5, zeta = 0.3, 49,934 negatives and 50,066 positives."""
+    """The thresholds on N = 10^5 values, zeta = 0.3, 49,934 negatives and 50,066 positives."""
     neg = -np.arange(1, 49935, dtype=np.float64)
     pos = np.arange(1, 50067, dtype=np.float64)
     if neg_closest:

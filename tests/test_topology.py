@@ -151,7 +151,7 @@ def test_law_a_legacy_rbm_std_and_uniform_init(seed):
 
 
 def test_law_a_reference_table_lung_h1000():
-    """REFERENCE 1.1: lung net 3312-1000-1000-1000-5, seed 0, after the split shuffle."""
+    """The original SET-MLP's draws: lung net 3312-1000-1000-1000-5, seed 0, after the split shuffle."""
     rs = np.random.RandomState(0)
     rs.shuffle(np.arange(203))  # the demo's data split comes first in the stream
     dims = (3312, 1000, 1000, 1000, 5)
@@ -163,7 +163,7 @@ def test_law_a_reference_table_lung_h1000():
 
 
 def test_law_a_reference_table_rbm():
-    """REFERENCE 3.6: COIL20 RBM 1024x200, epsilon 10, randn/20, after shuffle(arange(1440))."""
+    """The original SET-RBM's draws: COIL20 1024x200, epsilon 10, randn/20, after the shuffle."""
     rs = np.random.RandomState(0)
     rs.shuffle(np.arange(1440))
     W = erdos_renyi(1024, 200, epsilon=10, law="draws", rng=rs, normal_std=0.05)
@@ -171,7 +171,7 @@ def test_law_a_reference_table_rbm():
 
 
 def test_law_a_reference_table_coil20_h3000():
-    """REFERENCE 8.5: COIL20 SET-MLP 1024-3000-3000-3000-20 topology, seed 0."""
+    """The original SET-MLP's COIL20 1024-3000-3000-3000-20 topology, seed 0."""
     rs = np.random.RandomState(0)
     rs.shuffle(np.arange(1440))
     dims = (1024, 3000, 3000, 3000, 20)
@@ -201,7 +201,7 @@ def test_law_a_expected_nnz(rng_kind):
 
 
 def test_law_a_reference_expectation_formula():
-    """E[nnz] column of the REFERENCE 1.1 table."""
+    """E[nnz] of the draws law: n m (1 - (1 - 1/(n m))^T)."""
     for (n, m, eps), expect in [((3312, 3000, 20), 125441), ((3000, 5, 20), 14727),
                                 ((1024, 200, 10), 11881), ((3000, 20, 20), 38074)]:
         assert round(_law_a_moments(n, m, eps)[0]) == pytest.approx(expect, abs=1)

@@ -1,4 +1,4 @@
-"""Topology change of trained layers: SET prune-and-regrow, degree-preserving rewiring, importance pruning."""
+"""Topology change of trained layers: SET, degree-preserving rewiring, importance pruning, one remap."""
 
 from .importance import importance_prune
 from .remap import RULES, apply, remap_optimizer
