@@ -189,9 +189,7 @@ CITATION_PATH_LINES = {
     ("tests/conftest.py",
      '"""Path under ../shared/data, or skip the test with a clear message when it is absent."""'),
 }
-# TEMPORARY: another helper is rewriting the citations in these three files right now; the lead
-# removes this allow-list once that work is merged.
-CITATION_PENDING = {"tests/test_evolution.py", "tests/test_topology.py", "tests/test_rbm.py"}
+CITATION_PENDING = set()  # files allowed to cite outside files for a while (none)
 
 
 def outside_citations(root):
@@ -226,7 +224,6 @@ def test_citation_checker_catches_references_outside_the_repository(tmp_path):
         "tests/test_x.py": "# published in ../shared/REFERENCE.md\n",
         "tests/conftest.py": f"def shared_data():\n    {conftest_path_line}\n# see DESIGN.md 7\n",
         "tests/test_architecture.py": "# REFERENCE §1.3\n",
-        "tests/test_rbm.py": "# REFERENCE §3.6\n",
     }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
