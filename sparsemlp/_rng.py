@@ -1,10 +1,10 @@
-"""Streams: named, keyed random generators derived from one seed; state to and from JSON."""
+"""Streams: named, keyed random generators from one seed, state to and from JSON; rank-sharded draws."""
 
 import zlib
 
 import numpy as np
 
-__all__ = ["Streams"]
+__all__ = ["Streams", "ShardedGenerator"]
 
 
 def _name_key(name):
@@ -92,3 +92,61 @@ class Streams:
             key, pos, has_gauss, cached = d["mt19937"]
             s._rs.set_state(("MT19937", np.asarray(key, dtype=np.uint32), pos, has_gauss, cached))
         return s
+
+
+class ShardedGenerator(np.random.Generator):
+    """A generator's feature-major draws for a whole batch, of which this rank keeps its columns.
+
+    Models draw feature-major blocks ``random((n_units, B))`` (dropout masks, Gibbs
+    samples). On a rank holding columns ``lo:hi`` of a global batch of ``total`` samples,
+    this generator draws the whole ``(n_units, total)`` block from the shared bit generator
+    and returns columns ``lo:hi``: the numbers each sample sees, and the stream's position
+    afterwards, are those of one process training on the whole batch. Only ``random`` is
+    sharded; the other drawing methods raise.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The stream (its bit generator is shared: drawing here advances it).
+    total : int
+        Samples of the global batch.
+    lo, hi : int
+        This rank's columns.
+    """
+
+    def __init__(self, rng, total, lo, hi):
+        super().__init__(rng.bit_generator)
+        self.total, self.lo, self.hi = int(total), int(lo), int(hi)
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        """Uniform [0, 1) numbers of shape ``(n_units, hi - lo)``: this rank's columns.
+
+        Parameters
+        ----------
+        size : tuple of int, optional
+            ``(n_units, hi - lo)`` (or given by ``out``).
+        dtype : dtype, default=numpy.float64
+            ``float64`` or ``float32``.
+        out : ndarray, optional
+            Destination of shape ``(n_units, hi - lo)``.
+
+        Returns
+        -------
+        ndarray
+            The draws (``out`` when given).
+        """
+        shape = out.shape if out is not None else size
+        if shape is None or len(shape) != 2 or shape[1] != self.hi - self.lo:
+            raise ValueError(f"a sharded draw must have shape (n_units, {self.hi - self.lo}). "
+                             f"Got {shape}.")
+        full = super().random((shape[0], self.total), dtype=dtype)
+        if out is None:
+            return np.ascontiguousarray(full[:, self.lo:self.hi])
+        out[...] = full[:, self.lo:self.hi]
+        return out
+
+    def _unsharded(self, *args, **kwargs):
+        raise NotImplementedError("only random() is sharded over ranks; a model that draws "
+                                  "otherwise per sample cannot train data-parallel yet.")
+
+    standard_normal = normal = uniform = integers = choice = permutation = shuffle = _unsharded

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._rng import ShardedGenerator
 from ..nn.batching import batch_t
 from ..nn.optim import SGD
 
@@ -134,6 +135,37 @@ class CDLearning:
         float
             Batch reconstruction error.
         """
+        err, div = self.cd_statistics(vt, rng, grads, k=k, chains=chains, reference=reference)
+        optimizer.step(grads, div, lr=lr)
+        return err
+
+    def cd_statistics(self, vt, rng, grads, *, k=1, chains=None, reference=False):
+        """The gradient half of :meth:`step`: its statistics into ``grads``, no update.
+
+        A data-parallel step sums ``grads`` (and the errors) over ranks before the update.
+
+        Parameters
+        ----------
+        vt : ndarray of shape (n_visible, B)
+            C-contiguous data batch in the model dtype.
+        rng : numpy.random.Generator or RandomState
+            Sampling randomness.
+        grads : list of ndarray
+            Gradient views from :meth:`make_grads`, overwritten.
+        k : int, default=1
+            Gibbs steps.
+        chains : ndarray of shape (n_visible, n_chains), optional
+            Persistent chains (PCD); None for CD.
+        reference : bool, default=False
+            The original's arithmetic order (see :meth:`cd_gradient`).
+
+        Returns
+        -------
+        err : float
+            Batch reconstruction error.
+        div : float
+            Batch divisor of ``grads`` (see :meth:`cd_gradient`): ``B`` for CD's sums.
+        """
         if chains is None:
             dh, mv, mh = self._chain(vt, rng, k, work=True)
             nv, nh, recon = mv, mh, mv
@@ -149,9 +181,7 @@ class CDLearning:
             chains[...] = v
             nv, nh = chains, self.hidden_probs(chains)
         err = float(np.mean((vt - recon) ** 2))
-        div = self.cd_gradient(vt, dh, nv, nh, grads, reference=reference)
-        optimizer.step(grads, div, lr=lr)
-        return err
+        return err, self.cd_gradient(vt, dh, nv, nh, grads, reference=reference)
 
     def init_chains(self, X, n_chains, rng):
         """Persistent chains started from ``n_chains`` training samples (sampled once).
@@ -174,7 +204,7 @@ class CDLearning:
         vt = batch_t(X, idx, self.dtype)
         return self.sample(vt, rng) if self.visible == "binary" else vt
 
-    def reconstruction_error(self, X, rng, *, chunk=None, original_draws=None):
+    def reconstruction_error(self, X, rng, *, chunk=None, original_draws=None, rows=None):
         """Mean squared error between data and one mean-field reconstruction.
 
         One Gibbs pass as in training (``DH`` sampled, ``MV`` its mean), in chunks of
@@ -194,17 +224,24 @@ class CDLearning:
             (its ``MH``, unused here), so a shared RandomState stays in the original's
             order. Default: when ``rng`` is a RandomState. Sample-major draws chunked by
             samples are the same numbers as one block.
+        rows : tuple of (int, int), optional
+            Score only samples ``lo:hi`` (one rank's share of a data-parallel evaluation),
+            with the numbers the whole-set pass draws for them (the others' are drawn and
+            dropped), and return their summed squared error: the shares' sums add up to
+            the whole set's. Generator randomness only.
 
         Returns
         -------
         float
-            ``mean((X - MV)**2)``.
+            ``mean((X - MV)**2)``, or with ``rows`` the sum of ``(X - MV)**2`` over them.
         """
         n, H = X.shape[0], self.n_hidden
-        if original_draws is None:
-            original_draws = isinstance(rng, np.random.RandomState)
         if chunk is None:
             chunk = max(1, min(n, _EVAL_ELEMENTS // max(1, H)))
+        if rows is not None:
+            return self._reconstruction_sse(X, rng, chunk, *rows)
+        if original_draws is None:
+            original_draws = isinstance(rng, np.random.RandomState)
         total = 0.0
         for s in range(0, n, chunk):
             vt = batch_t(X, slice(s, s + chunk), self.dtype)
@@ -217,3 +254,18 @@ class CDLearning:
             for s in range(0, n, chunk):
                 rng.uniform(0.0, 1.0, (min(chunk, n - s), H))
         return float(np.mean(d2)) if n <= chunk else total / (n * self.n_visible)
+
+    def _reconstruction_sse(self, X, rng, chunk, lo, hi):
+        """Summed squared reconstruction error of samples ``lo:hi``, drawn as the whole set."""
+        total = 0.0
+        for s in range(0, X.shape[0], chunk):
+            e = min(X.shape[0], s + chunk)
+            a, b = max(s, lo), min(e, hi)
+            if a >= b:  # not ours: the stream still moves past this chunk's numbers
+                rng.random((self.n_hidden, e - s), dtype=self.dtype.type)
+                continue
+            vt = batch_t(X, slice(a, b), self.dtype)
+            draws = ShardedGenerator(rng, e - s, a - s, b - s)
+            total += float(((vt - self.visible_probs(self.sample(self.hidden_probs(vt), draws)))
+                            ** 2).sum())
+        return total

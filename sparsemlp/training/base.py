@@ -3,15 +3,18 @@
 import os
 import shutil
 import signal
+import time
 
 import numpy as np
 
 from .. import _kernels
 from .._parallel import thread_limit
 from .._rng import Streams
-from ..nn.optim import lr_at, make_optimizer
+from ..nn.optim import flat_views, lr_at, make_optimizer
 from . import checkpoint
 from .build import model_from_state
+from .comm import SerialComm
+from .dataparallel import TAIL, check_same_state
 from .history import History, PhaseTimer, peak_rss_mb
 from .loading import read_checkpoint
 from .rundir import checkpoint_key
@@ -40,6 +43,11 @@ class TrainerBase:
         Where the run's files go; without it nothing is written.
     callbacks : sequence of Callback, optional
         Hooks.
+    comm : communicator, optional
+        ``SerialComm`` (one process, the default), or one rank of a data-parallel run
+        (``sparsemlp.distributed``): every rank holds the whole model, trains on its share
+        of each batch and sums the gradients with the others; only the trainer of rank 0
+        should get a ``run_dir``.
     verbose : bool, default=True
         Progress bar on a terminal and one INFO line per epoch.
     """
@@ -56,7 +64,9 @@ class TrainerBase:
     #: Keys (and their types) of ``meta.json`` that the subclass reads besides the shared ones.
     _meta_keys = {}
 
-    def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
+    def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), comm=None,
+                 verbose=True):
+        self.comm = comm if comm is not None else SerialComm()
         self.model = model
         self.config = config
         self.streams = streams
@@ -78,6 +88,7 @@ class TrainerBase:
         self.step = 0
         self._resume = None  # mid-epoch state restored from a checkpoint
         self.timer = PhaseTimer()
+        self._seconds_comm = 0.0  # in the gradient sums of this epoch (part of seconds_train)
         self.stop_training = False
 
     def set_run_dir(self, run_dir):
@@ -171,13 +182,16 @@ class TrainerBase:
         for cb in self.callbacks:
             cb.on_train_begin(self)
         flag = interrupt_flag()
-        if self.run_dir is None and hasattr(flag, "signals"):
+        if self.run_dir is None and self.comm.size == 1 and hasattr(flag, "signals"):
             flag.signals = (signal.SIGINT,)  # nothing to save: SIGTERM keeps its default
+        if self.comm.size > 1:
+            self._check_ranks("at the start of training")
         try:
             with thread_limit(self.config.threads), flag:
                 while self.epoch < n_epochs and not self.stop_training:
                     run_epoch(flag)
-                    if flag.set and self.epoch < n_epochs:  # signal during evaluation/evolution
+                    # a signal during evaluation/evolution (on any rank)
+                    if self._any_rank(flag.set) and self.epoch < n_epochs:
                         self._save_signal_checkpoint()
                         raise _interrupted(flag)
             if self.run_dir is not None:
@@ -187,6 +201,36 @@ class TrainerBase:
             for cb in self.callbacks:
                 cb.on_train_end(self)
         return self.history
+
+    # -- data parallelism ----------------------------------------------------------------
+    def _any_rank(self, value):
+        """Whether ``value`` is true on any rank (itself with one rank)."""
+        if self.comm.size == 1:
+            return bool(value)
+        return bool(self.comm.allreduce_sum_(np.array([1.0 if value else 0.0]))[0] > 0)
+
+    def _check_ranks(self, when):
+        """Stop unless every rank holds the same topology at the same epoch and step."""
+        check_same_state(self.comm, self.model.sparse_layers(), when,
+                         extra=(self.epoch, self.step))
+
+    def _flat_grads(self):
+        """The flat gradient buffer of a multi-rank step: parameters, then ``TAIL`` values."""
+        flat, views = flat_views([*self.model.parameters(), np.empty(TAIL)], self.model.dtype)
+        views.pop()
+        return flat, views
+
+    def _reduce(self, flat, local_sum, stop):
+        """Sum ``flat`` over ranks with the rank's metric sum and stop flag in its tail.
+
+        Returns the metric summed over ranks and whether any rank was asked to stop.
+        """
+        flat[-TAIL] = local_sum
+        flat[-TAIL + 1] = 1.0 if stop else 0.0
+        t0 = time.perf_counter()
+        self.comm.allreduce_sum_(flat)
+        self._seconds_comm += time.perf_counter() - t0
+        return float(flat[-TAIL]), bool(flat[-TAIL + 1] > 0)
 
     def _n_batches(self, n):
         B = self.config.batch_size
@@ -227,7 +271,9 @@ class TrainerBase:
         record.update(
             nnz=nnz, dense_params=dense_params,
             seconds_train=self.timer.pop("train"), seconds_evolution=self.timer.pop("evolution"),
-            seconds_eval=self.timer.pop("eval"), peak_rss_mb=peak_rss_mb())
+            seconds_eval=self.timer.pop("eval"), peak_rss_mb=peak_rss_mb(),
+            ranks=self.comm.size, seconds_comm=self._seconds_comm)
+        self._seconds_comm = 0.0
         self.epoch += 1
         self.history.append(record)
         if self.verbose:

@@ -5,7 +5,7 @@ from dataclasses import fields
 from .._validation import check_param
 from .presets import CLASH_KINDS, PREDEFINED, ConfigError
 
-__all__ = ["validate"]
+__all__ = ["validate", "divergence_advice"]
 
 
 def validate(self):
@@ -142,3 +142,38 @@ def _validate_rbm(self):
     if self.visible_units == "gaussian" and self.normalize == "minmax":
         raise ConfigError("Gaussian visible units have unit variance: standardise the data "
                           "with --normalize zscore (or none if it already is).")
+
+
+def divergence_advice(cfg, X, preprocessing=None):
+    """What to change after a training run diverged, from its settings and the inputs' range.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run's resolved configuration.
+    X : ndarray or sparse matrix
+        The training inputs (as scaled for training).
+    preprocessing : Preprocessing, optional
+        The run's label map and scaling (``scaling.how`` names the scaling applied).
+
+    Returns
+    -------
+    str
+        ``"Try to ...; ...."``: one sentence of tips.
+    """
+    tips = [f"lower the learning rate (now {cfg.lr:g}; e.g. --lr {cfg.lr / 10:g})"]
+    if not cfg.warmup_epochs:
+        tips.append("ramp it up over the first epochs (--warmup-epochs 5)")
+    if cfg.momentum and cfg.optimizer == "sgd" and cfg.momentum > 0.9:
+        tips.append(f"lower the momentum (now {cfg.momentum:g})")
+    v = X.data if hasattr(X, "tocsr") else X
+    big = max(float(v.max()), -float(v.min())) if v.size else 0.0
+    how = None if preprocessing is None else preprocessing.scaling.how
+    if big > 10 and how == "zscore":
+        tips.append(f"bound the inputs: after z-scoring they reach |x| = {big:.3g} (features "
+                    "that are almost constant in training); --normalize minmax keeps them in "
+                    "[0, 1]")
+    elif big > 10:
+        tips.append(f"scale the inputs: they reach |x| = {big:.3g} (--normalize zscore or "
+                    "minmax on the command line; sparsemlp.data.normalize in Python)")
+    return "Try to " + "; ".join(tips) + "."

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import evolution
 from .._parallel import thread_limit
+from .._rng import ShardedGenerator
 from .._validation import check_array
 from ..data.preprocessing import Preprocessing
 from ..nn.batching import batch_t
@@ -14,7 +15,8 @@ from ..nn.functions import accuracy, loss_value, output_delta
 from . import checkpoint
 from .base import TrainerBase
 from .build import build_model
-from .comm import SerialComm
+from .checks import divergence_advice
+from .dataparallel import check_shardable, shard_bounds
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
 
@@ -39,8 +41,9 @@ class Trainer(TrainerBase):
         it nothing is written.
     callbacks : sequence of Callback, optional
         Hooks.
-    comm : object, optional
-        Communicator (``SerialComm`` by default).
+    comm : communicator, optional
+        ``SerialComm`` (the default), or one rank of a data-parallel run: each rank then
+        trains on its share of every batch (see :class:`~sparsemlp.training.base.TrainerBase`).
     verbose : bool, default=True
         Progress bar on a terminal and one INFO log line per epoch.
 
@@ -73,12 +76,11 @@ class Trainer(TrainerBase):
     def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), comm=None,
                  verbose=True):
         super().__init__(model, config, streams=streams, run_dir=run_dir, callbacks=callbacks,
-                         verbose=verbose)
-        self.comm = comm or SerialComm()
+                         comm=comm, verbose=verbose)
         # Serial runs apply each layer's update as soon as its gradient is complete
         # (model.backward's on_layer), so one gradient buffer the size of the largest
         # layer serves them all; with several ranks the flat buffer is allreduced first.
-        self._stream = getattr(self.comm, "size", 1) == 1
+        self._stream = self.comm.size == 1
         self._flat, self._grads = self._make_grads()
         self.best_accuracy = None
         # SET does not evolve after the last epoch; if the run is extended, that skipped
@@ -89,7 +91,7 @@ class Trainer(TrainerBase):
     def _make_grads(self):
         if self._stream:
             return self.model.make_layer_grads()
-        return self.model.make_grads()
+        return self._flat_grads()
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -130,6 +132,9 @@ class Trainer(TrainerBase):
     def evaluate(self, X, y):
         """Loss and accuracy of the model on labelled data (no dropout, chunked).
 
+        With several ranks this is collective: every rank scores its share of ``X`` and
+        every rank returns the totals.
+
         Parameters
         ----------
         X : ndarray or sparse matrix of shape (n_samples, n_features)
@@ -151,14 +156,19 @@ class Trainer(TrainerBase):
         # nnz / (8 * width) samples (at least 16) keep one array within 1/8 of W.data.
         width = max(self.model.sizes[1:])
         bs = min(cfg.eval_batch_size, max(16, sum(self.model.nnz()) // (8 * width)))
+        # with several ranks each scores its share of the samples, then the sums are summed
+        lo, hi = shard_bounds(n, self.comm.size, self.comm.rank)
         with thread_limit(cfg.threads):
-            for s in range(0, n, bs):
-                idx = slice(s, min(n, s + bs))
+            for s in range(lo, hi, bs):
+                idx = slice(s, min(hi, s + bs))
                 xt = batch_t(X, idx, self.model.dtype)
                 yhat = self.model.forward(xt)
                 yt = _one_hot(y[idx], n_out, yhat.dtype)
                 loss_sum += loss_value(cfg.loss, yhat, yt) * xt.shape[1]
                 correct += accuracy(yhat, y[idx])
+        if self.comm.size > 1:
+            sums = self.comm.allreduce_sum_(np.array([loss_sum, correct], np.float64))
+            loss_sum, correct = float(sums[0]), int(round(sums[1]))
         return {"loss": loss_sum / n, "accuracy": correct / n, "correct": correct, "count": n}
 
     # -- training ------------------------------------------------------------------------
@@ -192,6 +202,7 @@ class Trainer(TrainerBase):
         cfg = self.config
         n_epochs = cfg.epochs if epochs is None else int(epochs)
         X, y = self._check_xy(X, y, "X", "y")
+        check_shardable(cfg, X.shape[0], self.comm.size)
         if X_test is not None:
             X_test, y_test = self._check_xy(X_test, y_test, "X_test", "y_test")
         return self._fit(
@@ -227,35 +238,25 @@ class Trainer(TrainerBase):
         e, B = self.epoch, cfg.batch_size
         order, start, losses, drop_rng = self._epoch_start(X.shape[0])
         lr = self._lr(n_epochs)
-        n_out = model.layers[-1].n_out
-        quirk = cfg.mode == "reference" and cfg.loss == "mse"
-        out_act = model.activations[-1]
         bar = progress(n_batches - start, f"epoch {e + 1}/{n_epochs}", self.verbose)
         try:
             # overflow is detected through the loss below, with a useful message
             with self.timer("train"), np.errstate(over="ignore", invalid="ignore"):
                 for j in range(start, n_batches):
                     idx = order[j * B:(j + 1) * B]
-                    xt = batch_t(X, idx, model.dtype)
-                    yt = _one_hot(y[idx], n_out, model.dtype)
-                    yhat = model.forward(xt, train=True, rng=drop_rng)
-                    lv = loss_value(cfg.loss, yhat, yt)
-                    if not math.isfinite(lv):
-                        model._cache = None
-                        raise FloatingPointError(self._diverged_msg(e, j, lv, X))
-                    z_out = model._cache[-1][1]
-                    delta = output_delta(cfg.loss, out_act, z_out, yhat, yt, set_quirk=quirk)
                     if self._stream:
+                        lv, delta = self._loss_delta(X, y, idx, drop_rng)
+                        if delta is None:
+                            raise FloatingPointError(self._diverged_msg(e, j, lv, X))
                         model.backward(delta, self._grads,
                                        _LayerStep(self.optimizer, self._grads, idx.shape[0], lr))
+                        stop = flag.set
                     else:
-                        model.backward(delta, self._grads)
-                        self.comm.allreduce_sum_(self._flat)
-                        self.optimizer.step(self._grads, idx.shape[0] * self.comm.size, lr=lr)
+                        lv, stop = self._shard_step(X, y, idx, drop_rng, lr, e, j, flag.set)
                     losses.append(lv)
                     self.step += 1
                     bar.update(1)
-                    if flag.set:
+                    if stop:
                         self._save_interrupt(e, j + 1, order, losses, drop_rng)
                         raise _interrupted(flag)
         finally:
@@ -276,6 +277,37 @@ class Trainer(TrainerBase):
             elif cfg.rewire != "none":
                 self._pending_evolution = e
         self._end_epoch(record, n_epochs, nnz=model.nnz(), dense_params=model.dense_params())
+
+    def _loss_delta(self, X, y, rows, rng):
+        """Forward pass of samples ``rows``: the loss and the output delta (None if not finite)."""
+        cfg, model = self.config, self.model
+        xt = batch_t(X, rows, model.dtype)
+        yt = _one_hot(y[rows], model.layers[-1].n_out, model.dtype)
+        yhat = model.forward(xt, train=True, rng=rng)
+        lv = loss_value(cfg.loss, yhat, yt)
+        if not math.isfinite(lv):
+            model._cache = None
+            return lv, None
+        quirk = cfg.mode == "reference" and cfg.loss == "mse"
+        return lv, output_delta(cfg.loss, model.activations[-1], model._cache[-1][1], yhat, yt,
+                                set_quirk=quirk)
+
+    def _shard_step(self, X, y, idx, rng, lr, e, j, stop):
+        """One step on this rank's share of batch ``idx``; the gradient sums are summed over
+        ranks and every rank applies the same update. Returns the batch loss and whether
+        any rank was asked to stop."""
+        B = idx.shape[0]
+        lo, hi = shard_bounds(B, self.comm.size, self.comm.rank)
+        lv, delta = self._loss_delta(X, y, idx[lo:hi], ShardedGenerator(rng, B, lo, hi))
+        if delta is None:
+            self._flat[:] = 0.0  # the loss sum below is not finite on every rank
+        else:
+            self.model.backward(delta, self._grads)
+        total, stop = self._reduce(self._flat, lv * (hi - lo), stop)
+        if not math.isfinite(total):
+            raise FloatingPointError(self._diverged_msg(e, j, total / B, X))
+        self.optimizer.step(self._grads, B, lr=lr)
+        return total / B, stop
 
     def _evolve(self, e):
         cfg, model = self.config, self.model
@@ -316,6 +348,8 @@ class Trainer(TrainerBase):
             self._flat, self._grads = self._make_grads()
         if changed:
             self.optimizer.rebind(model.parameters())
+        if self.comm.size > 1:
+            self._check_ranks(f"after the evolution of epoch {e + 1}")
 
     def _drop_schedule(self, i, why):
         layer = self.model.layers[i]
@@ -328,33 +362,13 @@ class Trainer(TrainerBase):
         for i, layer in enumerate(self.model.layers):
             if not (np.isfinite(layer.W.data).all() and np.isfinite(layer.b).all()):
                 raise FloatingPointError(f"layer {i} has non-finite weights after epoch {e + 1}. "
-                                         + self._advice(X))
+                                         + divergence_advice(self.config, X, self.preprocessing))
 
     def _diverged_msg(self, e, j, lv, X):
         bad = [i for i, la in enumerate(self.model.layers) if not np.isfinite(la.W.data).all()]
         where = f" (non-finite weights in layer(s) {bad})" if bad else ""
         return (f"the training loss became {lv} at epoch {self.epoch + 1}, batch {j + 1}{where}. "
-                + self._advice(X))
-
-    def _advice(self, X):
-        """What to change after a divergence, from the settings and the inputs' range."""
-        cfg = self.config
-        tips = [f"lower the learning rate (now {cfg.lr:g}; e.g. --lr {cfg.lr / 10:g})"]
-        if not cfg.warmup_epochs:
-            tips.append("ramp it up over the first epochs (--warmup-epochs 5)")
-        if cfg.momentum and cfg.optimizer == "sgd" and cfg.momentum > 0.9:
-            tips.append(f"lower the momentum (now {cfg.momentum:g})")
-        v = X.data if hasattr(X, "tocsr") else X
-        big = max(float(v.max()), -float(v.min())) if v.size else 0.0
-        how = None if self.preprocessing is None else self.preprocessing.scaling.how
-        if big > 10 and how == "zscore":
-            tips.append(f"bound the inputs: after z-scoring they reach |x| = {big:.3g} (features "
-                        "that are almost constant in training); --normalize minmax keeps them in "
-                        "[0, 1]")
-        elif big > 10:
-            tips.append(f"scale the inputs: they reach |x| = {big:.3g} (--normalize zscore or "
-                        "minmax on the command line; sparsemlp.data.normalize in Python)")
-        return "Try to " + "; ".join(tips) + "."
+                + divergence_advice(self.config, X, self.preprocessing))
 
     def _log_parts(self, r):
         parts = [f"train_loss {r['train_loss']:.5g}"]

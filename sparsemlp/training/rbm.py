@@ -7,13 +7,14 @@ import time
 import numpy as np
 
 from .. import evolution
-from .._rng import Streams
+from .._rng import ShardedGenerator, Streams
 from ..data.preprocessing import Preprocessing
 from ..nn.batching import batch_t
 from ..rbm import metrics as metrics
 from . import checkpoint
 from .base import TrainerBase
 from .build import build_rbm
+from .dataparallel import check_shardable, shard_bounds
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
 
@@ -46,6 +47,10 @@ class RBMTrainer(TrainerBase):
         Where the run's files go; without it nothing is written.
     callbacks : sequence of Callback, optional
         Hooks (``on_train_begin``, ``on_epoch_end`` returning True to stop, ``on_train_end``).
+    comm : communicator, optional
+        ``SerialComm`` (the default), or one rank of a data-parallel run (CD-k only): each
+        rank then trains on its share of every batch and scores its share of the test set
+        (AIS's log Z is computed on every rank from the same stream).
     verbose : bool, default=True
         Progress bar on a terminal and one INFO line per epoch.
 
@@ -84,10 +89,11 @@ class RBMTrainer(TrainerBase):
     preprocessing = None  # the data's scaling (and label map), saved in checkpoints
     _meta_keys = {"train_recon_original": (float, int)}
 
-    def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), verbose=True):
+    def __init__(self, model, config, *, streams, run_dir=None, callbacks=(), comm=None,
+                 verbose=True):
         super().__init__(model, config, streams=streams, run_dir=run_dir, callbacks=callbacks,
-                         verbose=verbose)
-        self._flat, self._grads = model.make_grads()
+                         comm=comm, verbose=verbose)
+        self._flat, self._grads = self._make_grads()
         self.train_recon_original = 0.0  # the original's never-reset accumulator
         self.chains = None
         self.metric_streams = Streams(config.seed)  # keyed, never the legacy training stream
@@ -150,6 +156,9 @@ class RBMTrainer(TrainerBase):
     def evaluate(self, X, *, epoch=None, recon_rng=None, pll=None, ais=False, ais_base=None):
         """Reconstruction error, pseudo-log-likelihood and (optionally) AIS log-likelihood.
 
+        With several ranks this is collective: every rank scores its share of ``X`` (with
+        the random numbers one process would draw for it) and returns the totals.
+
         Parameters
         ----------
         X : ndarray of shape (n_samples, n_visible)
@@ -177,7 +186,7 @@ class RBMTrainer(TrainerBase):
         cfg, m = self.config, self.model
         e = max(self.epoch - 1, 0) if epoch is None else epoch
         rng = recon_rng if recon_rng is not None else self.metric_streams.get("eval", e)
-        out = {"recon": m.reconstruction_error(X, rng), "pll": None, "pll_method": None,
+        out = {"recon": self._recon(X, rng), "pll": None, "pll_method": None,
                "log_likelihood": None, "log_z": None, "log_z_std": None, "seconds_ais": 0.0}
         method = cfg.pll if pll is None else pll
         Xb = None
@@ -187,7 +196,8 @@ class RBMTrainer(TrainerBase):
             Xb = self._binarized(X)
             units = (self.metric_streams.get("pll").integers(0, m.n_visible, X.shape[0])
                      if method == "stochastic" else None)
-            out["pll"] = float(np.mean(metrics.pseudo_log_likelihood(m, Xb, units=units)))
+            out["pll"] = self._mean_over_ranks(X.shape[0], lambda a, b: metrics.pseudo_log_likelihood(
+                m, Xb[a:b], units=None if units is None else units[a:b]))
             out["pll_method"] = method
         if ais:
             t0 = time.perf_counter()
@@ -196,9 +206,26 @@ class RBMTrainer(TrainerBase):
             log_z, sd = metrics.ais_log_partition(
                 m, n_chains=cfg.ais_chains, n_betas=cfg.ais_betas, base_visible_bias=base,
                 rng=self.metric_streams.get("ais", e), return_std=True)
-            out.update(log_z=log_z, log_z_std=sd, log_likelihood=metrics.log_likelihood(m, Xb, log_z),
+            ll = self._mean_over_ranks(X.shape[0], lambda a, b: -metrics.free_energy(m, Xb[a:b]))
+            out.update(log_z=log_z, log_z_std=sd, log_likelihood=ll - log_z,
                        seconds_ais=time.perf_counter() - t0)
         return out
+
+    def _recon(self, X, rng):
+        """Reconstruction error of ``X``: with several ranks, of each one's share, summed."""
+        if self.comm.size == 1:
+            return self.model.reconstruction_error(X, rng)
+        rows = shard_bounds(X.shape[0], self.comm.size, self.comm.rank)
+        sse = np.array([self.model.reconstruction_error(X, rng, rows=rows)])
+        return float(self.comm.allreduce_sum_(sse)[0]) / (X.shape[0] * self.model.n_visible)
+
+    def _mean_over_ranks(self, n, per_sample):
+        """Mean of ``per_sample(a, b)`` (the values of samples a:b) over n samples and the ranks."""
+        if self.comm.size == 1:
+            return float(np.mean(per_sample(0, n)))
+        lo, hi = shard_bounds(n, self.comm.size, self.comm.rank)
+        total = np.array([float(np.sum(per_sample(lo, hi)))])
+        return float(self.comm.allreduce_sum_(total)[0]) / n
 
     # -- training ------------------------------------------------------------------------
     def fit(self, X, X_test=None, *, epochs=None, check_range=True):
@@ -235,6 +262,7 @@ class RBMTrainer(TrainerBase):
         cfg = self.config
         n_epochs = cfg.epochs if epochs is None else int(epochs)
         X = self.model.check_data(X, check_range=check_range, accept_sparse=True)
+        check_shardable(cfg, X.shape[0], self.comm.size, "rbm")
         if X_test is not None:
             X_test = self.model.check_data(X_test, "X_test", check_range=check_range)
         self._ais_base = metrics.base_rate(X, self.model.visible)
@@ -260,9 +288,14 @@ class RBMTrainer(TrainerBase):
         try:
             with self.timer("train"), np.errstate(over="ignore", invalid="ignore"):
                 for j in range(start, n_batches):
-                    vt = batch_t(X, order[j * B:(j + 1) * B], model.dtype)
-                    err = model.step(vt, gibbs, self.optimizer, self._grads, k=cfg.cd_k, lr=lr,
-                                     chains=self.chains, reference=st.legacy)
+                    idx = order[j * B:(j + 1) * B]
+                    if self.comm.size == 1:
+                        err = model.step(batch_t(X, idx, model.dtype), gibbs, self.optimizer,
+                                         self._grads, k=cfg.cd_k, lr=lr, chains=self.chains,
+                                         reference=st.legacy)
+                        stop = flag.set
+                    else:
+                        err, stop = self._shard_step(X, idx, gibbs, lr, flag.set)
                     if not math.isfinite(err):
                         raise FloatingPointError(
                             f"the reconstruction error became {err} at epoch {e + 1}, batch "
@@ -270,7 +303,7 @@ class RBMTrainer(TrainerBase):
                     errs.append(err)
                     self.step += 1
                     bar.update(1)
-                    if flag.set:
+                    if stop:
                         self._save_interrupt(e, j + 1, order, errs, gibbs)
                         raise _interrupted(flag)
         finally:
@@ -305,6 +338,18 @@ class RBMTrainer(TrainerBase):
         self._end_epoch(record, n_epochs, nnz=[model.layer.nnz],
                         dense_params=model.n_visible * model.n_hidden)
 
+    def _shard_step(self, X, idx, gibbs, lr, stop):
+        """One CD-k step on this rank's share of batch ``idx``, statistics summed over ranks.
+        Returns the batch reconstruction error and whether any rank was asked to stop."""
+        B = idx.shape[0]
+        lo, hi = shard_bounds(B, self.comm.size, self.comm.rank)
+        vt = batch_t(X, idx[lo:hi], self.model.dtype)
+        err, _ = self.model.cd_statistics(vt, ShardedGenerator(gibbs, B, lo, hi), self._grads,
+                                          k=self.config.cd_k)
+        total, stop = self._reduce(self._flat, err * (hi - lo), stop)
+        self.optimizer.step(self._grads, B, lr=lr)  # CD's statistics are sums over the batch
+        return total / B, stop
+
     def _evolve(self, e, n_epochs):
         """SET evolution after epoch ``e`` (removal only, without regrowth, after the last)."""
         cfg, st = self.config, self.streams
@@ -328,8 +373,13 @@ class RBMTrainer(TrainerBase):
         self.model.release_buffers()
         res = evolution.apply(self.model.layer, rule, optimizer=self.optimizer, param_index=0,
                               **params)
-        self._flat, self._grads = self.model.make_grads()
+        self._flat, self._grads = self._make_grads()
+        if self.comm.size > 1:
+            self._check_ranks(f"after the {rule} topology change of epoch {self.epoch + 1}")
         return res
+
+    def _make_grads(self):
+        return self.model.make_grads() if self.comm.size == 1 else self._flat_grads()
 
     def _log_parts(self, r):
         parts = [f"train_recon {r['train_recon']:.5g}"]
