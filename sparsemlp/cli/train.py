@@ -13,6 +13,7 @@ import numpy as np
 from .. import _kernels
 from .._rng import Streams
 from .._version import __version__
+from ..distributed import end_job, from_rank0, quiet_other_ranks, rank0_first, threads_per_rank, world
 from ..training.config import ConfigError, TrainConfig, load_toml
 from ..training.datasets import load_dataset, pad_features, rbm_data  # noqa: F401 - public here too
 from ..training.rundir import NewRunGuard, drop_after, locate_resume, plan_new_run, plan_resume
@@ -166,33 +167,44 @@ def main(argv=None):
     if args is None:
         return code
     _setup_logging(args.verbose, args.quiet)
+    args.comm = None  # set by _main: this process's rank (SerialComm unless under mpiexec)
     with signals_raise():
-        return run_tool(_main, args)
+        return end_job(args.comm, run_tool(_main, args))
 
 
 def _main(args):
     from ..training.mlp import Trainer
 
-    if args.resume:
-        locate_resume(args.resume)  # a bad path first, before the flags
-        cfg, run_dir, ck = plan_resume(args.resume, _resolve(args)[1])
-    else:
-        cfg, _ = _resolve(args)
-        run_dir, ck = _run_dir(cfg), None
-        if not args.print_config:
-            plan_new_run(run_dir)
+    comm = args.comm = world()
+    quiet_other_ranks(comm)
+    args.quiet = args.quiet or comm.rank > 0  # rank 0 alone shows progress and writes the run
+    if comm.rank == 0:
+        if args.resume:
+            locate_resume(args.resume)  # a bad path first, before the flags
+            cfg, run_dir, ck = plan_resume(args.resume, _resolve(args)[1])
+        else:
+            cfg, _ = _resolve(args)
+            run_dir, ck = _run_dir(cfg), None
+            if not args.print_config:
+                plan_new_run(run_dir)
+    cfg, run_dir, ck = from_rank0(comm, (cfg, run_dir, ck) if comm.rank == 0 else None)
     if args.print_config:
-        print(cfg.to_json())
+        if comm.rank == 0:
+            print(cfg.to_json())
         return 0
+    if comm.size > 1:
+        if not cfg.threads:
+            cfg = dataclasses.replace(cfg, threads=threads_per_rank(comm))
+        logger.info("data parallel: %d MPI ranks, %d kernel threads each", comm.size, cfg.threads)
 
     streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
-    ds = load_dataset(cfg, streams, progress=not args.quiet)
+    ds = rank0_first(comm, lambda: load_dataset(cfg, streams, progress=not args.quiet))
     ks = _kernels.get(cfg.backend)
     logger.info("sparsemlp %s | backend %s | threads %s | seed %s | run %s", __version__,
                 ks.name, cfg.threads or "all", cfg.seed, run_dir)
     logger.info("data %s: %d train / %d test, %d features, %d classes", ds.name,
                 ds.X_train.shape[0], ds.X_test.shape[0], ds.n_features, ds.n_classes)
-    with NewRunGuard(run_dir, ck is None):
+    with NewRunGuard(run_dir, ck is None and comm.rank == 0):
         if cfg.model == "rbm":
             return _main_rbm(args, cfg, run_dir, ck, ds, ks, streams)
         return _main_mlp(args, cfg, run_dir, ck, ds, ks, streams, Trainer)
@@ -216,6 +228,8 @@ def _main_mlp(args, cfg, run_dir, ck, ds, ks, streams, Trainer):
 
         prof = Profiler(trainer)
     hist = trainer.fit(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
+    if args.comm.rank > 0:
+        return 0
     written = save_schedules(run_dir, m)
     if written:
         logger.info("clash-free schedules (cycle, lane, bank, address, input, output): %s",
@@ -240,17 +254,28 @@ def _main_mlp(args, cfg, run_dir, ck, ds, ks, streams, Trainer):
 def _open_run(cls, args, cfg, run_dir, ck, ds, ks, streams, shape):
     """The trainer resumed from checkpoint ``ck`` (what came after it is dropped), or, for
     ``ck=None``, a new one; the model is built before its run directory is created, which
-    then gets ``config.json`` and ``initial_degrees.npz``. ``shape`` goes to from_config."""
+    then gets ``config.json`` and ``initial_degrees.npz``. ``shape`` goes to from_config.
+    Ranks other than 0 of a data-parallel run write nothing."""
+    comm = args.comm
+    if comm.rank > 0:
+        if ck is not None:
+            trainer = cls.from_checkpoint(ck, backend=cfg.backend, verbose=False, comm=comm)
+            trainer.config = cfg
+        else:
+            trainer = cls.from_config(cfg, *shape, streams=streams, verbose=False, comm=comm)
+        if trainer.preprocessing is None or ck is None:
+            trainer.preprocessing = ds.preprocessing
+        return trainer
     if ck is not None:
         trainer = cls.from_checkpoint(ck, run_dir=run_dir, backend=cfg.backend,
-                                      verbose=not args.quiet)
+                                      verbose=not args.quiet, comm=comm)
         trainer.config = cfg
         if trainer.preprocessing is None:  # a checkpoint of format 1 had no label map or scaling
             trainer.preprocessing = ds.preprocessing  # (the same config gives the same data)
         for p in drop_after(run_dir, ck):
             logger.warning("removed %s: it came after the checkpoint resumed from", p)
         return trainer
-    trainer = cls.from_config(cfg, *shape, streams=streams, verbose=not args.quiet)
+    trainer = cls.from_config(cfg, *shape, streams=streams, verbose=not args.quiet, comm=comm)
     metrics = os.path.join(run_dir, "metrics.jsonl")
     if os.path.exists(metrics):  # a run started over
         os.remove(metrics)
@@ -279,6 +304,8 @@ def _main_rbm(args, cfg, run_dir, ck, ds, ks, streams):
                 100 * m.layer.nnz / (m.n_visible * m.n_hidden))
     t0 = time.perf_counter()
     hist = trainer.fit(Xtr, Xte)
+    if args.comm.rank > 0:
+        return 0
     wall = time.perf_counter() - t0
     last = hist[-1] if len(hist) else {}
     spe = sum(r["seconds_train"] + r["seconds_evolution"] for r in hist.records) / max(1, len(hist))
