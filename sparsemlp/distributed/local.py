@@ -127,7 +127,8 @@ def run_ranks(size, fn):
             errors[rank] = exc
             group.barrier.abort()
 
-    threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(size)]
+    threads = [threading.Thread(target=body, args=(r,), name=f"rank-{r}", daemon=True)
+               for r in range(size)]
     for t in threads:
         t.start()
     for t in threads:
