@@ -136,7 +136,8 @@ def run_info(run_dir, *, checkpoint="final"):
                 "epoch", "test_accuracy", "test_loss", "train_loss", "peak_rss_mb")
         res["last_epoch"] = {k: last.get(k) for k in keys}
         res["seconds"] = {k: float(sum(r.get(f"seconds_{k}", 0.0) for r in hist))
-                          for k in ("train", "evolution", "eval")}
+                          for k in ("train", "evolution", "eval", "comm")}
+        res["ranks"] = [int(r.get("ranks", 1)) for r in hist]  # MPI ranks of every epoch
     rc = read_run_config(run_dir) if os.path.isdir(os.path.join(run_dir, "checkpoints")) \
         or os.path.exists(os.path.join(run_dir, "config.json")) else None
     if rc:
@@ -240,6 +241,11 @@ def _run(args):
         print(f"last epoch {le['epoch']}: test accuracy {le['test_accuracy']:.4f} (best "
               f"{r['best_test_accuracy']:.4f}), peak RSS {le['peak_rss_mb']:.0f} MiB; time "
               f"train {s['train']:.1f} s, evolution {s['evolution']:.1f} s, eval {s['eval']:.1f} s")
+    if max(r.get("ranks") or [1]) > 1:
+        ranks = r["ranks"]
+        print("data parallel: " + (f"{ranks[0]} MPI ranks" if len(set(ranks)) == 1 else
+                                   "MPI ranks by epoch " + ", ".join(map(str, ranks)))
+              + f"; {r['seconds']['comm']:.1f} s summing gradients")
     return 0
 
 
