@@ -143,6 +143,10 @@ def _plan(cmd):
                       "(PYTHONPATH) and must not change the environment")
     if cmd[:3] == ["python", "-m", "pytest"]:
         return None, "runs the test suite, which this test is part of"
+    if cmd[0] == "srun":
+        return None, "needs a Slurm cluster"
+    if cmd[0] == "mpiexec":  # data parallel: the same command and overrides under mpiexec
+        return _plan_mpi(cmd)
     if cmd[0] != "python":
         raise AssertionError(f"README command {shlex.join(cmd)!r}: add a rule to test_readme.py")
     args = cmd[1:]
@@ -167,6 +171,25 @@ def _plan(cmd):
     if "reference" in args:
         extra = ["--epochs", "1"] + ([] if "rbm" in args else ["--hidden", "50", "50", "50"])
     return [sys.executable, *args, *extra], None
+
+
+def _plan_mpi(cmd):
+    """``mpiexec -n N python [-m mpi4py] ...``: the python command planned as without MPI."""
+    import importlib.util
+
+    mpiexec = (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+               or shutil.which("mpiexec"))
+    if mpiexec is None or importlib.util.find_spec("mpi4py") is None:
+        why = 'needs mpiexec and mpi4py (pip install -e ".[mpi]")'
+        if os.environ.get("SPARSEMLP_REQUIRE_TOOLCHAINS") == "1":
+            raise AssertionError(f"{why}, and SPARSEMLP_REQUIRE_TOOLCHAINS=1 forbids skipping")
+        return None, why
+    n, py = cmd[2], cmd[3:]
+    runner = py[1:3] if py[1:3] == ["-m", "mpi4py"] else []
+    argv, why = _plan([py[0], *py[1 + len(runner):]])
+    if argv is None:
+        return None, why
+    return [mpiexec, "-n", n, argv[0], *runner, *argv[1:]], None
 
 
 def _run_block_until(state, i, j):
