@@ -7,13 +7,28 @@ import sys
 __all__ = ["thread_limit", "resolve_threads"]
 
 
+# Ranks an MPI launcher started on this node (MPICH's Hydra, Open MPI).
+_LOCAL_RANKS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
+
+
+def _local_ranks():
+    for var in _LOCAL_RANKS:
+        try:
+            return max(1, int(os.environ[var]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
 def resolve_threads(n_threads):
     """Map ``n_threads`` (0 or None = all cores) to a positive count.
 
     Parameters
     ----------
     n_threads : int or None
-        Requested thread count; 0 or None means all available cores.
+        Requested thread count; 0 or None means all available cores: those the process
+        may run on, shared out between the MPI ranks a launcher started on this node when
+        the launcher did not bind them to cores itself.
 
     Returns
     -------
@@ -22,9 +37,12 @@ def resolve_threads(n_threads):
     """
     if not n_threads:
         try:
-            return max(1, len(os.sched_getaffinity(0)))
+            cores = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover - macOS, Windows
-            return max(1, os.cpu_count() or 1)
+            cores = os.cpu_count() or 1
+        if cores == os.cpu_count():  # not bound to a subset: share the node with its ranks
+            cores //= _local_ranks()
+        return max(1, cores)
     if n_threads < 0:
         raise ValueError(f"n_threads must be >= 0 (0 = all cores). Got {n_threads}.")
     return int(n_threads)

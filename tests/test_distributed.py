@@ -4,6 +4,7 @@ The MPI runs themselves (mpiexec subprocesses) are in test_mpi.py; these tests r
 equivalence logic in well under a second each.
 """
 
+import os
 import threading
 
 import numpy as np
@@ -224,3 +225,17 @@ def test_missing_mpi4py_under_a_launcher_names_the_extra(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "mpi4py", None)  # import fails
     with pytest.raises(ConfigError, match=r'mpi4py cannot be imported.*pip install -e "\.\[mpi\]"'):
         world()
+
+
+def test_all_cores_are_shared_between_the_ranks_of_a_node(monkeypatch):
+    from sparsemlp import _parallel
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMPI_COMM_WORLD_LOCAL_SIZE", raising=False)
+    monkeypatch.delenv("MPI_LOCALNRANKS", raising=False)
+    monkeypatch.setattr(_parallel.os, "cpu_count", lambda: cores)  # not bound to a subset
+    assert _parallel.resolve_threads(0) == cores
+    monkeypatch.setenv("MPI_LOCALNRANKS", str(cores))
+    assert _parallel.resolve_threads(0) == 1 and _parallel.resolve_threads(3) == 3
+    monkeypatch.setattr(_parallel.os, "cpu_count", lambda: 4 * cores)  # bound by the launcher
+    assert _parallel.resolve_threads(0) == cores

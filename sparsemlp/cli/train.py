@@ -11,9 +11,10 @@ import time
 import numpy as np
 
 from .. import _kernels
+from .._parallel import resolve_threads
 from .._rng import Streams
 from .._version import __version__
-from ..distributed import end_job, from_rank0, quiet_other_ranks, rank0_first, threads_per_rank, world
+from ..distributed import end_job, from_rank0, quiet_other_ranks, rank0_first, world
 from ..training.config import ConfigError, TrainConfig, load_toml
 from ..training.datasets import load_dataset, pad_features, rbm_data  # noqa: F401 - public here too
 from ..training.rundir import NewRunGuard, drop_after, locate_resume, plan_new_run, plan_resume
@@ -193,9 +194,8 @@ def _main(args):
             print(cfg.to_json())
         return 0
     if comm.size > 1:
-        if not cfg.threads:
-            cfg = dataclasses.replace(cfg, threads=threads_per_rank(comm))
-        logger.info("data parallel: %d MPI ranks, %d kernel threads each", comm.size, cfg.threads)
+        logger.info("data parallel: %d MPI ranks, %d kernel threads each", comm.size,
+                    resolve_threads(cfg.threads))
 
     streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
     ds = rank0_first(comm, lambda: load_dataset(cfg, streams, progress=not args.quiet))

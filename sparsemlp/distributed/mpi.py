@@ -61,8 +61,6 @@ class MPIComm:
     ----------
     rank, size : int
         This process's rank and the number of ranks.
-    local_size : int
-        Ranks on this node (they share its cores).
     """
 
     def __init__(self, comm=None):
@@ -71,9 +69,6 @@ class MPIComm:
         self._comm = MPI.COMM_WORLD if comm is None else comm
         self.rank = self._comm.Get_rank()
         self.size = self._comm.Get_size()
-        node = self._comm.Split_type(MPI.COMM_TYPE_SHARED)
-        self.local_size = node.Get_size()
-        node.Free()
 
     def allreduce_sum_(self, buf):
         """Sum a contiguous array over ranks in place (one ``Allreduce``).

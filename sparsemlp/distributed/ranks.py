@@ -1,9 +1,8 @@
 """Per rank of a command-line run: rank 0 plans and writes, the others follow quietly; a failure ends all."""
 
 import logging
-import os
 
-__all__ = ["from_rank0", "rank0_first", "quiet_other_ranks", "threads_per_rank", "end_job"]
+__all__ = ["from_rank0", "rank0_first", "quiet_other_ranks", "end_job"]
 
 
 def from_rank0(comm, obj):
@@ -64,23 +63,6 @@ def quiet_other_ranks(comm, logger_name="sparsemlp"):
     log.setLevel(logging.WARNING)
     for h in log.handlers:
         h.setFormatter(logging.Formatter(f"rank {comm.rank}: %(message)s"))
-
-
-def threads_per_rank(comm):
-    """Kernel threads for each rank when the run asks for all cores: the node's share.
-
-    Parameters
-    ----------
-    comm : communicator
-        ``local_size`` (ranks on this node) is read when present.
-
-    Returns
-    -------
-    int
-        ``max(1, cores // ranks on this node)``.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // max(1, getattr(comm, "local_size", comm.size)))
 
 
 def end_job(comm, code):

@@ -59,7 +59,7 @@ def check_shardable(cfg, n_samples, size, model_name="mlp"):
     ------
     ConfigError
         In reference mode (one legacy stream in the original single-process order), for
-        PCD (``persistent``) and when a batch would leave a rank without samples.
+        PCD (``persistent``), Gaussian visible units and when a batch would leave a rank without samples.
     """
     if size == 1:
         return
@@ -71,6 +71,10 @@ def check_shardable(cfg, n_samples, size, model_name="mlp"):
         raise ConfigError(f"--persistent (PCD) keeps batch-size chains that {size} ranks would "
                           "have to share; data-parallel PCD is not supported. Run PCD on one "
                           "rank or drop --persistent.")
+    if model_name == "rbm" and cfg.visible_units == "gaussian":
+        raise ConfigError(f"Gaussian visible units draw normal samples, which {size} ranks "
+                          "cannot split yet (only uniform draws are sharded). Use binary "
+                          "visible units, or run on one rank.")
     B = cfg.batch_size
     smallest = min(B, n_samples)
     last = n_samples % B
