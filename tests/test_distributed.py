@@ -239,3 +239,12 @@ def test_all_cores_are_shared_between_the_ranks_of_a_node(monkeypatch):
     assert _parallel.resolve_threads(0) == 1 and _parallel.resolve_threads(3) == 3
     monkeypatch.setattr(_parallel.os, "cpu_count", lambda: 4 * cores)  # bound by the launcher
     assert _parallel.resolve_threads(0) == cores
+
+
+def test_a_callback_stopping_one_rank_stops_all(data):
+    """Early stopping decided on rank 0 alone ends every rank after the same epoch (no hang)."""
+    def fit(comm):
+        stop = [StopAt(2)] if comm.rank == 0 else []
+        return _train(data, "mlp", comm=comm, callbacks=stop)[0].epoch
+
+    assert run_ranks(2, fit) == [2, 2]

@@ -285,6 +285,8 @@ class TrainerBase:
         for cb in self.callbacks:
             if cb.on_epoch_end(self, record):
                 self.stop_training = True
+        if self.comm.size > 1:  # a callback that stops one rank stops them all
+            self.stop_training = self._any_rank(self.stop_training)
         if (self.run_dir is not None and self.config.checkpoint_every
                 and self.epoch % self.config.checkpoint_every == 0 and self.epoch < n_epochs):
             self._save_epoch_checkpoint(f"epoch-{self.epoch:04d}")
