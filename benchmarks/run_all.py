@@ -65,6 +65,10 @@ BENCHMARKS = {
                   ["--out", "{out}/rbm_scale.jsonl"]),
     "export": ("bench_export.py", ["--quick", "--out", "{out}/export.jsonl"],
                ["--out", "{out}/export.jsonl"]),
+    "distributed": ("bench_distributed.py",  # needs the mpi extra (mpiexec)
+                    ["--sizes", "1e6", "1e7", "--repeats", "3", "--steps", "3", "--hidden", "1000",
+                     "1000", "1000", "--out", "{out}/distributed.jsonl"],
+                    ["--out", "{out}/distributed.jsonl"]),
 }
 
 
