@@ -160,7 +160,7 @@ def part_latency(args, rec):
     if args.run:
         from sparsemlp.export._source import load_source
 
-        model = load_source(args.run)[0]
+        model = load_source(args.run).model
         origin = f"run {args.run}"
     else:
         rng = np.random.default_rng(0)

@@ -16,12 +16,11 @@ from dense_reference import forward as dense_forward
 
 from sparsemlp import SparseLinear, SparseMLP, SparseRBM
 from sparsemlp.cli import train as train_cli
-from sparsemlp.data import normalize
+from sparsemlp.data import Scaling, normalize
 from sparsemlp.export import InputScaling, to_c
 from sparsemlp.export import __main__ as export_cli
 from sparsemlp.export._build import TARGETS, build_harness, compile_c, run_check
 from sparsemlp.export._check import compare, python_reference
-from sparsemlp.export._source import scaling_statistics
 from sparsemlp.nn.functions import ACTIVATIONS
 
 REQUIRE = os.environ.get("SPARSEMLP_REQUIRE_TOOLCHAINS") == "1"
@@ -194,7 +193,8 @@ def test_c_input_scaling_is_normalize_bit_for_bit(tmp_path, how):
     rng = np.random.default_rng(6)
     raw_train = rng.integers(0, 256, (300, 9)).astype(np.uint8)
     raw = rng.integers(0, 256, (60, 9)).astype(np.float64)
-    shift, scale = scaling_statistics(raw_train, how)
+    fit = Scaling.fit(raw_train, how)
+    shift, scale = fit.shift, fit.scale
     _, ref = normalize(raw_train, raw, how, dtype=np.float32)
     eye = SparseMLP.from_weights([sp.csr_array(np.eye(9, dtype=np.float32))],
                                  output_activation="identity")  # logits = the scaled inputs
@@ -204,6 +204,42 @@ def test_c_input_scaling_is_normalize_bit_for_bit(tmp_path, how):
     m = make_mlp(sizes=(9, 4, 3, 3))  # through hidden layers narrower than the input
     _, _, r = c_run(m, tmp_path / "m", raw, Xpy=ref, input_scaling=InputScaling(shift, scale))
     assert r["ok"], r
+
+
+def test_raw_export_applies_the_runs_stored_scaling(tmp_path, capsys):
+    """C on raw features == evaluate's forward (stored statistics) even after the data moved."""
+    need("gcc")
+    import dataclasses
+
+    from sparsemlp._rng import Streams
+    from sparsemlp.export._codegen import CExport
+    from sparsemlp.export._source import load_source
+    from sparsemlp.training.datasets import load_dataset
+
+    rng = np.random.default_rng(11)
+    X = rng.integers(0, 256, (150, 12)).astype(np.float64)
+    y = (X[:, 0] > 128).astype(int) + (X[:, 1] > 128)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    out = tmp_path / "run"
+    assert train_cli.main(["--dataset", str(tmp_path / "d.npz"), "--hidden", "10", "--epochs",
+                           "2", "-q", "--out", str(out)]) == 0
+    np.savez(tmp_path / "d.npz", X=X * 0.5 + 40, y=y)  # the file changes after training
+    assert export_cli.main([str(out), "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    run = load_source(out)
+    cfg, stored = run.config, run.preprocessing
+    streams = lambda: Streams(cfg.seed, legacy=cfg.legacy_rng)  # noqa: E731
+    raw = load_dataset(dataclasses.replace(cfg, normalize="none", dtype="float64"), streams(),
+                       progress=False, training=False).X_test
+    seen = load_dataset(cfg, streams(), progress=False, training=False,  # evaluate's input
+                        preprocessing=stored).X_test
+    refit = load_dataset(cfg, streams(), progress=False, training=False).scaling
+    assert not np.allclose(refit.shift, stored.scaling.shift)  # recomputing would differ
+    ex = CExport(str(tmp_path / "c" / "net.h"), str(tmp_path / "c" / "net.c"), "net", "csr",
+                 "float", "net_predict", "net_logits", 12, 3, 1, 0, True)
+    cl, co = run_check(build_harness(ex, "check", str(tmp_path / "c")), ex, raw)
+    r = compare(cl, co, *python_reference(run.model, seen))
+    assert r["ok"] and r["argmax_agree"] == raw.shape[0], r
 
 
 def test_edge_cases_against_dense_oracle(tmp_path):

@@ -14,7 +14,7 @@ from ._build import TARGETS, BuildError, build_harness, compile_c, run_bench, ru
 from ._check import compare, python_reference
 from ._codegen import MODES, to_c
 from ._emit import ExportError
-from ._source import load_source, run_data
+from ._source import input_scaling, load_source, run_preprocessing, run_test_set
 
 
 def _parser():
@@ -51,13 +51,14 @@ def _parser():
     return p
 
 
-def _check_inputs(args, model, cfg, data):
+def _check_inputs(args, model, cfg, test):
     """Test inputs for --check: (C input, Python input, origin)."""
     n = args.check
-    if data is not None and "X_scaled" in data:
-        k = min(n, data["X_scaled"].shape[0])
-        Xc = data["X_raw"][:k] if args.input == "raw" else data["X_scaled"][:k]
-        return Xc, data["X_scaled"][:k], f"the first {k} test samples of {data['name']}"
+    if test is not None:
+        Xr, Xs, name = test
+        k = min(n, Xs.shape[0])
+        Xc = Xr[:k] if args.input == "raw" else Xs[:k]
+        return Xc, Xs[:k], f"the first {k} test samples of {name}"
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, model_inputs(model)))
     if getattr(cfg, "model", "mlp") == "rbm" and cfg.visible_units == "binary":
@@ -85,23 +86,29 @@ def _run(args):
     if args.check < 0:
         raise ExportError(f"--check N needs N >= 0. Got {args.check}.")
     out = args.out or os.path.join("build", args.prefix)
-    model, cfg, ck = load_source(args.source)
+    run = load_source(args.source)
     if args.data_dir:
-        cfg = dataclasses.replace(cfg, data_dir=args.data_dir)
-    data = None
-    need_scaling = args.input == "raw" and cfg.normalize != "none"
-    if need_scaling or args.check:
+        run.config = dataclasses.replace(run.config, data_dir=args.data_dir)
+    model, cfg, n_in = run.model, run.config, model_inputs(run.model)
+    prep = origin = None
+    if args.input == "raw":
+        prep, origin = run_preprocessing(run)  # stored; else the data set's (or an error)
+    elif run.preprocessing is not None or args.check:
+        try:  # labels and the test set for --check
+            prep, origin = run_preprocessing(run)
+        except ExportError:
+            pass
+    scaling = input_scaling(run, prep, origin, n_in) if args.input == "raw" else None
+    test = None
+    if args.check:
         try:
-            data = run_data(cfg, model_inputs(model), with_test=bool(args.check))
-        except DataError as exc:
-            if need_scaling:
-                raise ExportError(
-                    f"the run scaled its inputs ({cfg.normalize}) with statistics of its data set, "
-                    f"which cannot be loaded: {exc} Pass --data-dir, or --input scaled for C "
-                    "code that takes scaled features.") from None
-    scaling = data["scaling"] if (data and args.input == "raw") else None
+            test = run_test_set(run, prep, n_in) if prep is not None else None
+        except DataError:
+            test = None  # random inputs, said so in the check line
+    labels = None if prep is None or getattr(cfg, "model", "mlp") == "rbm" \
+        else list(prep.classes.tolist())
     ex = to_c(model, out, args.prefix, args.mode, args.dtype, input_scaling=scaling,
-              labels=None if data is None else data["labels"], source=ck)
+              labels=labels, source=run.path)
     print(f"wrote {ex.header} and {ex.source}: {ex.entry}, {ex.nnz} connections, {ex.mode}, "
           f"{ex.ctype}; input {ex.in_size} {'raw' if scaling else 'scaled'} features, output "
           f"{ex.out_size}, scratch {ex.scratch_size}")
@@ -118,7 +125,7 @@ def _run(args):
     code = 0
     with tempfile.TemporaryDirectory() as work:
         if args.check:
-            Xc, Xp, origin = _check_inputs(args, model, cfg, data)
+            Xc, Xp, origin = _check_inputs(args, model, cfg, test)
             exe = build_harness(ex, "check", work, target=target, cc=args.cc, opt=args.opt,
                                 flags=flags)
             cl, co = run_check(exe, ex, Xc, target=target)
