@@ -109,13 +109,17 @@ def unrolled_layers(path, prefix="net"):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_csr_tables_hold_the_exact_weights(tmp_path, dtype):
+@pytest.mark.parametrize("layout", ["gather", "scatter"])
+def test_csr_tables_hold_the_exact_weights(tmp_path, dtype, layout):
     m = small_mlp(dtype=dtype)
-    to_c(m, tmp_path, dtype=np.dtype(dtype).name)
+    to_c(m, tmp_path, dtype=np.dtype(dtype).name, layout=layout)
     tabs = tables(tmp_path / "net.c")
     for i, la in enumerate(m.layers):
         val, idx, ptr = (tabs[f"net_l{i}_{k}"] for k in ("val", "idx", "ptr"))
-        W = sp.csr_array((val, idx, ptr), shape=(la.n_out, la.n_in)).T.tocsr()
+        if layout == "scatter":  # input-major: the layer's own CSR
+            W = sp.csr_array((val, idx, ptr), shape=(la.n_in, la.n_out))
+        else:
+            W = sp.csr_array((val, idx, ptr), shape=(la.n_out, la.n_in)).T.tocsr()
         W.sort_indices()
         np.testing.assert_array_equal(W.indptr, la.W.indptr)
         np.testing.assert_array_equal(W.indices, la.W.indices)
@@ -194,11 +198,31 @@ def test_every_activation_has_a_c_version(tmp_path):
         to_c(m, tmp_path / name)
 
 
+@pytest.mark.parametrize("layout, kinds", [
+    ("auto", ["csr", "csr-scatter", "csr-scatter"]),  # scatter where a ReLU feeds the layer
+    ("gather", ["csr", "csr", "csr"]), ("scatter", ["csr-scatter"] * 3)])
+def test_csr_layouts(tmp_path, layout, kinds):
+    m = small_mlp()
+    to_c(m, tmp_path, layout=layout)
+    assert re.findall(r"/\* layer \d+: \d+ -> \d+, ([\w-]+),", open(tmp_path / "net.c").read()) == kinds
+    tabs = tables(tmp_path / "net.c")
+    for i, (la, kind) in enumerate(zip(m.layers, kinds)):
+        W = sp.csr_array(la.W if kind == "csr-scatter" else la.W.T)  # input- or output-major
+        W.sort_indices()
+        np.testing.assert_array_equal(tabs[f"net_l{i}_val"], W.data)
+        np.testing.assert_array_equal(tabs[f"net_l{i}_idx"], W.indices)
+        np.testing.assert_array_equal(tabs[f"net_l{i}_ptr"], W.indptr)
+    tanh = small_mlp(activation="tanh")  # no zeros to skip: auto gathers
+    to_c(tanh, tmp_path / "t")
+    assert "csr-scatter" not in open(tmp_path / "t" / "net.c").read()
+
+
 # -- errors ------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, msg", [
     (dict(prefix="2net"), "C identifier"), (dict(prefix="int"), "C identifier"),
     (dict(prefix="a-b"), "C identifier"), (dict(mode="dense"), "mode must be"),
     (dict(dtype="float16"), "float32 or float64"), (dict(dtype="banana"), "float32 or float64"),
+    (dict(layout="diagonal"), "layout must be one of auto, gather, scatter"),
     (dict(input_scaling=InputScaling(np.zeros(3), np.ones(3))), "12 finite values"),
     (dict(input_scaling=InputScaling(np.zeros(12), np.zeros(12))), "positive"),
 ])

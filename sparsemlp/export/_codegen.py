@@ -11,12 +11,13 @@ from .._version import __version__
 from ..nn.functions import make_activation
 from ..nn.mlp import SparseMLP
 from ..rbm import SparseRBM
-from ._emit import UNROLLED_MAX_NNZ, CType, ExportError, layer_emitter
+from ._emit import UNROLLED_MAX_NNZ, CType, ExportError, has_layer_emitter, layer_emitter
 from ._text import c_header, c_source
 
 __all__ = ["to_c", "InputScaling", "CExport"]
 
 MODES = ("csr", "unrolled")
+LAYOUTS = ("auto", "gather", "scatter")
 _C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float
 for goto if inline int long register restrict return short signed sizeof static struct switch
 typedef union unsigned void volatile while _Bool _Complex _Imaginary""".split())
@@ -152,7 +153,7 @@ def _scratch_plan(layers, n_in, scaled):
 
 
 def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_scaling=None,
-         labels=None, source=None):
+         labels=None, source=None, layout="auto"):
     """Write a trained network as standalone C99: ``<prefix>.h`` and ``<prefix>.c``.
 
     The C code holds every weight as a hex-float literal (the exact bits of the model in
@@ -188,6 +189,12 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
         fitted classifier's ``classes_``).
     source : str, optional
         Where the model came from (a run or checkpoint path), for the header.
+    layout : {"auto", "gather", "scatter"}, default="auto"
+        Loop of the ``csr`` mode's sparse layers. ``gather``: output-major tables, each
+        output sums its inputs (four outputs side by side). ``scatter``: input-major tables,
+        each nonzero input adds into the outputs it feeds, and zero inputs are skipped.
+        ``auto``: scatter for layers fed by a ReLU (about half their inputs are zero),
+        gather otherwise. All give the same bits.
 
     Returns
     -------
@@ -214,6 +221,8 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
     prefix = _check_prefix(prefix)
     if mode not in MODES:
         raise ExportError(f"mode must be one of {', '.join(MODES)}. Got {mode!r}.")
+    if layout not in LAYOUTS:
+        raise ExportError(f"layout must be one of {', '.join(LAYOUTS)}. Got {layout!r}.")
     try:
         ct = CType(dtype)
     except TypeError:
@@ -226,7 +235,8 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
         input_scaling = InputScaling(np.zeros(n), np.ones(n), (0.0, 1.0),
                                      "none; values clipped to [0, 1] (out_of_range='clip')")
     layers = [la for la, _, _ in stack]
-    emitters = [layer_emitter(la, mode, f"{prefix}_l{i}", ct) for i, la in enumerate(layers)]
+    emitters = [layer_emitter(la, _layer_mode(mode, layout, stack, i), f"{prefix}_l{i}", ct)
+                for i, la in enumerate(layers)]
     nnz = sum(getattr(e, "nnz", 0) for e in emitters)
     if mode == "unrolled" and nnz > UNROLLED_MAX_NNZ:
         raise ExportError(f"mode 'unrolled' takes at most {UNROLLED_MAX_NNZ:,} connections; this "
@@ -256,6 +266,17 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
     return CExport(header=h_path, source=c_path, prefix=prefix, mode=mode, ctype=ct.name,
                    entry=spec["names"]["main"], logits=spec["names"]["logits"], in_size=n_in,
                    out_size=n_out, scratch_size=spec["scratch"], nnz=nnz, needs_libm=needs_math)
+
+
+def _layer_mode(mode, layout, stack, i):
+    """Emitter key of layer ``i``: the mode, or ``csr-scatter`` where the layout asks for it
+    and the layer kind has a scatter emitter."""
+    if mode != "csr" or layout == "gather":
+        return mode
+    fed_by_relu = i > 0 and stack[i - 1][1].name == "relu"
+    if (layout == "scatter" or fed_by_relu) and has_layer_emitter(stack[i][0], "csr-scatter"):
+        return "csr-scatter"
+    return mode
 
 
 def _entry_names(prefix, kind):

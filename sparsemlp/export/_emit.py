@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from ..nn.layers import SparseLinear
 
 __all__ = ["ExportError", "CType", "LayerEmitter", "register_layer_emitter", "layer_emitter",
+           "has_layer_emitter", "ScatterEmitter",
            "hex_literals", "c_table", "UNROLLED_MAX_NNZ"]
 
 #: Largest number of connections (over all layers) the ``unrolled`` mode accepts: beyond it
@@ -273,6 +274,72 @@ class CSREmitter(_SparseLinearEmitter):
         return lines + ["}"]
 
 
+class ScatterEmitter(LayerEmitter):
+    """Input-major CSR tables (the layer's own ``W``) and a loop that skips zero inputs.
+
+    For each input ``i`` with ``x[i] != 0``, in ascending order, the loop adds
+    ``W[i, j] * x[i]`` to every output ``j`` it feeds; then the bias. Each output therefore
+    sums its nonzero terms in ascending input order starting from +0, then adds its bias:
+    the same roundings as the output-major loop (a skipped term is a signed zero, which
+    leaves a sum started at +0 unchanged), and as ``SparseLinear.forward``. Zero inputs
+    (ReLU outputs, blank pixels) cost one comparison instead of a pass over their column.
+    """
+
+    kind = "csr-scatter"
+
+    def __init__(self, layer, name, ctype):
+        super().__init__(layer, name, ctype)
+        W = sp.csr_array(layer.W)
+        W.sort_indices()
+        self.n_in, self.n_out = W.shape
+        self.ptr = np.asarray(W.indptr, np.int64)
+        self.idx = np.asarray(W.indices, np.int64)
+        self.val = np.asarray(W.data).astype(ctype.dtype)
+        self.bias = np.asarray(layer.b).astype(ctype.dtype)
+        self.nnz = int(self.ptr[-1])
+        self.n_params = self.nnz + self.n_out
+
+    def tables(self):
+        T, n = self.ct.name, self.name
+        lines = c_table(T, f"{n}_bias", hex_literals(self.bias, self.ct.suffix))
+        if self.nnz:
+            lines += c_table(T, f"{n}_val", hex_literals(self.val, self.ct.suffix))
+            lines += c_table(index_type(self.n_out), f"{n}_idx",
+                             [f"{i}u" for i in self.idx.tolist()], per_line=12)
+            lines += c_table(index_type(self.nnz), f"{n}_ptr",
+                             [f"{p}u" for p in self.ptr.tolist()], per_line=10)
+        return lines
+
+    def function(self):
+        T, n, z = self.ct.name, self.name, self.ct.lit(0.0)
+        lines = [f"static void {n}(const {T} *restrict x, {T} *restrict y)", "{",
+                 "    uint32_t j;"]
+        if not self.nnz:
+            lines.append("    (void)x;")
+        lines += [f"    for (j = 0; j < {self.n_out}u; ++j)", f"        y[j] = {z};"]
+        if self.nnz:
+            lines += ["    {", "        uint32_t i, k;",
+                      f"        for (i = 0; i < {self.n_in}u; ++i) {{",
+                      f"            const {T} v = x[i];",
+                      f"            if (v == {z})",
+                      "                continue;",
+                      f"            const uint32_t e = {n}_ptr[i + 1];",
+                      f"            k = {n}_ptr[i];",
+                      "            /* 4 at a time: a column's outputs are distinct, so the four "
+                      "loads may precede the stores */",
+                      "            for (; k + 4 <= e; k += 4) {",
+                      *[f"                const uint32_t j{r} = {n}_idx[k + {r}];" for r in range(4)],
+                      *[f"                const {T} s{r} = y[j{r}] + {n}_val[k + {r}] * v;"
+                        for r in range(4)],
+                      *[f"                y[j{r}] = s{r};" for r in range(4)],
+                      "            }",
+                      "            for (; k < e; ++k)",
+                      f"                y[{n}_idx[k]] += {n}_val[k] * v;",
+                      "        }", "    }"]
+        return lines + [f"    for (j = 0; j < {self.n_out}u; ++j)",
+                        f"        y[j] += {n}_bias[j];", "}"]
+
+
 class UnrolledEmitter(_SparseLinearEmitter):
     """One statement per connection with constant indices; no index or pointer table.
 
@@ -359,6 +426,24 @@ def register_layer_emitter(layer_cls, mode, emitter_cls):
     _LAYER_EMITTERS[(layer_cls, mode)] = emitter_cls
 
 
+def has_layer_emitter(layer, mode):
+    """Whether an emitter is registered for ``layer``'s class in ``mode``.
+
+    Parameters
+    ----------
+    layer : object
+        A model layer.
+    mode : str
+        Export mode or emitter key.
+
+    Returns
+    -------
+    bool
+        True if :func:`layer_emitter` would find one.
+    """
+    return (type(layer), mode) in _LAYER_EMITTERS
+
+
 def layer_emitter(layer, mode, name, ctype):
     """The emitter of ``layer`` in ``mode``.
 
@@ -395,3 +480,4 @@ def layer_emitter(layer, mode, name, ctype):
 
 register_layer_emitter(SparseLinear, "csr", CSREmitter)
 register_layer_emitter(SparseLinear, "unrolled", UnrolledEmitter)
+register_layer_emitter(SparseLinear, "csr-scatter", ScatterEmitter)
