@@ -8,6 +8,7 @@ from .layers import LowRankLayer, SparseProductLayer, StructuredLayer
 from .layers_blocks import BlockLowRankLayer, ToeplitzLikeLayer
 from .layers_sss import SSSLayer
 from .lowrank import LowRank, low_rank
+from .replace import KINDS, approximate_layer
 from .semiseparable import Semiseparable, sss
 from .sparse_factors import SparseProduct, sparse_product
 
@@ -16,5 +17,5 @@ __all__ = [
     "from_arrays", "LowRank", "low_rank", "Semiseparable", "sss",
     "SparseProduct", "sparse_product", "BlockLowRank", "HODLR", "HEDLR", "HMatrix", "hodlr", "hedlr",
     "hmatrix", "ToeplitzLike", "toeplitz_like", "StructuredLayer", "LowRankLayer", "SSSLayer",
-    "SparseProductLayer", "BlockLowRankLayer", "ToeplitzLikeLayer",
+    "SparseProductLayer", "BlockLowRankLayer", "ToeplitzLikeLayer", "KINDS", "approximate_layer",
 ]

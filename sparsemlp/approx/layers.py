@@ -1,4 +1,4 @@
-"""Trainable structured layers: the base class, fixed-pattern CSR parts, low rank and sparse products."""
+"""Trainable structured layers: the base class, low rank and products of sparse factors."""
 
 import weakref
 
@@ -8,111 +8,10 @@ import scipy.sparse as sp
 from .. import _kernels
 from .base import register_layer
 from .lowrank import LowRank
+from .parts import CSRPart, bind_parts
 from .sparse_factors import SparseProduct
 
-__all__ = ["StructuredLayer", "CSRPart", "LowRankLayer", "SparseProductLayer"]
-
-
-class CSRPart:
-    """``y = M @ x`` for a sparse M of fixed pattern whose values live in a layer's flat buffer.
-
-    M (``rows x cols``, the ``y = M x`` orientation) is held as the canonical CSR of ``M.T``, the
-    ``(n_in, n_out)`` orientation of `sparsemlp.nn.SparseLinear`, so the package's CSR kernels
-    (``spmm``, ``spmm_t``, ``sddmm``) compute its products and the gradient of every stored value.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(rows, cols)`` of M.
-    rows, cols : ndarray of int
-        Position of every stored entry in M (no duplicates).
-    src : ndarray of int
-        For every entry, its position in the source vector of the layer (see
-        `StructuredLayer`); reordered with the entries.
-    kernels : KernelSet
-        Backend.
-
-    Attributes
-    ----------
-    src : ndarray of int64
-        ``src`` in CSR order of ``M.T``: the layer's buffer segment of this part is
-        ``source[src]``.
-    data : ndarray or None
-        The values (a view into the layer's buffer), set by `bind`.
-    """
-
-    def __init__(self, shape, rows, cols, src, kernels):
-        self.shape = (int(shape[0]), int(shape[1]))
-        rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
-        nnz = rows.size
-        idt = np.int32 if max(nnz, *self.shape) < 2**31 - 1 else np.int64
-        order = np.lexsort((rows, cols))  # rows of M.T = columns of M, then its columns
-        self.src = np.asarray(src, np.int64)[order]
-        self.indices = rows[order].astype(idt)
-        self.indptr = np.zeros(self.shape[1] + 1, idt)
-        np.cumsum(np.bincount(cols, minlength=self.shape[1]), out=self.indptr[1:])
-        self.indptr_t = np.empty(self.shape[0] + 1, idt)
-        self.indices_t, self.perm = np.empty(nnz, idt), np.empty(nnz, idt)
-        self.kernels = kernels
-        kernels.csr_transpose(self.indptr, self.indices, self.shape[0], self.indptr_t,
-                              self.indices_t, self.perm)
-        self.data = None
-
-    @property
-    def nnz(self):
-        """Number of stored entries.
-
-        Returns
-        -------
-        int
-            The count.
-        """
-        return int(self.indices.size)
-
-    def bind(self, data):
-        """Use ``data`` (a 1-D view of the layer's buffer, CSR order of ``M.T``) as the values.
-
-        Parameters
-        ----------
-        data : ndarray of shape (nnz,)
-            The values.
-        """
-        self.data = data
-
-    def forward(self, xt, out):
-        """``out = M @ xt`` (overwritten).
-
-        Parameters
-        ----------
-        xt : ndarray of shape (cols, B)
-            Inputs.
-        out : ndarray of shape (rows, B)
-            Output.
-        """
-        self.kernels.spmm(self.indptr_t, self.indices_t, self.perm, self.data, xt, out)
-
-    def backward(self, xt, dyt, dw, dxt=None):
-        """``dw`` = gradient of every value; ``dxt = M.T @ dyt`` if given (both overwritten).
-
-        Parameters
-        ----------
-        xt : ndarray of shape (cols, B)
-            Inputs of the forward product.
-        dyt : ndarray of shape (rows, B)
-            Gradient with respect to its output.
-        dw : ndarray of shape (nnz,)
-            Gradient of the values.
-        dxt : ndarray of shape (cols, B), optional
-            Gradient with respect to the inputs.
-        """
-        ks = self.kernels
-        if dxt is None:
-            ks.sddmm(self.indptr, self.indices, xt, dyt, dw)
-        elif _kernels.FUSED_BACKWARD:
-            ks.backward_fused(self.indptr, self.indices, self.data, xt, dyt, dxt, dw)
-        else:
-            ks.spmm_t(self.indptr, self.indices, self.data, dyt, dxt)
-            ks.sddmm(self.indptr, self.indices, xt, dyt, dw)
+__all__ = ["StructuredLayer", "LowRankLayer", "SparseProductLayer"]
 
 
 class StructuredLayer:
@@ -361,28 +260,6 @@ class LowRankLayer(StructuredLayer):
     def _approximation(self, src, meta):
         m, r = self.n_out, self.rank
         return LowRank(src[:m * r].reshape(m, r), src[m * r:].reshape(r, self.n_in), **meta)
-
-
-def bind_parts(parts, values):
-    """Point every CSR part at its consecutive segment of ``values``; return the offsets.
-
-    Parameters
-    ----------
-    parts : list of CSRPart
-        The parts, in buffer order.
-    values : ndarray
-        The layer's flat buffer.
-
-    Returns
-    -------
-    list of int
-        Start of each part's segment, then the end of the last.
-    """
-    offs = [0]
-    for p in parts:
-        p.bind(values[offs[-1]:offs[-1] + p.nnz])
-        offs.append(offs[-1] + p.nnz)
-    return offs
 
 
 @register_layer("sparse_product")

@@ -6,8 +6,8 @@ import scipy.fft
 from .. import _kernels
 from .base import register_layer
 from .displacement import ToeplitzLike
-from .layers import CSRPart, StructuredLayer, bind_parts
-from .layers_sss import block_entries
+from .layers import StructuredLayer
+from .parts import CSRPart, bind_parts, block_entries
 
 __all__ = ["BlockLowRankLayer", "ToeplitzLikeLayer"]
 

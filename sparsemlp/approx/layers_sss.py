@@ -4,37 +4,13 @@ import numpy as np
 
 from .. import _kernels
 from .base import register_layer
-from .layers import CSRPart, StructuredLayer, bind_parts
+from .layers import StructuredLayer
+from .parts import CSRPart, bind_parts, block_entries
 from .realisation import offsets
 from .semiseparable import _GENERATORS, Semiseparable, _shapes
 
 __all__ = ["SSSLayer"]
 
-
-def block_entries(blocks):
-    """Positions of the entries of dense blocks placed in a larger matrix.
-
-    Parameters
-    ----------
-    blocks : iterable of (int, int, int, int, int)
-        ``(row0, col0, p, q, src0)``: a p x q block at (row0, col0) whose row-major values start
-        at ``src0`` of the source vector.
-
-    Returns
-    -------
-    rows, cols, src : ndarray of int64
-        Matrix position and source position of every entry.
-    """
-    rows, cols, src = [], [], []
-    for r0, c0, p, q, s0 in blocks:
-        if p * q == 0:
-            continue
-        rows.append(r0 + np.repeat(np.arange(p), q))
-        cols.append(c0 + np.tile(np.arange(q), p))
-        src.append(s0 + np.arange(p * q))
-    if not rows:
-        return (np.zeros(0, np.int64),) * 3
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(src)
 
 
 @register_layer("sss")
