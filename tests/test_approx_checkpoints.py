@@ -120,13 +120,21 @@ def test_inconsistent_structured_layers_are_refused(data, tmp_path):
                                               "expects hodlr"):
         checkpoint.load(ck)
 
-    tr.save(ck)  # another structure of the same kind and shape: the digest notices
-    other = approx.sss(np.random.default_rng(1).standard_normal((20, 20)), share=0.5, n_states=5)
-    with open(ck / "layer_1.npz", "wb") as fh:
-        np.savez(fh, **other.to_arrays())
-    _rewrite_meta(ck, lambda meta: None)
-    with pytest.raises(CheckpointError, match="layer_1.npz: structure digest mismatch"):
-        checkpoint.load(ck)
+    for i, change in ((1, "states"), (2, "pattern")):  # another structure of that kind and shape
+        tr.save(ck)
+        a = tr.model.layers[i].to_approximation()
+        if change == "states":
+            other = approx.sss(np.random.default_rng(1).standard_normal((20, 20)), share=0.5,
+                               n_states=5)
+        else:  # the same number of values in every array: only the sparsity pattern differs
+            other = approx.SparseProduct([a.factors[0].T.tocsr(), *a.factors[1:]])
+            assert {k: np.shape(v) for k, v in other.to_arrays().items()} == \
+                {k: np.shape(v) for k, v in a.to_arrays().items()}
+        with open(ck / f"layer_{i}.npz", "wb") as fh:
+            np.savez(fh, **other.to_arrays())
+        _rewrite_meta(ck, lambda meta: None)
+        with pytest.raises(CheckpointError, match=f"layer_{i}.npz: structure digest mismatch"):
+            checkpoint.load(ck)
 
     tr.save(ck)  # arrays that are not an approximation
     with open(ck / "layer_2.npz", "wb") as fh:

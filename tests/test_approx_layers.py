@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sparsemlp import approx
+from sparsemlp.approx.layers_sss import affine_scan
 
 M, N = 24, 18  # the y = A x orientation: a layer with 18 inputs and 24 outputs
 BATCH = 5
@@ -20,6 +21,13 @@ def _build(kind, seed=0):
         a = approx.sss(W, share=0.7, n_states=4)
         assert a.causal_dims[1:-1].min() > 0 and a.anticausal_dims[1:-1].min() > 0
         return a
+    if kind == "sss_ragged":  # state dimensions that differ between stages (padded stacks)
+        ins, outs = [4, 5, 3, 4, 2], [6, 4, 5, 3, 6]  # N and M entries
+        cd, ad = [0, 1, 3, 2, 2, 0], [0, 2, 1, 3, 1, 0]
+        g = [[rng.standard_normal(s) for s in shapes] for shapes in zip(*(
+            [(outs[k], ins[k]), (cd[k + 1], cd[k]), (cd[k + 1], ins[k]), (outs[k], cd[k]),
+             (ad[k], ad[k + 1]), (ad[k], ins[k]), (outs[k], ad[k + 1])] for k in range(5)))]
+        return approx.Semiseparable.from_generators(*g, cd, ad)
     if kind.startswith("sparse_product"):
         return approx.sparse_product(W, share=0.4, n_factors=int(kind[-1]), last_share=0.5,
                                      n_iter=10)
@@ -38,7 +46,7 @@ def _build(kind, seed=0):
     raise ValueError(kind)
 
 
-KINDS = ["low_rank", "sss", "sparse_product2", "sparse_product3", "hodlr", "hedlr", "hmatrix",
+KINDS = ["low_rank", "sss", "sss_ragged", "sparse_product2", "sparse_product3", "hodlr", "hedlr", "hmatrix",
          "toeplitz_like"]
 
 
@@ -63,6 +71,18 @@ def _backward(layer, x, dy, with_dx=True):
     dx = np.empty_like(x) if with_dx else None
     layer.backward(x, dy, dw, db, dx)
     return dw, db, dx
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5, 9, 16, 17, 30])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_affine_scan_equals_the_sequential_recursion(K, reverse):
+    rng = np.random.default_rng(K)
+    T, c = 0.6 * rng.standard_normal((K, 3, 3)), rng.standard_normal((K, 3, 2))
+    want = c.copy()
+    for k in (range(K - 2, -1, -1) if reverse else range(1, K)):
+        want[k] += T[k] @ want[k + 1 if reverse else k - 1]
+    got = affine_scan(T, c.copy(), reverse=reverse)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_layer_shape_and_parameters(case):

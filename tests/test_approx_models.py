@@ -102,6 +102,16 @@ def test_replaced_layer_loss_falls_over_5_epochs_of_fine_tuning(kind, opt):
     assert model.layers[0].kind == a.kind and model.layers[0].nnz == a.n_params
 
 
+def test_from_weights_takes_ready_layers_with_their_biases():
+    model, _ = _model("hodlr")
+    b = np.arange(model.layers[1].n_out, dtype=np.float64)
+    rebuilt = SparseMLP.from_weights([model.layers[0].W, model.layers[1], model.layers[2].W],
+                                     biases=[None, b, None], activation="tanh")
+    assert rebuilt.layers[1] is model.layers[1]
+    np.testing.assert_array_equal(rebuilt.layers[1].b, b)
+    assert [la.kind for la in rebuilt.layers] == ["csr", "hodlr", "csr"]
+
+
 def test_sparse_layers_lists_only_csr_layers():
     model, _ = _model("sss")
     assert model.sparse_layers() == [model.layers[0], model.layers[2]]

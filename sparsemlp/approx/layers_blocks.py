@@ -151,38 +151,39 @@ class ToeplitzLikeLayer(StructuredLayer):
         return layer
 
     def _forward(self, xt, out):
+        # signals along the last axis (contiguous FFTs): x is (B, n), per-generator arrays (r, B, .)
         n, N = self.n_in, self._N
-        Gf = scipy.fft.rfft(self.G.T, N, axis=1)  # (r, F): spectra of g_i
-        Vf = scipy.fft.rfft(self.H[::-1].T, N, axis=1)  # of v_i = J h_i
-        Xf = scipy.fft.rfft(xt, N, axis=0)  # (F, B)
-        c = scipy.fft.irfft(Vf[:, :, None] * Xf[None], N, axis=1)  # (r, N, B): v_i * x
-        w = c[:, :n]
-        w[:, :n - 1] -= c[:, n:2 * n - 1]  # fold with f = -1
-        Wf = scipy.fft.rfft(w, N, axis=1)
-        cy = scipy.fft.irfft(np.einsum("rf,rfb->fb", Gf, Wf), N, axis=0)
-        out[:] = cy[:n]
-        out[:n - 1] += cy[n:2 * n - 1]  # fold with f = 1
-        out *= 0.5
+        Gf = scipy.fft.rfft(self.G.T, N)  # (r, F): spectra of g_i
+        Vf = scipy.fft.rfft(self.H[::-1].T, N)  # of v_i = J h_i
+        Xf = scipy.fft.rfft(xt.T, N)  # (B, F)
+        c = scipy.fft.irfft(Vf[:, None] * Xf[None], N)  # (r, B, N): v_i * x
+        w = c[..., :n]
+        w[..., :n - 1] -= c[..., n:2 * n - 1]  # fold with f = -1
+        Wf = scipy.fft.rfft(w, N)
+        cy = scipy.fft.irfft(np.einsum("rf,rbf->bf", Gf, Wf), N)  # (B, N)
+        y = cy[:, :n]
+        y[:, :n - 1] += cy[:, n:2 * n - 1]  # fold with f = 1
+        np.multiply(y.T, 0.5, out=out)
         return Gf, Vf, Xf, Wf
 
     def _backward(self, xt, dyt, dw, dxt, spectra):
         Gf, Vf, Xf, Wf = spectra
         n, N, r = self.n_in, self._N, self.rank
-        gc = np.zeros((N, dyt.shape[1]), self.dtype)  # fold_+ transposed, times 1/2
-        gc[:n] = dyt
-        gc[n:2 * n - 1] = dyt[:n - 1]
+        gc = np.zeros((dyt.shape[1], N), self.dtype)  # fold_+ transposed, times 1/2
+        gc[:, :n] = dyt.T
+        gc[:, n:2 * n - 1] = dyt[:n - 1].T
         gc *= 0.5
-        GCf = scipy.fft.rfft(gc, axis=0)
-        dg = scipy.fft.irfft(np.einsum("fb,rfb->rf", GCf, Wf.conj()), N, axis=1)[:, :n]
+        GCf = scipy.fft.rfft(gc)  # (B, F)
+        dg = scipy.fft.irfft(np.einsum("rbf,bf->rf", Wf.conj(), GCf), N)[:, :n]  # (r, n)
         dw[:n * r].reshape(n, r)[:] = dg.T
-        lam = scipy.fft.irfft(GCf[None] * Gf.conj()[:, :, None], N, axis=1)  # (r, N, B)
-        lam[:, n:2 * n - 1] = -lam[:, :n - 1]  # fold_- transposed
-        lam[:, 2 * n - 1:] = 0.0
-        Lf = scipy.fft.rfft(lam, axis=1)
-        dv = scipy.fft.irfft(np.einsum("rfb,fb->rf", Lf, Xf.conj()), N, axis=1)[:, :n]
+        lam = scipy.fft.irfft(GCf[None] * Gf.conj()[:, None], N)  # (r, B, N)
+        lam[..., n:2 * n - 1] = -lam[..., :n - 1]  # fold_- transposed
+        lam[..., 2 * n - 1:] = 0.0
+        Lf = scipy.fft.rfft(lam)
+        dv = scipy.fft.irfft(np.einsum("rbf,bf->rf", Lf, Xf.conj()), N)[:, :n]
         dw[n * r:].reshape(n, r)[:] = dv[:, ::-1].T
         if dxt is not None:
-            dxt[:] = scipy.fft.irfft(np.einsum("rfb,rf->fb", Lf, Vf.conj()), N, axis=0)[:n]
+            dxt[:] = scipy.fft.irfft(np.einsum("rbf,rf->bf", Lf, Vf.conj()), N)[:, :n].T
 
     def _approximation(self, src, meta):
         n, r = self.n_in, self.rank
