@@ -10,6 +10,7 @@ from conftest import StopAt
 
 from sparsemlp import TrainConfig, Trainer, approx, load_model
 from sparsemlp._rng import Streams
+from sparsemlp.cli import evaluate, info
 from sparsemlp.training import CheckpointError, checkpoint
 
 OPTIONS = {"low_rank": {}, "sss": {"n_states": 4}, "sparse_product": {"n_iter": 10},
@@ -152,3 +153,23 @@ def test_inconsistent_structured_layers_are_refused(data, tmp_path):
     with pytest.raises(CheckpointError, match="lacks the key 'layer_kinds'"):
         checkpoint.load(ck)
     assert os.path.isdir(ck)
+
+
+def test_info_and_evaluate_describe_structured_runs(data, tmp_path, capsys):
+    """A trained run with structured layers: `info` lists every layer with its kind (it used to
+    list the CSR layers only, as if the model were [16, 20, 20, 3]), `evaluate` scores it."""
+    X, y = data
+    run, toy = tmp_path / "run", tmp_path / "toy.npz"
+    np.savez(toy, X=X, y=y)
+    tr = _trainer(_cfg(epochs=1, dataset=str(toy)), run_dir=run)
+    tr.fit(X, y, X, y)
+    r = info.run_info(str(run))
+    assert r["sizes"] == [16] + [20] * 8 + [3]
+    assert [la.get("kind", "csr") for la in r["layers"]] == KINDS + ["csr", "csr"]
+    assert r["nnz"] == sum(tr.model.nnz())
+    assert info.main([str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "sss layer (parameters, no graph)" in out and "toeplitz_like layer" in out
+    assert evaluate.main([str(run), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert 0 <= res["test"]["accuracy"] <= 1
