@@ -4,7 +4,10 @@ parameter count (forward + backward with the input gradient + SGD update, float3
     python benchmarks/bench_approx_layers.py --n 1000 --share 0.1 --batch 32 --threads 1
 
 The structures are built from a random matrix with cheap solver settings (the step time depends
-on the structure, not on the values). Results: one JSON line per layer in
+on the structure, not on the values); the learning rate is tiny so that the constant gradient of
+the benchmark does not move them. The layers run in turns (structured, [chain,] CSR, structured,
+...) and the ratio is the median of the per-turn ratios, which a shared machine's slow and fast
+phases affect alike. Results: one JSON line per layer in
 benchmarks/results/approx_layers.jsonl and a table on stdout.
 """
 
@@ -46,44 +49,54 @@ def csr_layer(n, nnz, rng):
     return SparseLinear(W)
 
 
-def step_ms(layer, batch, repeats, rng):
-    """Median ms of forward + backward (with dX) + SGD step of one layer."""
+def stepper(layer, batch, rng):
+    """A function running one forward + backward (with dX) + SGD step of one layer."""
     model = SparseMLP([layer], [make_activation("identity")])
-    opt = make_optimizer("sgd", model.parameters(), lr=1e-6)
+    opt = make_optimizer("sgd", model.parameters(), lr=1e-12)  # values stay as built
     _, grads = model.make_grads()
     xt = rng.standard_normal((layer.n_in, batch)).astype(np.float32)
     dy = rng.standard_normal((layer.n_out, batch)).astype(np.float32)
     dx = np.empty_like(xt)
-    times = []
-    for _ in range(repeats + 2):
-        t = time.perf_counter()
+
+    def step():
         out = np.empty((layer.n_out, batch), np.float32)
         layer.forward(xt, out)
         layer.backward(xt, dy, grads[0], grads[1], dx)
         opt.step(grads, batch)
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times[2:]))
+    return step
 
 
-def chain_ms(a, batch, repeats, rng):
+def chain_stepper(a, batch, rng):
     """The alternative for sparse_product: its factors as separate SparseLinear layers (identity
     activations, zero biases) in a SparseMLP."""
     Ws = [sp.csr_array(f.T.astype(np.float32)) for f in reversed(a.factors)]
     for W in Ws:
         W.sort_indices()
     model = SparseMLP.from_weights(Ws, activation="identity", output_activation="identity")
-    opt = make_optimizer("sgd", model.parameters(), lr=1e-6)
+    opt = make_optimizer("sgd", model.parameters(), lr=1e-12)  # values stay as built
     _, grads = model.make_grads()
     xt = rng.standard_normal((a.shape[1], batch)).astype(np.float32)
     dy = rng.standard_normal((a.shape[0], batch)).astype(np.float32)
-    times = []
-    for _ in range(repeats + 2):
-        t = time.perf_counter()
+
+    def step():
         model.forward(xt, train=True)
         model.backward(dy, grads)
         opt.step(grads, batch)
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times[2:]))
+    return step
+
+
+def interleaved(steps, repeats):
+    """Median ms of each step function, run in turns (A, B, A, B, ...) so that the phases of a
+    shared machine hit all of them, and the median of the per-turn ratios to the last one."""
+    for f in steps:
+        f(), f()
+    times = np.empty((repeats, len(steps)))
+    for r in range(repeats):
+        for j, f in enumerate(steps):
+            t = time.perf_counter()
+            f()
+            times[r, j] = 1e3 * (time.perf_counter() - t)
+    return np.median(times, axis=0), np.median(times / times[:, -1:], axis=0)
 
 
 def main():
@@ -98,22 +111,23 @@ def main():
     rng = np.random.default_rng(0)
     cond = conditions()
     with thread_limit(args.threads):
-        rows = []
         for name, a in structures(args.n, args.share, rng):
             layer = a.to_layer()
-            t = step_ms(layer, args.batch, args.repeats, rng)
-            t_csr = step_ms(csr_layer(args.n, layer.nnz, rng), args.batch, args.repeats, rng)
-            extra = {}
+            steps = [stepper(layer, args.batch, rng)]
             if a.kind == "sparse_product":
-                extra["chain_ms"] = chain_ms(a, args.batch, args.repeats, rng)
-            rows.append((name, layer.nnz, t, t_csr, extra))
-            append_jsonl(args.out, dict(cond, bench="approx_layers", layer=name, n=args.n,
-                                        share=args.share, batch=args.batch,
-                                        threads=args.threads, n_params=layer.nnz, step_ms=t,
-                                        csr_step_ms=t_csr, **extra))
-            print(f"{name:22s} params {layer.nnz:7d}  step {t:8.3f} ms  CSR {t_csr:7.3f} ms  "
-                  f"ratio {t / t_csr:6.2f}" + "".join(f"  {k} {v:.3f}" for k, v in extra.items()),
-                  flush=True)
+                steps.append(chain_stepper(a, args.batch, rng))
+            steps.append(stepper(csr_layer(args.n, layer.nnz, rng), args.batch, rng))
+            ms, ratio = interleaved(steps, args.repeats)
+            rec = dict(cond, bench="approx_layers", layer=name, n=args.n, share=args.share,
+                       batch=args.batch, threads=args.threads, n_params=layer.nnz,
+                       step_ms=ms[0], csr_step_ms=ms[-1], ratio=ratio[0])
+            if len(steps) == 3:
+                rec.update(chain_ms=ms[1], chain_ratio=ratio[1])
+            append_jsonl(args.out, rec)
+            print(f"{name:22s} params {layer.nnz:7d}  step {ms[0]:8.3f} ms  CSR {ms[-1]:7.3f} ms  "
+                  f"ratio {ratio[0]:6.2f}"
+                  + (f"  chain of SparseLinear {ms[1]:.3f} ms (ratio {ratio[1]:.2f})"
+                     if len(steps) == 3 else ""), flush=True)
 
 
 if __name__ == "__main__":
