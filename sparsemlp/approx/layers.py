@@ -29,6 +29,21 @@ class StructuredLayer:
     approximation: A is ``m x n`` with ``n = n_in`` inputs and ``m = n_out`` outputs, and the
     feature-major forward is ``out = A @ xt + b``.
 
+    Parameters
+    ----------
+    approx : Approximation
+        The approximation (its shape, budget, error and message are kept).
+    src : ndarray of shape (nnz,)
+        Its parameters in its own order (the source vector).
+    perm : ndarray of int or None
+        ``values = src[perm]`` (None: the same order).
+    bias : array_like of shape (m,) or None
+        Bias; zeros if None.
+    dtype : {float32, float64}
+        Dtype of parameters and activations.
+    kernels : KernelSet or str
+        Kernel backend of the CSR parts.
+
     Attributes
     ----------
     kind : str
@@ -98,7 +113,13 @@ class StructuredLayer:
 
     @property
     def shape(self):
-        """``(n_in, n_out)``, the shape of the equivalent ``W`` of a `SparseLinear`."""
+        """The shape of the equivalent ``W`` of a `SparseLinear`.
+
+        Returns
+        -------
+        tuple of int
+            ``(n_in, n_out)``.
+        """
         return (self.n_in, self.n_out)
 
     def parameters(self):
