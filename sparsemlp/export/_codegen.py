@@ -11,6 +11,7 @@ from .._version import __version__
 from ..nn.functions import make_activation
 from ..nn.mlp import SparseMLP
 from ..rbm import SparseRBM
+from . import _emit_approx  # noqa: F401 - registers the structured-layer emitters
 from ._emit import UNROLLED_MAX_NNZ, CType, ExportError, has_layer_emitter, layer_emitter
 from ._text import c_header, c_source
 
@@ -116,7 +117,7 @@ def _describe(model):
             note = (f"dropout_kind='original' at rate {model.dropout:g}: the pre-activations of "
                     f"every layer after the first are multiplied by {keep:g} (inference rule).")
         return "mlp", [(la, act, keep if i > 0 else None) for i, (la, act) in
-                       enumerate(zip(model.sparse_layers(), model.activations))], note
+                       enumerate(zip(model.layers, model.activations))], note
     inner = _fitted_model(model)
     if inner is not None:
         return _describe(inner)
@@ -251,8 +252,10 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
         if not (np.asarray(input_scaling.scale) > 0).all():
             raise ExportError("input_scaling.scale must be positive.")
     size_a, size_b = _scratch_plan(layers, n_in, input_scaling is not None)
+    work = max(getattr(e, "work", 0) for e in emitters)  # layer workspaces, after A and B
     spec = dict(prefix=prefix, kind=kind, mode=mode, ct=ct, stack=stack, emitters=emitters,
-                n_in=n_in, n_out=n_out, size_a=size_a, scratch=max(1, size_a + size_b), nnz=nnz,
+                n_in=n_in, n_out=n_out, size_a=size_a, size_ab=size_a + size_b,
+                scratch=max(1, size_a + size_b + work), nnz=nnz,
                 scaling=input_scaling, labels=labels, source=source, dropout_note=dropout_note,
                 names=_entry_names(prefix, kind), version=__version__,
                 rounded=any(np.dtype(getattr(la, "dtype", ct.dtype)).itemsize > ct.dtype.itemsize

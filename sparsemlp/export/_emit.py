@@ -150,8 +150,9 @@ class LayerEmitter:
 
     Subclass it for a new layer kind and register it with :func:`register_layer_emitter`;
     the code generator calls :meth:`tables` (file-scope constants) and :meth:`function` (a
-    ``static void NAME(const T *restrict x, T *restrict y)`` writing all ``n_out`` outputs),
-    and needs the attributes below.
+    ``static void NAME(const T *restrict x, T *restrict y)`` writing all ``n_out`` outputs;
+    with ``work > 0``, ``NAME(x, y, T *restrict w)`` where ``w`` holds ``work`` values of
+    the caller's scratch), and needs the attributes below.
 
     Parameters
     ----------
@@ -170,13 +171,18 @@ class LayerEmitter:
         Stored parameters (connections + biases), for the header summary.
     kind : str
         Short description (``"csr"``, ``"unrolled"``).
+    nnz : int
+        Weight parameters (connections of a CSR layer), counted in the export's total.
+    work : int
+        Scratch values the layer function needs for intermediates (0: none).
     """
 
     kind = "abstract"
+    work = 0
 
     def __init__(self, layer, name, ctype):
         self.layer, self.name, self.ct = layer, name, ctype
-        self.n_in = self.n_out = self.n_params = 0
+        self.n_in = self.n_out = self.n_params = self.nnz = 0
 
     def tables(self):
         """File-scope definitions (constant tables) of this layer.
@@ -283,6 +289,15 @@ class ScatterEmitter(LayerEmitter):
     the same roundings as the output-major loop (a skipped term is a signed zero, which
     leaves a sum started at +0 unchanged), and as ``SparseLinear.forward``. Zero inputs
     (ReLU outputs, blank pixels) cost one comparison instead of a pass over their column.
+
+    Parameters
+    ----------
+    layer : SparseLinear
+        The layer.
+    name : str
+        C identifier prefix of its symbols.
+    ctype : CType
+        The exported floating type.
     """
 
     kind = "csr-scatter"
