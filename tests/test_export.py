@@ -14,7 +14,8 @@ from sparsemlp.cli.train import load_dataset
 from sparsemlp.data import Scaling, normalize
 from sparsemlp.export import UNROLLED_MAX_NNZ, ExportError, InputScaling, register_layer_emitter, to_c
 from sparsemlp.export import __main__ as export_cli
-from sparsemlp.export._emit import _LAYER_EMITTERS, CSREmitter, hex_literals
+from sparsemlp.export._emit import _LAYER_EMITTERS, hex_literals
+from sparsemlp.export._emit_csr import CSREmitter
 from sparsemlp.export._source import input_scaling, load_source, run_preprocessing, run_test_set
 from sparsemlp.nn.functions import ACTIVATIONS
 from sparsemlp.training.checkpoint import CheckpointError
