@@ -38,14 +38,32 @@ class _StructuredEmitter(LayerEmitter):
         return [f"    for (j = 0; j < {self.n_out}u; ++j)", f"        y[j] += {self.name}_bias[j];"]
 
     def _mv(self):
-        """``y[i] (+)= sum_j M[i c + j] x[j]``: each row's sum in ascending j, then added."""
+        """``y[i] (+)= sum_j M[i c + j] x[j]``: every row's sum in four interleaved partial sums
+        (j mod 4: independent additions the CPU overlaps), combined pairwise, then the tail."""
         T, n, z = self.ct.name, self.name, self.ct.lit(0.0)
         return [f"static void {n}_mv(const {T} *restrict M, uint32_t r, uint32_t c, "
                 f"const {T} *restrict x, {T} *restrict y, int add)", "{",
                 "    uint32_t i, j;", "    for (i = 0; i < r; ++i) {",
-                f"        {T} a = {z};", "        for (j = 0; j < c; ++j)",
-                "            a += M[i * c + j] * x[j];", "        y[i] = add ? y[i] + a : a;",
-                "    }", "}", ""]
+                f"        const {T} *row = M + (size_t)i * c;",
+                f"        {T} a0 = {z}, a1 = {z}, a2 = {z}, a3 = {z};",
+                "        for (j = 0; j + 4 <= c; j += 4) {",
+                "            a0 += row[j] * x[j];", "            a1 += row[j + 1] * x[j + 1];",
+                "            a2 += row[j + 2] * x[j + 2];", "            a3 += row[j + 3] * x[j + 3];",
+                "        }", "        a0 = (a0 + a1) + (a2 + a3);",
+                "        for (; j < c; ++j)", "            a0 += row[j] * x[j];",
+                "        y[i] = add ? y[i] + a0 : a0;", "    }", "}", ""]
+
+    def _mvt(self):
+        """``y[i] += sum_j M[i, j] x[j]`` from ``Mt`` = M transposed (row-major ``c x r``):
+        column by column, so that a short reduction (a state of a few values) becomes
+        independent updates of the long output."""
+        T, n = self.ct.name, self.name
+        return [f"static void {n}_mvt(const {T} *restrict Mt, uint32_t r, uint32_t c, "
+                f"const {T} *restrict x, {T} *restrict y)", "{",
+                "    uint32_t i, j;", "    for (j = 0; j < c; ++j) {",
+                f"        const {T} v = x[j];", f"        const {T} *col = Mt + (size_t)j * r;",
+                "        for (i = 0; i < r; ++i)", "            y[i] += col[i] * v;", "    }", "}",
+                ""]
 
     def _head(self):
         T = self.ct.name
@@ -75,13 +93,18 @@ class LowRankEmitter(_StructuredEmitter):
 
     def tables(self):
         return (self._values("bias", self.bias) + self._values("R", self.approx.R)
-                + self._values("L", self.approx.L))
+                + self._values("Lt", self.approx.L.T))
 
     def function(self):
-        n, r = self.name, self.rank
+        T, n, r, m, z = self.ct.name, self.name, self.rank, self.n_out, self.ct.lit(0.0)
         return self._mv() + self._head() + [
+            "    uint32_t t;",
             f"    {n}_mv({n}_R, {r}u, {self.n_in}u, x, w, 0);  /* h = R x (rank {r}) */",
-            f"    {n}_mv({n}_L, {self.n_out}u, {r}u, w, y, 0);  /* y = L h */",
+            f"    for (j = 0; j < {m}u; ++j)  /* y = L h, column by column of L */",
+            f"        y[j] = {z};",
+            f"    for (t = 0; t < {r}u; ++t) {{", f"        const {T} v = w[t];",
+            f"        for (j = 0; j < {m}u; ++j)",
+            f"            y[j] += {n}_Lt[(size_t)t * {m}u + j] * v;", "    }",
             *self._bias_lines(), "}"]
 
 
@@ -178,8 +201,11 @@ class SSSEmitter(_StructuredEmitter):
     def tables(self):
         a = self.approx
         lines = self._values("bias", self.bias)
-        for g in "DABCEFG":
+        for g in "DABEF":
             lines += self._values(g, a.flat[g])
+        for g in "CG":  # read column by column (_mvt): every stage's block transposed
+            blocks = [b.T.ravel() for b in getattr(a, g)]
+            lines += self._values(f"{g}t", np.concatenate(blocks) if blocks else [])
         for g, o in self._offsets().items():
             lines += self._ints(f"o{g}", o)
         lines += self._ints("ins", a.in_sizes) + self._ints("outs", a.out_sizes)
@@ -190,19 +216,19 @@ class SSSEmitter(_StructuredEmitter):
     def function(self):
         T, n, Dm, Em = self.ct.name, self.name, self.Dm, self.Em
         mv = f"{n}_mv"
-        return self._mv() + self._head() + [
+        return self._mv() + self._mvt() + self._head() + [
             f"    {T} *xs = w, *xn = w + {Dm}, *zs = w + {2 * Dm}, *zn = w + {2 * Dm + Em}, *t;",
             "    uint32_t k;",
             f"    for (k = 0; k < {self.K}u; ++k) {{  /* causal: x_k in xs, x_(k+1) into xn */",
             f"        const {T} *u = x + {n}_io[k];", f"        {T} *yk = y + {n}_oo[k];",
             f"        {mv}({n}_D + {n}_oD[k], {n}_outs[k], {n}_ins[k], u, yk, 0);",
-            f"        {mv}({n}_C + {n}_oC[k], {n}_outs[k], {n}_cd[k], xs, yk, 1);",
+            f"        {n}_mvt({n}_Ct + {n}_oC[k], {n}_outs[k], {n}_cd[k], xs, yk);",
             f"        {mv}({n}_A + {n}_oA[k], {n}_cd[k + 1], {n}_cd[k], xs, xn, 0);",
             f"        {mv}({n}_B + {n}_oB[k], {n}_cd[k + 1], {n}_ins[k], u, xn, 1);",
             "        t = xs;", "        xs = xn;", "        xn = t;", "    }",
             f"    for (k = {self.K}u; k-- > 0;) {{  /* anticausal: z_(k+1) in zs, z_k into zn */",
             f"        const {T} *u = x + {n}_io[k];", f"        {T} *yk = y + {n}_oo[k];",
-            f"        {mv}({n}_G + {n}_oG[k], {n}_outs[k], {n}_ad[k + 1], zs, yk, 1);",
+            f"        {n}_mvt({n}_Gt + {n}_oG[k], {n}_outs[k], {n}_ad[k + 1], zs, yk);",
             f"        {mv}({n}_E + {n}_oE[k], {n}_ad[k], {n}_ad[k + 1], zs, zn, 0);",
             f"        {mv}({n}_F + {n}_oF[k], {n}_ad[k], {n}_ins[k], u, zn, 1);",
             "        t = zs;", "        zs = zn;", "        zn = t;", "    }",
