@@ -65,6 +65,9 @@ BENCHMARKS = {
                   ["--out", "{out}/rbm_scale.jsonl"]),
     "export": ("bench_export.py", ["--quick", "--out", "{out}/export.jsonl"],
                ["--out", "{out}/export.jsonl"]),
+    "export_structured": ("bench_export_structured.py",
+                          ["--quick", "--out", "{out}/export_structured.jsonl"],
+                          ["--out", "{out}/export_structured.jsonl"]),
 }
 
 

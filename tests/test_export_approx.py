@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from dense_reference import forward as dense_forward
-from test_export_build import LIBM, inputs_with_zeros, need
+from test_export_build import LIBM, TARGETS, inputs_with_zeros, need
 
 from sparsemlp import SparseMLP, approx
 from sparsemlp.approx import Semiseparable, SparseProduct
@@ -60,6 +60,21 @@ def test_structured_layers_match_python_and_dense_oracle(tmp_path, kind, opt):
     text = open(ex.source).read()
     assert f"{kind.replace('_', '-')}, " in text  # the layer's kind in its table comment
     assert ex.nnz == sum(la.nnz for la in m.layers)
+
+
+@pytest.mark.parametrize("target", ["aarch64", "armv7"])
+def test_structured_layers_under_qemu(tmp_path, target):
+    need(TARGETS[target].compilers[0], TARGETS[target].runner[0])
+    m = structured_mlp("sss")
+    approx.approximate_layer(m, 2, "sparse_product", share=0.6, n_iter=5)
+    m2 = structured_mlp("low_rank", seed=2)
+    for i, model in enumerate((m, m2)):
+        X = inputs_with_zeros(60, 40)
+        ex = to_c(model, tmp_path / str(i))
+        exe = build_harness(ex, "check", str(tmp_path / str(i)), target=target)
+        cl, co = run_check(exe, ex, X, target=target)
+        r = compare(cl, co, *python_reference(model, X))
+        assert r["ok"], (target, r)
 
 
 def test_float64_structured_export(tmp_path):

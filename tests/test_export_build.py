@@ -364,6 +364,15 @@ def test_cli_check_bench_asm(tmp_path, run_dir, capsys):
     assert (out / "net.o").exists() and "net_predict" in (out / "net.s").read_text()
 
 
+@pytest.mark.parametrize("layout, kinds", [("scatter", 3), ("gather", 0), ("auto", 2)])
+def test_cli_layout(tmp_path, run_dir, capsys, layout, kinds):
+    need("gcc")
+    assert export_cli.main([str(run_dir), "--out", str(tmp_path), "--check", "60",
+                            "--layout", layout]) == 0
+    assert "argmax 60/60" in capsys.readouterr().out
+    assert open(tmp_path / "net.c").read().count(", csr-scatter, ") == kinds
+
+
 def test_bench_program_reads_its_sample(tmp_path, mlp):
     need("gcc")
     from sparsemlp.export._build import BuildError, run_bench
