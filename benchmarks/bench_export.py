@@ -142,75 +142,107 @@ def part_density(args, rec):
                       f"{t['dense-axpy'][0] / 1e3:8.2f} us ({r['speedup_vs_dense_axpy']:5.1f}x)")
 
 
-def _py_forward_ns(model, threads, trials, reps):
-    x = np.random.default_rng(1).standard_normal((model.sizes[0], 1)).astype(np.float32)
+def _py_forward_ns(model, threads, trials, reps, x=None, cpu=False):
+    if x is None:
+        x = np.random.default_rng(1).standard_normal(model.sizes[0])
+    x = np.ascontiguousarray(np.asarray(x, model.dtype).reshape(-1, 1))
+    clock = time.thread_time_ns if cpu else time.perf_counter_ns
     out = []
     with thread_limit(threads):
         for _ in range(3):
             model.forward(x)
         for _ in range(trials):
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(reps):
                 model.forward(x)
-            out.append((time.perf_counter() - t0) / reps * 1e9)
+            out.append((clock() - t0) / reps)
     return float(np.median(out)), float(np.min(out))
 
 
-def part_latency(args, rec):
+def _latency_model(args):
+    """The 784-1000-1000-10 net, its origin and one input sample (None: the harness's)."""
     if args.run:
-        from sparsemlp.export._source import load_source
+        from sparsemlp.export._source import load_source, run_preprocessing, run_test_set
 
-        model = load_source(args.run)[0]
-        origin = f"run {args.run}"
-    else:
-        rng = np.random.default_rng(0)
-        model = SparseMLP.erdos_renyi([784, 1000, 1000, 10], epsilon=20, rng=rng)
-        for la in model.layers:
-            la.b[:] = rng.standard_normal(la.n_out) * 0.1
-        origin = "Erdos-Renyi epsilon 20, untrained"
-    c, py = [], {1: [], 0: []}
-    with tempfile.TemporaryDirectory() as d:
-        exe = build_harness(to_c(model, d), "bench", d)
-        reps = _reps(exe)
-        for _ in range(5):  # alternate C and Python: both see the same load
-            c += list(run_bench(exe, reps=reps, trials=max(1, args.trials // 5)))
-            for t in py:
-                py[t].append(_py_forward_ns(model, t, max(1, args.trials // 5), args.py_reps)[0])
-    c = (float(np.median(c)), float(np.min(c)))
-    py = {t: (float(np.median(v)), float(np.min(v))) for t, v in py.items()}
-    tiny = SparseMLP.erdos_renyi([784, 10, 10], epsilon=5, rng=np.random.default_rng(2))
-    floor = _py_forward_ns(tiny, 1, args.trials, args.py_reps * 10)
-    r = dict(rec, part="latency", sizes=model.sizes, nnz=sum(model.nnz()), origin=origin,
-             c_csr_median_ns=c[0], c_csr_min_ns=c[1], python_1thread_median_ns=py[1][0],
-             python_allthreads_median_ns=py[0][0], python_call_floor_ns=floor[0],
-             speedup_1thread=py[1][0] / c[0], speedup_allthreads=py[0][0] / c[0])
+        run = load_source(args.run)
+        prep, _ = run_preprocessing(run)
+        Xs = run_test_set(run, prep, run.model.sizes[0])[1]
+        return run.model, f"run {args.run}, test sample 0", Xs[0].astype(np.float32)
+    rng = np.random.default_rng(0)
+    model = SparseMLP.erdos_renyi([784, 1000, 1000, 10], epsilon=20, rng=rng)
+    for la in model.layers:
+        la.b[:] = rng.standard_normal(la.n_out) * 0.1
+    x = np.random.default_rng(1).uniform(-1, 1, 784).astype(np.float32)
+    return model, "Erdos-Renyi epsilon 20, untrained; input uniform in [-1, 1)", x
+
+
+def part_latency(args, rec):
+    model, origin, x = _latency_model(args)
+    layouts = ("auto", "gather", "scatter")
+    rounds = args.rounds
+    for cpu in (False, True):
+        # all-thread Python only on the wall clock: thread CPU time leaves out the workers
+        c, py = {k: [] for k in layouts}, ({1: []} if cpu else {1: [], 0: []})
+        with tempfile.TemporaryDirectory() as d:
+            exes = {k: build_harness(to_c(model, os.path.join(d, k), layout=k), "bench",
+                                     os.path.join(d, k)) for k in layouts}
+            reps = {k: _reps(e) for k, e in exes.items()}
+            for _ in range(rounds):  # alternate C and Python: all see the same load
+                for k, e in exes.items():
+                    c[k] += list(run_bench(e, reps=reps[k], trials=args.trials // 5 or 1, x=x,
+                                           cpu_time=cpu))
+                for t in py:
+                    py[t].append(_py_forward_ns(model, t, args.trials // 5 or 1, args.py_reps,
+                                                x, cpu)[0])
+        cm = {k: float(np.median(v)) for k, v in c.items()}
+        pm = {t: float(np.median(v)) for t, v in py.items()}
+        pm.setdefault(0, float("nan"))
+        floor = _py_forward_ns(SparseMLP.erdos_renyi([784, 10, 10], epsilon=5,
+                                                     rng=np.random.default_rng(2)),
+                               1, args.trials, args.py_reps * 10, cpu=cpu)
+        clock = "process CPU time" if cpu else "wall clock"
+        r = dict(rec, part="latency", sizes=model.sizes, nnz=sum(model.nnz()), origin=origin,
+                 clock=clock, samples_per_competitor=len(c["auto"]),
+                 **{f"c_csr_{k}_median_ns": v for k, v in cm.items()},
+                 **{f"c_csr_{k}_min_ns": float(np.min(c[k])) for k in layouts},
+                 python_1thread_median_ns=pm[1], python_allthreads_median_ns=pm[0],
+                 python_call_floor_ns=floor[0], speedup_1thread=pm[1] / cm["auto"],
+                 speedup_allthreads=pm[0] / cm["auto"],
+                 speedup_1thread_gather=pm[1] / cm["gather"],
+                 speedup_1thread_scatter=pm[1] / cm["scatter"])
+        if not cpu:
+            r.update(_torch_latency(args, x))
+        append_jsonl(args.out, r)
+        print(f"784-1000-1000-10 ({sum(model.nnz())} connections, {origin}; {clock}, medians): "
+              f"C csr auto {cm['auto'] / 1e3:.1f} us, gather {cm['gather'] / 1e3:.1f} us, "
+              f"scatter {cm['scatter'] / 1e3:.1f} us; Python forward {pm[1] / 1e3:.1f} us "
+              f"(1 thread: {r['speedup_1thread']:.1f}x the auto layout, "
+              f"{r['speedup_1thread_gather']:.1f}x gather), {pm[0] / 1e3:.1f} us (all threads, "
+              f"{r['speedup_allthreads']:.1f}x); Python call floor (784-10-10) "
+              f"{floor[0] / 1e3:.1f} us"
+              + (f"; torch dense {r['torch_dense_1thread_median_ns'] / 1e3:.1f} us"
+                 if "torch_dense_1thread_median_ns" in r else ""))
+    _latency_small(args, rec)
+
+
+def _torch_latency(args, x):
     try:
         import torch
-
-        torch.set_num_threads(1)
-        net = torch.nn.Sequential(torch.nn.Linear(784, 1000), torch.nn.ReLU(),
-                                  torch.nn.Linear(1000, 1000), torch.nn.ReLU(),
-                                  torch.nn.Linear(1000, 10), torch.nn.Softmax(dim=1)).eval()
-        x = torch.randn(1, 784)
-        ts = []
-        with torch.no_grad():
-            for _ in range(args.trials):
-                t0 = time.perf_counter()
-                for _ in range(args.py_reps):
-                    net(x)
-                ts.append((time.perf_counter() - t0) / args.py_reps * 1e9)
-        r.update(torch_dense_1thread_median_ns=float(np.median(ts)),
-                 speedup_vs_torch=float(np.median(ts)) / c[0])
     except ImportError as exc:
-        r["torch"] = f"skipped: {exc}"
-    append_jsonl(args.out, r)
-    _latency_small(args, rec)
-    print(f"784-1000-1000-10 ({sum(model.nnz())} connections): C csr {c[0] / 1e3:.1f} us, "
-          f"Python forward {py[1][0] / 1e3:.1f} us (1 thread, {r['speedup_1thread']:.1f}x), "
-          f"{py[0][0] / 1e3:.1f} us (all threads, {r['speedup_allthreads']:.1f}x); Python call "
-          f"floor (784-10-10) {floor[0] / 1e3:.1f} us"
-          + (f"; torch dense {r['torch_dense_1thread_median_ns'] / 1e3:.1f} us"
-             if "torch_dense_1thread_median_ns" in r else f"; torch {r['torch']}"))
+        return {"torch": f"skipped: {exc}"}
+    torch.set_num_threads(1)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 1000), torch.nn.ReLU(),
+                              torch.nn.Linear(1000, 1000), torch.nn.ReLU(),
+                              torch.nn.Linear(1000, 10), torch.nn.Softmax(dim=1)).eval()
+    xt = torch.from_numpy(x.reshape(1, -1))
+    ts = []
+    with torch.no_grad():
+        for _ in range(args.trials):
+            t0 = time.perf_counter()
+            for _ in range(args.py_reps):
+                net(xt)
+            ts.append((time.perf_counter() - t0) / args.py_reps * 1e9)
+    return {"torch_dense_1thread_median_ns": float(np.median(ts))}
 
 
 def _latency_small(args, rec):
@@ -308,13 +340,15 @@ def main(argv=None):
                    default=[0.01, 0.05, 0.1, 0.2, 0.3, 0.5])
     p.add_argument("--trials", type=int, default=15)
     p.add_argument("--py-reps", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=5,
+                   help="latency: alternating rounds of C and Python")
     p.add_argument("--run", help="a trained 784-1000-1000-10 run for the latency part")
     p.add_argument("--quick", action="store_true", help="fewer trials and densities")
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                  "export.jsonl"))
     args = p.parse_args(argv)
     if args.quick:
-        args.trials, args.py_reps, args.densities = 5, 20, [0.05, 0.5]
+        args.trials, args.py_reps, args.densities, args.rounds = 5, 20, [0.05, 0.5], 2
     cc = subprocess.run([find_compiler("host"), "--version"], capture_output=True,
                         text=True).stdout.splitlines()[0]
     rec = dict(conditions(), compiler=cc, opt="-O2", dtype="float32")

@@ -69,6 +69,9 @@ BENCHMARKS = {
                     ["--sizes", "1e6", "1e7", "--repeats", "3", "--steps", "3", "--hidden", "1000",
                      "1000", "1000", "--out", "{out}/distributed.jsonl"],
                     ["--out", "{out}/distributed.jsonl"]),
+    "export_structured": ("bench_export_structured.py",
+                          ["--quick", "--out", "{out}/export_structured.jsonl"],
+                          ["--out", "{out}/export_structured.jsonl"]),
 }
 
 

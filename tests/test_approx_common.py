@@ -178,10 +178,16 @@ def test_every_kind_within_budget_or_refused_with_a_feasible_share(kind, m, n, s
     assert not a.failed and a.rel_error <= 1 + 1e-9
 
 
-def test_docs_example_runs():
-    """The first Python block of docs/approx.md runs as written."""
+def test_docs_examples_run():
+    """Every Python block of docs/approx.md runs as written."""
     text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "approx.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
     namespace = {}
-    exec(compile(code, "docs/approx.md", "exec"), namespace)
+    exec(compile(blocks[0], "docs/approx.md", "exec"), namespace)
     assert namespace["a"].n_params <= 4800 and namespace["b"].n_params == namespace["a"].n_params
+    namespace = {}
+    exec(compile(blocks[1], "docs/approx.md", "exec"), namespace)
+    model = namespace["model"]
+    assert [la.kind for la in model.layers] == ["sss", "low_rank"]
+    assert namespace["trained"].shape == (120, 64) and namespace["old"].kind == "csr"

@@ -11,12 +11,14 @@ from sparsemlp import SparseLinear, SparseMLP, SparseRBM
 from sparsemlp._rng import Streams
 from sparsemlp.cli import train as train_cli
 from sparsemlp.cli.train import load_dataset
-from sparsemlp.data import normalize
+from sparsemlp.data import Scaling, normalize
 from sparsemlp.export import UNROLLED_MAX_NNZ, ExportError, InputScaling, register_layer_emitter, to_c
 from sparsemlp.export import __main__ as export_cli
-from sparsemlp.export._emit import _LAYER_EMITTERS, CSREmitter, hex_literals
-from sparsemlp.export._source import load_source, run_data, scaling_statistics
+from sparsemlp.export._emit import _LAYER_EMITTERS, hex_literals
+from sparsemlp.export._emit_csr import CSREmitter
+from sparsemlp.export._source import input_scaling, load_source, run_preprocessing, run_test_set
 from sparsemlp.nn.functions import ACTIVATIONS
+from sparsemlp.training.checkpoint import CheckpointError
 
 
 def small_mlp(sizes=(12, 9, 7, 4), seed=0, dtype=np.float32, **kw):
@@ -108,13 +110,17 @@ def unrolled_layers(path, prefix="net"):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_csr_tables_hold_the_exact_weights(tmp_path, dtype):
+@pytest.mark.parametrize("layout", ["gather", "scatter"])
+def test_csr_tables_hold_the_exact_weights(tmp_path, dtype, layout):
     m = small_mlp(dtype=dtype)
-    to_c(m, tmp_path, dtype=np.dtype(dtype).name)
+    to_c(m, tmp_path, dtype=np.dtype(dtype).name, layout=layout)
     tabs = tables(tmp_path / "net.c")
     for i, la in enumerate(m.layers):
         val, idx, ptr = (tabs[f"net_l{i}_{k}"] for k in ("val", "idx", "ptr"))
-        W = sp.csr_array((val, idx, ptr), shape=(la.n_out, la.n_in)).T.tocsr()
+        if layout == "scatter":  # input-major: the layer's own CSR
+            W = sp.csr_array((val, idx, ptr), shape=(la.n_in, la.n_out))
+        else:
+            W = sp.csr_array((val, idx, ptr), shape=(la.n_out, la.n_in)).T.tocsr()
         W.sort_indices()
         np.testing.assert_array_equal(W.indptr, la.W.indptr)
         np.testing.assert_array_equal(W.indices, la.W.indices)
@@ -193,11 +199,31 @@ def test_every_activation_has_a_c_version(tmp_path):
         to_c(m, tmp_path / name)
 
 
+@pytest.mark.parametrize("layout, kinds", [
+    ("auto", ["csr", "csr-scatter", "csr-scatter"]),  # scatter where a ReLU feeds the layer
+    ("gather", ["csr", "csr", "csr"]), ("scatter", ["csr-scatter"] * 3)])
+def test_csr_layouts(tmp_path, layout, kinds):
+    m = small_mlp()
+    to_c(m, tmp_path, layout=layout)
+    assert re.findall(r"/\* layer \d+: \d+ -> \d+, ([\w-]+),", open(tmp_path / "net.c").read()) == kinds
+    tabs = tables(tmp_path / "net.c")
+    for i, (la, kind) in enumerate(zip(m.layers, kinds)):
+        W = sp.csr_array(la.W if kind == "csr-scatter" else la.W.T)  # input- or output-major
+        W.sort_indices()
+        np.testing.assert_array_equal(tabs[f"net_l{i}_val"], W.data)
+        np.testing.assert_array_equal(tabs[f"net_l{i}_idx"], W.indices)
+        np.testing.assert_array_equal(tabs[f"net_l{i}_ptr"], W.indptr)
+    tanh = small_mlp(activation="tanh")  # no zeros to skip: auto gathers
+    to_c(tanh, tmp_path / "t")
+    assert "csr-scatter" not in open(tmp_path / "t" / "net.c").read()
+
+
 # -- errors ------------------------------------------------------------------------------
 @pytest.mark.parametrize("kw, msg", [
     (dict(prefix="2net"), "C identifier"), (dict(prefix="int"), "C identifier"),
     (dict(prefix="a-b"), "C identifier"), (dict(mode="dense"), "mode must be"),
     (dict(dtype="float16"), "float32 or float64"), (dict(dtype="banana"), "float32 or float64"),
+    (dict(layout="diagonal"), "layout must be one of auto, gather, scatter"),
     (dict(input_scaling=InputScaling(np.zeros(3), np.ones(3))), "12 finite values"),
     (dict(input_scaling=InputScaling(np.zeros(12), np.zeros(12))), "positive"),
 ])
@@ -245,13 +271,14 @@ def test_layer_kinds_are_pluggable(tmp_path):
 # -- input scaling -----------------------------------------------------------------------
 @pytest.mark.parametrize("how, reference", [("zscore", False), ("zscore", True), ("minmax", False)])
 @pytest.mark.parametrize("kind", ["uint8", "float64"])
-def test_scaling_statistics_match_normalize(how, reference, kind):
+def test_input_scaling_apply_is_normalize_bit_for_bit(how, reference, kind):
     rng = np.random.default_rng(3)
     X = rng.integers(0, 256, (500, 30)).astype(np.uint8) if kind == "uint8" else \
         rng.standard_normal((500, 30)) * 7 + 3
     X[:, 4] = X[0, 4]  # a constant feature
     Xte = (X[:50] * 0.9).astype(X.dtype)
-    shift, scale = scaling_statistics(X, how, reference=reference)
+    sc = Scaling.fit(X, how, reference=reference)
+    shift, scale = sc.shift, sc.scale
     for dt in (np.float32, np.float64):
         _, ref = normalize(X, Xte, how, reference=reference, dtype=dt)
         got = InputScaling(shift, scale).apply(Xte, dt)
@@ -266,22 +293,57 @@ def digits_run(tmp_path_factory):
     return out
 
 
-def test_run_data_scaling_reproduces_the_runs_test_set(digits_run):
-    model, cfg, ck = load_source(digits_run)
-    assert ck.endswith("final") and model.sizes == [64, 30, 20, 10]
-    d = run_data(cfg, 64, with_test=True)
-    ref = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng), progress=False)
-    np.testing.assert_array_equal(d["X_scaled"], ref.X_test)
-    np.testing.assert_array_equal(d["scaling"].apply(d["X_raw"], np.float32), ref.X_test)
-    assert d["labels"] == list(range(10)) and "zscore" in d["scaling"].description
+def test_export_scaling_is_the_runs_stored_one(digits_run):
+    run = load_source(digits_run)
+    assert run.path.endswith("final") and run.model.sizes == [64, 30, 20, 10]
+    prep, origin = run_preprocessing(run)
+    assert prep is run.preprocessing and "stored in" in origin
+    sc = input_scaling(run, prep, origin, 64)
+    np.testing.assert_array_equal(sc.shift, run.preprocessing.scaling.shift)
+    np.testing.assert_array_equal(sc.scale, run.preprocessing.scaling.scale)
+    # what evaluate feeds the model: the run's own split, scaled by the stored statistics
+    cfg = run.config
+    ref = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng), progress=False,
+                       preprocessing=run.preprocessing, training=False)
+    X_raw, X_scaled, name = run_test_set(run, prep, 64)
+    np.testing.assert_array_equal(X_scaled, ref.X_test)
+    np.testing.assert_array_equal(sc.apply(X_raw, np.float32), ref.X_test)
+    assert X_raw.max() == 16 and name.startswith("digits")  # raw pixel values 0..16
+    assert list(prep.classes) == list(range(10)) and "zscore" in sc.description
+
+
+def test_scaling_falls_back_to_the_data_set_for_old_checkpoints(digits_run):
+    run = load_source(digits_run)
+    stored = run.preprocessing
+    run.preprocessing = None  # a checkpoint written without the preprocessing arrays
+    prep, origin = run_preprocessing(run)
+    assert "training split" in origin and "stored" not in origin
+    np.testing.assert_array_equal(prep.scaling.shift, stored.scaling.shift)
+    np.testing.assert_array_equal(prep.scaling.scale, stored.scaling.scale)
+    np.testing.assert_array_equal(prep.classes, stored.classes)
+
+
+def test_padding_and_rbm_clip_in_input_scaling(digits_run):
+    run = load_source(digits_run)
+    prep, _ = run_preprocessing(run)
+    sc = input_scaling(run, prep, "o", 70)  # 6 zero features appended after scaling
+    assert sc.shift.shape == (70,) and (sc.shift[64:] == 0).all() and (sc.scale[64:] == 1).all()
+    assert sc.clip is None and "inputs 64..69 are zero padding" in sc.description
+    with pytest.raises(ExportError, match="holds 64 features but the model takes 60"):
+        input_scaling(run, prep, "o", 60)
+    run.config = dataclasses.replace(run.config, model="rbm", visible_units="binary",
+                                     normalize="minmax")
+    mm = dataclasses.replace(prep, scaling=Scaling("minmax", sc.shift[:64], sc.scale[:64]))
+    assert input_scaling(run, mm, "o", 64).clip == (0.0, 1.0)
+    assert input_scaling(run, dataclasses.replace(prep, scaling=Scaling("none")), "o", 64) is None
 
 
 def test_load_source_errors(tmp_path, digits_run):
-    with pytest.raises(ExportError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="does not exist"):
         load_source(tmp_path / "nope")
-    with pytest.raises(ExportError, match="holds no checkpoint"):
+    with pytest.raises(CheckpointError, match="has no checkpoint"):
         load_source(tmp_path)
-    assert load_source(digits_run / "final")[2].endswith("final")
+    assert load_source(digits_run / "final").path.endswith("final")
 
 
 # -- command line (no compiler involved) -------------------------------------------------
@@ -312,30 +374,55 @@ def test_cli_corrupted_checkpoint_exit_2(tmp_path, digits_run, capsys):
     assert err.startswith("error: ") and "corrupted" in err and len(err.splitlines()) == 1
 
 
-def test_cli_unknown_data_needs_input_scaled(tmp_path, capsys):
+def test_cli_raw_export_needs_no_data_set(tmp_path, capsys):
     out = tmp_path / "run"
-    X = np.random.default_rng(0).standard_normal((60, 5))
+    X = np.random.default_rng(0).standard_normal((60, 5)) * 3 + 7
     np.savez(tmp_path / "d.npz", X=X, y=np.arange(60) % 3)
     assert train_cli.main(["--dataset", str(tmp_path / "d.npz"), "--hidden", "6", "--epochs", "1",
                            "-q", "--out", str(out)]) == 0
-    (tmp_path / "d.npz").unlink()
-    assert export_cli.main([str(out), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert "--input scaled" in err and "--data-dir" in err
+    (tmp_path / "d.npz").unlink()  # the stored statistics are enough
+    assert export_cli.main([str(out), "--out", str(tmp_path / "o")]) == 0
+    assert "5 raw features" in capsys.readouterr().out
+    tabs = tables(tmp_path / "o" / "net.c")
+    stored = load_source(out).preprocessing.scaling
+    np.testing.assert_array_equal(tabs["net_in_shift"], stored.shift)
+    np.testing.assert_array_equal(tabs["net_in_scale"], stored.scale)
     assert export_cli.main([str(out), "--out", str(tmp_path / "o"), "--input", "scaled"]) == 0
     assert "5 scaled features" in capsys.readouterr().out
+
+
+def test_cli_old_checkpoint_without_data_needs_input_scaled(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).standard_normal((60, 5)),
+             y=np.arange(60) % 3)
+    assert train_cli.main(["--dataset", str(tmp_path / "d.npz"), "--hidden", "6", "--epochs", "1",
+                           "-q", "--out", str(out)]) == 0
+    (tmp_path / "d.npz").unlink()
+
+    def old(path):  # a checkpoint from before the preprocessing was stored
+        run = load_source(path)
+        run.preprocessing = None
+        return run
+
+    monkeypatch.setattr(export_cli, "load_source", old)
+    assert export_cli.main([str(out), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "does not store the run's scaling" in err and "--input scaled" in err
+    assert "--data-dir" in err and len(err.strip().splitlines()) == 1
+    assert export_cli.main([str(out), "--out", str(tmp_path / "o"), "--input", "scaled"]) == 0
 
 
 def test_cli_writes_raw_input_export(tmp_path, digits_run, capsys):
     assert export_cli.main([str(digits_run), "--out", str(tmp_path / "o"), "--prefix", "dig"]) == 0
     assert "64 raw features" in capsys.readouterr().out
     tabs = tables(tmp_path / "o" / "dig.c")
-    model, cfg, _ = load_source(digits_run)
+    cfg = load_source(digits_run).config
     raw = load_dataset(dataclasses.replace(cfg, normalize="none", dtype="float64"),
                        Streams(cfg.seed, legacy=cfg.legacy_rng), progress=False).X_train
     std = raw.std(axis=0)  # the run's z-score statistics, from its raw training split
     np.testing.assert_array_equal(tabs["dig_in_shift"], raw.mean(axis=0))
     np.testing.assert_array_equal(tabs["dig_in_scale"], np.where(std > 0, std, 1.0))
+    assert "stored in" in doc(tmp_path / "o" / "dig.h")
 
 
 # -- the documentation runs ---------------------------------------------------------------

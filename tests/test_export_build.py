@@ -16,12 +16,11 @@ from dense_reference import forward as dense_forward
 
 from sparsemlp import SparseLinear, SparseMLP, SparseRBM
 from sparsemlp.cli import train as train_cli
-from sparsemlp.data import normalize
+from sparsemlp.data import Scaling, normalize
 from sparsemlp.export import InputScaling, to_c
 from sparsemlp.export import __main__ as export_cli
 from sparsemlp.export._build import TARGETS, build_harness, compile_c, run_check
 from sparsemlp.export._check import compare, python_reference
-from sparsemlp.export._source import scaling_statistics
 from sparsemlp.nn.functions import ACTIVATIONS
 
 REQUIRE = os.environ.get("SPARSEMLP_REQUIRE_TOOLCHAINS") == "1"
@@ -65,6 +64,19 @@ def c_run(model, tmp, X, *, mode="csr", cc=None, opt="-O2", target="host", flags
     return cl, co, compare(cl, co, pl, po, rtol=rtol, classify=ex.entry.endswith("predict"))
 
 
+# code forms: the csr mode's layouts (auto: scatter after a ReLU) and the unrolled mode
+FORMS = [("csr", "auto"), ("csr", "gather"), ("csr", "scatter"), ("unrolled", "auto")]
+
+
+def inputs_with_zeros(n, d, seed=1):
+    """Normal inputs, a third of them +0.0 or -0.0 (skipped by the scatter layout)."""
+    X = inputs(n, d, seed)
+    mask = np.random.default_rng(seed + 1).random(X.shape)
+    X[mask < 0.2] = 0.0
+    X[mask > 0.87] = -0.0
+    return X
+
+
 @pytest.fixture(scope="module")
 def mlp():
     m = make_mlp(sizes=(40, 32, 12, 5), epsilon=8)
@@ -74,12 +86,12 @@ def mlp():
 
 # -- builds ------------------------------------------------------------------------------
 @pytest.mark.parametrize("cc", ["gcc", "clang"])
-@pytest.mark.parametrize("mode", ["csr", "unrolled"])
+@pytest.mark.parametrize("mode, layout", FORMS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_pedantic_builds_and_symbols(tmp_path, cc, mode, dtype):
+def test_pedantic_builds_and_symbols(tmp_path, cc, mode, layout, dtype):
     need(cc, "nm")
     m = make_mlp(activation="tanh", output_activation="softmax")
-    ex = to_c(m, tmp_path, mode=mode, dtype=dtype)
+    ex = to_c(m, tmp_path, mode=mode, dtype=dtype, layout=layout)
     obj = compile_c([ex.source], str(tmp_path / "net.o"), cc=cc, opt="-O2", kind="obj")
     # -std=c99 -Wall -Wextra -Werror -pedantic: any warning fails the build above
     syms = subprocess.run(["nm", obj], capture_output=True, text=True, check=True).stdout
@@ -104,26 +116,27 @@ def test_header_compiles_as_cpp_and_alone(tmp_path, mlp):
 
 # -- agreement with Python ---------------------------------------------------------------
 @pytest.mark.parametrize("cc, opt", [("gcc", "-O0"), ("gcc", "-O2"), ("clang", "-O2")])
-@pytest.mark.parametrize("mode", ["csr", "unrolled"])
-def test_matches_python(tmp_path, mlp, cc, opt, mode):
+@pytest.mark.parametrize("mode, layout", FORMS)
+def test_matches_python(tmp_path, mlp, cc, opt, mode, layout):
     need(cc)
-    X = inputs(200, 40)
-    _, co, r = c_run(mlp, tmp_path, X, mode=mode, cc=cc, opt=opt)
+    X = inputs_with_zeros(200, 40)
+    _, co, r = c_run(mlp, tmp_path, X, mode=mode, cc=cc, opt=opt, layout=layout)
     assert r["ok"], r
     np.testing.assert_allclose(co.sum(axis=1), 1, rtol=1e-5)  # softmax probabilities
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 (SSE) arithmetic only")
 @pytest.mark.parametrize("opt", ["-O0", "-O2"])
-@pytest.mark.parametrize("mode", ["csr", "unrolled"])
-def test_host_logits_bit_identical_to_reference_backend(tmp_path, mlp, opt, mode):
+@pytest.mark.parametrize("mode, layout", FORMS)
+def test_host_logits_bit_identical_to_reference_backend(tmp_path, mlp, opt, mode, layout):
     need("gcc")
     # each output adds its terms in ascending input order, then the bias, as the NumPy
-    # reference backend does: no reordering, no fused multiply-add on x86-64 in C99 mode
+    # reference backend does: no reordering, no fused multiply-add on x86-64 in C99 mode;
+    # the scatter layout skips zero inputs, which leaves such a sum's bits unchanged
     ref = SparseMLP([SparseLinear(la.W, la.b, kernels="numpy") for la in mlp.layers],
                     mlp.activations)
-    X = inputs(200, 40)
-    ex = to_c(mlp, tmp_path, mode=mode)
+    X = inputs_with_zeros(200, 40)
+    ex = to_c(mlp, tmp_path, mode=mode, layout=layout)
     cl, _ = run_check(build_harness(ex, "check", str(tmp_path), opt=opt), ex, X)
     np.testing.assert_array_equal(cl, python_reference(ref, X)[0])
 
@@ -132,9 +145,11 @@ def test_sanitizers_report_nothing(tmp_path, mlp):
     need("gcc")
     flags = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
     # unrolled code of a smaller net: instrumenting ~1000 statements takes gcc half a minute
-    for mode, m in (("csr", mlp), ("unrolled", make_mlp())):
-        X = inputs(100, m.sizes[0])
-        _, _, r = c_run(m, tmp_path / mode, X, mode=mode, opt="-O1", flags=flags)
+    for mode, layout, m in (("csr", "gather", mlp), ("csr", "scatter", mlp),
+                            ("unrolled", "auto", make_mlp())):
+        X = inputs_with_zeros(100, m.sizes[0])
+        _, _, r = c_run(m, tmp_path / layout, X, mode=mode, opt="-O1", flags=flags,
+                        layout=layout)
         assert r["ok"], r  # run_check raises on a non-zero exit (a sanitizer report)
 
 
@@ -194,7 +209,8 @@ def test_c_input_scaling_is_normalize_bit_for_bit(tmp_path, how):
     rng = np.random.default_rng(6)
     raw_train = rng.integers(0, 256, (300, 9)).astype(np.uint8)
     raw = rng.integers(0, 256, (60, 9)).astype(np.float64)
-    shift, scale = scaling_statistics(raw_train, how)
+    fit = Scaling.fit(raw_train, how)
+    shift, scale = fit.shift, fit.scale
     _, ref = normalize(raw_train, raw, how, dtype=np.float32)
     eye = SparseMLP.from_weights([sp.csr_array(np.eye(9, dtype=np.float32))],
                                  output_activation="identity")  # logits = the scaled inputs
@@ -204,6 +220,42 @@ def test_c_input_scaling_is_normalize_bit_for_bit(tmp_path, how):
     m = make_mlp(sizes=(9, 4, 3, 3))  # through hidden layers narrower than the input
     _, _, r = c_run(m, tmp_path / "m", raw, Xpy=ref, input_scaling=InputScaling(shift, scale))
     assert r["ok"], r
+
+
+def test_raw_export_applies_the_runs_stored_scaling(tmp_path, capsys):
+    """C on raw features == evaluate's forward (stored statistics) even after the data moved."""
+    need("gcc")
+    import dataclasses
+
+    from sparsemlp._rng import Streams
+    from sparsemlp.export._codegen import CExport
+    from sparsemlp.export._source import load_source
+    from sparsemlp.training.datasets import load_dataset
+
+    rng = np.random.default_rng(11)
+    X = rng.integers(0, 256, (150, 12)).astype(np.float64)
+    y = (X[:, 0] > 128).astype(int) + (X[:, 1] > 128)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    out = tmp_path / "run"
+    assert train_cli.main(["--dataset", str(tmp_path / "d.npz"), "--hidden", "10", "--epochs",
+                           "2", "-q", "--out", str(out)]) == 0
+    np.savez(tmp_path / "d.npz", X=X * 0.5 + 40, y=y)  # the file changes after training
+    assert export_cli.main([str(out), "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    run = load_source(out)
+    cfg, stored = run.config, run.preprocessing
+    streams = lambda: Streams(cfg.seed, legacy=cfg.legacy_rng)  # noqa: E731
+    raw = load_dataset(dataclasses.replace(cfg, normalize="none", dtype="float64"), streams(),
+                       progress=False, training=False).X_test
+    seen = load_dataset(cfg, streams(), progress=False, training=False,  # evaluate's input
+                        preprocessing=stored).X_test
+    refit = load_dataset(cfg, streams(), progress=False, training=False).scaling
+    assert not np.allclose(refit.shift, stored.scaling.shift)  # recomputing would differ
+    ex = CExport(str(tmp_path / "c" / "net.h"), str(tmp_path / "c" / "net.c"), "net", "csr",
+                 "float", "net_predict", "net_logits", 12, 3, 1, 0, True)
+    cl, co = run_check(build_harness(ex, "check", str(tmp_path / "c")), ex, raw)
+    r = compare(cl, co, *python_reference(run.model, seen))
+    assert r["ok"] and r["argmax_agree"] == raw.shape[0], r
 
 
 def test_edge_cases_against_dense_oracle(tmp_path):
@@ -219,9 +271,9 @@ def test_edge_cases_against_dense_oracle(tmp_path):
     bs = [rng.standard_normal(W.shape[1]).astype(np.float32) for W in Ws]
     m = SparseMLP.from_weights(Ws, biases=bs, activation="tanh", output_activation="identity")
     assert m.nnz()[1] == 0
-    X = inputs(40, 8)
-    for mode in ("csr", "unrolled"):
-        cl, co, r = c_run(m, tmp_path / mode, X, mode=mode)
+    X = inputs_with_zeros(40, 8)
+    for mode, layout in FORMS:
+        cl, co, r = c_run(m, tmp_path / mode, X, mode=mode, layout=layout)
         assert r["ok"], r
         ref = dense_forward([W.astype(np.float64) for W in (W0, W1, W2)],
                             [b.astype(np.float64) for b in bs], ["tanh", "tanh", "identity"],
@@ -229,7 +281,8 @@ def test_edge_cases_against_dense_oracle(tmp_path):
         np.testing.assert_allclose(co, ref, rtol=1e-5, atol=1e-5)
         X2 = X.copy()
         X2[:, 3] = 1e6  # the unused input changes nothing, bit for bit
-        np.testing.assert_array_equal(c_run(m, tmp_path / mode, X2, mode=mode)[1], co)
+        np.testing.assert_array_equal(c_run(m, tmp_path / mode, X2, mode=mode,
+                                            layout=layout)[1], co)
 
 
 def test_fitted_classifier_export_matches_predict_proba(tmp_path):
@@ -307,7 +360,30 @@ def test_cli_check_bench_asm(tmp_path, run_dir, capsys):
     text = capsys.readouterr().out
     assert "check on the first 100 test samples of digits" in text and "argmax 100/100" in text
     assert "OK" in text and "bench (host, -O2): net_predict median" in text
+    assert "trials, test sample 0 of digits" in text
     assert (out / "net.o").exists() and "net_predict" in (out / "net.s").read_text()
+
+
+@pytest.mark.parametrize("layout, kinds", [("scatter", 3), ("gather", 0), ("auto", 2)])
+def test_cli_layout(tmp_path, run_dir, capsys, layout, kinds):
+    need("gcc")
+    assert export_cli.main([str(run_dir), "--out", str(tmp_path), "--check", "60",
+                            "--layout", layout]) == 0
+    assert "argmax 60/60" in capsys.readouterr().out
+    assert open(tmp_path / "net.c").read().count(", csr-scatter, ") == kinds
+
+
+def test_bench_program_reads_its_sample(tmp_path, mlp):
+    need("gcc")
+    from sparsemlp.export._build import BuildError, run_bench
+
+    ex = to_c(mlp, tmp_path)
+    exe = build_harness(ex, "bench", str(tmp_path))
+    for kw in ({}, {"x": inputs(1, 40)[0]}, {"x": inputs(1, 40)[0], "cpu_time": True}):
+        t = run_bench(exe, reps=3, trials=4, **kw)
+        assert t.shape == (4,) and (t > 0).all()
+    with pytest.raises(BuildError, match="exited with 4"):  # a sample of the wrong size
+        run_bench(exe, reps=3, trials=2, x=inputs(1, 39)[0])
 
 
 def test_cli_failed_check_exits_1(tmp_path, run_dir, capsys, monkeypatch):

@@ -12,7 +12,7 @@ from sparsemlp.cli import train as train_cli
 from sparsemlp.export import to_c
 from sparsemlp.export._build import build_harness, run_check
 from sparsemlp.export._check import compare, python_reference
-from sparsemlp.export._source import load_source, run_data
+from sparsemlp.export._source import input_scaling, load_source, run_preprocessing, run_test_set
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +31,15 @@ def fmnist_export(tmp_path_factory):
                            "--hidden", "1000", "1000", "--epsilon", "20", "--epochs", "2",
                            "--train-samples", "20000", "--threads", "2", "-q",
                            "--out", str(out)]) == 0
-    model, cfg, _ = load_source(out)
+    run = load_source(out)
+    model = run.model
     assert model.sizes == [784, 1000, 1000, 10]
-    data = run_data(cfg, 784, with_test=True)
-    raw, scaled = data["X_raw"][:1000], data["X_scaled"][:1000]
+    prep, origin = run_preprocessing(run)  # the scaling stored in the checkpoint
+    raw, scaled, _ = run_test_set(run, prep, 784)  # scaled: what evaluate feeds the model
+    raw, scaled = raw[:1000], scaled[:1000]
     assert raw.max() == 255  # the C code takes pixels as stored and scales them itself
-    ex = to_c(model, out / "c", input_scaling=data["scaling"], labels=data["labels"])
+    ex = to_c(model, out / "c", input_scaling=input_scaling(run, prep, origin, 784),
+              labels=list(prep.classes))
     return model, ex, raw, python_reference(model, scaled)
 
 

@@ -4,7 +4,11 @@ from .base import DENSE_LIMIT, Approximation, from_arrays
 from .common import ApproximationFailedError, InfeasibleBudgetError, budget_for
 from .displacement import ToeplitzLike, toeplitz_like
 from .hierarchical import HEDLR, HODLR, BlockLowRank, HMatrix, hedlr, hmatrix, hodlr
+from .layers import LowRankLayer, SparseProductLayer, StructuredLayer
+from .layers_blocks import BlockLowRankLayer, ToeplitzLikeLayer
+from .layers_sss import SSSLayer
 from .lowrank import LowRank, low_rank
+from .replace import KINDS, approximate_layer
 from .semiseparable import Semiseparable, sss
 from .sparse_factors import SparseProduct, sparse_product
 
@@ -12,5 +16,6 @@ __all__ = [
     "Approximation", "ApproximationFailedError", "InfeasibleBudgetError", "DENSE_LIMIT", "budget_for",
     "from_arrays", "LowRank", "low_rank", "Semiseparable", "sss",
     "SparseProduct", "sparse_product", "BlockLowRank", "HODLR", "HEDLR", "HMatrix", "hodlr", "hedlr",
-    "hmatrix", "ToeplitzLike", "toeplitz_like",
+    "hmatrix", "ToeplitzLike", "toeplitz_like", "StructuredLayer", "LowRankLayer", "SSSLayer",
+    "SparseProductLayer", "BlockLowRankLayer", "ToeplitzLikeLayer", "KINDS", "approximate_layer",
 ]

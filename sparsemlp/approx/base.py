@@ -5,13 +5,34 @@ import math
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-__all__ = ["Approximation", "from_arrays", "DENSE_LIMIT"]
+__all__ = ["Approximation", "from_arrays", "DENSE_LIMIT", "register_layer"]
 
 #: Largest number of entries that ``dense()`` (and the densification of a sparse input) allocates
 #: without ``force=True``: 2**24 entries, 128 MiB in float64.
 DENSE_LIMIT = 2**24
 
 _REGISTRY = {}
+_LAYERS = {}  # kind -> trainable layer class (filled by the layer modules)
+
+
+def register_layer(*kinds):
+    """Class decorator: the trainable layer class of approximations of these kinds.
+
+    Parameters
+    ----------
+    *kinds : str
+        Approximation kinds.
+
+    Returns
+    -------
+    callable
+        The decorator (returns the class unchanged).
+    """
+    def deco(cls):
+        for k in kinds:
+            _LAYERS[k] = cls
+        return cls
+    return deco
 
 
 class Approximation:
@@ -183,6 +204,39 @@ class Approximation:
         }
         out.update(self._arrays())
         return out
+
+    def to_layer(self, bias=None, *, dtype=np.float32, kernels="auto"):
+        """A trainable layer with this structure, for `sparsemlp.nn.SparseMLP` (``replace_layer``).
+
+        The layer computes ``z = x @ A.T + b`` (``n_in = n`` inputs, ``n_out = m`` outputs, the
+        transpose of the ``y = A x`` orientation of the approximation), keeps the parameters of
+        the structure (never the dense matrix) and trains with the package's optimizers; see
+        docs/approx.md for each kind's layer.
+
+        Parameters
+        ----------
+        bias : array_like of shape (m,), optional
+            Bias of the layer; zeros if omitted.
+        dtype : {float32, float64}, default=float32
+            Dtype of the layer's parameters and activations (the model's dtype).
+        kernels : KernelSet or str, default="auto"
+            Kernel backend of the layer's CSR parts.
+
+        Returns
+        -------
+        StructuredLayer
+            The layer (a copy of the parameters: training it leaves this object unchanged).
+
+        Raises
+        ------
+        ValueError
+            If the approximation is flagged as failed, or for a bad bias or dtype.
+        """
+        if self.failed:
+            raise ValueError(f"to_layer: this {self.kind} approximation is flagged as failed "
+                             f"({self.message or 'no message'}); its parameters are not usable. "
+                             "Build it again with another share or options, or use another kind.")
+        return _LAYERS[self.kind].from_approximation(self, bias, dtype=dtype, kernels=kernels)
 
     def _check_operand(self, x, ndim, size, what):
         x = np.asarray(x)

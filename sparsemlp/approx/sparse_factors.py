@@ -399,6 +399,9 @@ def sparse_product(W, *, share, n_factors=2, split="linear", last_share=None, in
         return SparseProduct(zero, budget=budget, rel_error=math.nan, failed=True,
                              message="every run failed: " + "; ".join(failures))
     facs, lam, _ = best
-    facs[0] = facs[0] * lam
+    # balanced factors (each of Frobenius norm |lam|^(1/K), the sign on the first): the same
+    # product, and gradients of comparable size for every factor when the layer is trained
+    scale = abs(lam) ** (1.0 / len(facs))
+    facs = [f * (math.copysign(scale, lam) if i == 0 else scale) for i, f in enumerate(facs)]
     approx = SparseProduct(facs, budget=budget)
     return finish(approx, W, on_failure)

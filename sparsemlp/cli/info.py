@@ -77,6 +77,28 @@ def layer_info(W, *, epsilon=None, schedule=None):
     return out
 
 
+def structured_info(layer):
+    """Size and storage of a structured layer (`sparsemlp.approx`), in `layer_info`'s keys.
+
+    Parameters
+    ----------
+    layer : StructuredLayer
+        The layer.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``shape``, ``nnz`` (its parameters), ``density`` (parameters over
+        ``n_in * n_out``), ``dtype``, ``bytes`` (the parameter values) and
+        ``bytes_per_connection``; degrees are None (a structure has no connection graph).
+    """
+    n = layer.nnz
+    return {"kind": layer.kind, "shape": [layer.n_in, layer.n_out], "nnz": n,
+            "density": n / max(1, layer.n_in * layer.n_out), "dtype": str(layer.dtype),
+            "bytes": int(layer.values.nbytes), "bytes_per_connection": layer.values.itemsize,
+            "out_degree": None, "in_degree": None, "regular": False}
+
+
 def run_info(run_dir, *, checkpoint="final"):
     """Describe a run directory or checkpoint.
 
@@ -104,12 +126,13 @@ def run_info(run_dir, *, checkpoint="final"):
     """
     run = load_run(run_dir, checkpoint=checkpoint)
     ck, arrays, meta = run.path, run.arrays, run.meta
-    weights = [layer.W for layer in run.model.sparse_layers()]
+    weights = [layer.W if layer.kind == "csr" else layer for layer in run.model.layers]
     cfg = meta.get("config", {})
     topology = cfg.get("topology", "set")
     eps = cfg.get("epsilon") if topology in ("set", "static") else None
     layers = [layer_info(W, epsilon=eps, schedule=ClashFreeSchedule.from_state_dict(
-        arrays, f"layers.{i}.schedule.")) for i, W in enumerate(weights)]
+        arrays, f"layers.{i}.schedule.")) if not hasattr(W, "kind")
+        else structured_info(W) for i, W in enumerate(weights)]
     nnz = sum(la["nnz"] for la in layers)
     dense = sum(la["shape"][0] * la["shape"][1] for la in layers)
     state_bytes = sum(int(a.nbytes) for k, a in arrays.items()
@@ -172,9 +195,10 @@ def export_schedules(run_dir, out_dir, *, checkpoint="final"):
         If no valid checkpoint is found.
     """
     written = []
-    for i, layer in enumerate(load_run(run_dir, checkpoint=checkpoint).model.sparse_layers()):
-        s, W = getattr(layer, "schedule", None), layer.W
+    for i, layer in enumerate(load_run(run_dir, checkpoint=checkpoint).model.layers):
+        s = getattr(layer, "schedule", None)
         if s is not None:
+            W = layer.W
             os.makedirs(out_dir, exist_ok=True)
             written.append(s.to_csv(os.path.join(out_dir, f"layer_{i}.csv"), W))
             written.append(s.to_json(os.path.join(out_dir, f"layer_{i}.json"), W))
@@ -214,9 +238,10 @@ def _run(args):
     for i, la in enumerate(r["layers"]):
         shape = f"{la['shape'][0]}x{la['shape'][1]}"
         er = f"{la['er_density']:.3%}" if "er_density" in la else "-"
+        degrees = (f"{_fmt_deg(la['out_degree']):>28}  {_fmt_deg(la['in_degree']):>28}"
+                   if "kind" not in la else f"{la['kind'] + ' layer (parameters, no graph)':>58}")
         print(f"{i:>5} {shape:>15} {la['nnz']:>11,} {la['density']:>9.3%} {er:>9} "
-              f"{la['bytes_per_connection']:>7.2f}  {_fmt_deg(la['out_degree']):>28}  "
-              f"{_fmt_deg(la['in_degree']):>28}")
+              f"{la['bytes_per_connection']:>7.2f}  {degrees}")
     for i, la in enumerate(r["layers"]):
         t = _fmt_topology(la)
         if t:

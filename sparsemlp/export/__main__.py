@@ -12,9 +12,9 @@ from ..cli.common import parse, run_tool
 from ..data import DataError
 from ._build import TARGETS, BuildError, build_harness, compile_c, run_bench, run_check
 from ._check import compare, python_reference
-from ._codegen import MODES, to_c
+from ._codegen import LAYOUTS, MODES, to_c
 from ._emit import ExportError
-from ._source import load_source, run_data
+from ._source import input_scaling, load_source, run_preprocessing, run_test_set
 
 
 def _parser():
@@ -30,6 +30,9 @@ def _parser():
     p.add_argument("--mode", choices=MODES, default="csr",
                    help="csr: tables and a loop (any size); unrolled: one statement per "
                         "connection (small nets)")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto",
+                   help="csr mode: gather (output-major), scatter (input-major, skips zero "
+                        "inputs) or auto (scatter for layers fed by a ReLU)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="C type of weights, activations and the API")
     p.add_argument("--input", choices=("raw", "scaled"), default="raw",
@@ -46,18 +49,20 @@ def _parser():
                    help="compile, run N test inputs (the run's test set if available, else "
                         "random) and compare with the Python forward; ARM targets run under qemu")
     p.add_argument("--bench", action="store_true",
-                   help="time one sample through the compiled net (median of 15 trials)")
+                   help="time one sample through the compiled net (median of 15 trials; the "
+                        "first test sample of the run's data set if available, else random)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="tracebacks on errors")
     return p
 
 
-def _check_inputs(args, model, cfg, data):
+def _check_inputs(args, model, cfg, test):
     """Test inputs for --check: (C input, Python input, origin)."""
     n = args.check
-    if data is not None and "X_scaled" in data:
-        k = min(n, data["X_scaled"].shape[0])
-        Xc = data["X_raw"][:k] if args.input == "raw" else data["X_scaled"][:k]
-        return Xc, data["X_scaled"][:k], f"the first {k} test samples of {data['name']}"
+    if test is not None:
+        Xr, Xs, name = test
+        k = min(n, Xs.shape[0])
+        Xc = Xr[:k] if args.input == "raw" else Xs[:k]
+        return Xc, Xs[:k], f"the first {k} test samples of {name}"
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, model_inputs(model)))
     if getattr(cfg, "model", "mlp") == "rbm" and cfg.visible_units == "binary":
@@ -85,23 +90,29 @@ def _run(args):
     if args.check < 0:
         raise ExportError(f"--check N needs N >= 0. Got {args.check}.")
     out = args.out or os.path.join("build", args.prefix)
-    model, cfg, ck = load_source(args.source)
+    run = load_source(args.source)
     if args.data_dir:
-        cfg = dataclasses.replace(cfg, data_dir=args.data_dir)
-    data = None
-    need_scaling = args.input == "raw" and cfg.normalize != "none"
-    if need_scaling or args.check:
+        run.config = dataclasses.replace(run.config, data_dir=args.data_dir)
+    model, cfg, n_in = run.model, run.config, model_inputs(run.model)
+    prep = origin = None
+    if args.input == "raw":
+        prep, origin = run_preprocessing(run)  # stored; else the data set's (or an error)
+    elif run.preprocessing is not None or args.check or args.bench:
+        try:  # labels and the test set for --check
+            prep, origin = run_preprocessing(run)
+        except ExportError:
+            pass
+    scaling = input_scaling(run, prep, origin, n_in) if args.input == "raw" else None
+    test = None
+    if args.check or args.bench:
         try:
-            data = run_data(cfg, model_inputs(model), with_test=bool(args.check))
-        except DataError as exc:
-            if need_scaling:
-                raise ExportError(
-                    f"the run scaled its inputs ({cfg.normalize}) with statistics of its data set, "
-                    f"which cannot be loaded: {exc} Pass --data-dir, or --input scaled for C "
-                    "code that takes scaled features.") from None
-    scaling = data["scaling"] if (data and args.input == "raw") else None
+            test = run_test_set(run, prep, n_in) if prep is not None else None
+        except DataError:
+            test = None  # random inputs, said so in the check line
+    labels = None if prep is None or getattr(cfg, "model", "mlp") == "rbm" \
+        else list(prep.classes.tolist())
     ex = to_c(model, out, args.prefix, args.mode, args.dtype, input_scaling=scaling,
-              labels=None if data is None else data["labels"], source=ck)
+              labels=labels, source=run.path, layout=args.layout)
     print(f"wrote {ex.header} and {ex.source}: {ex.entry}, {ex.nnz} connections, {ex.mode}, "
           f"{ex.ctype}; input {ex.in_size} {'raw' if scaling else 'scaled'} features, output "
           f"{ex.out_size}, scratch {ex.scratch_size}")
@@ -118,7 +129,7 @@ def _run(args):
     code = 0
     with tempfile.TemporaryDirectory() as work:
         if args.check:
-            Xc, Xp, origin = _check_inputs(args, model, cfg, data)
+            Xc, Xp, origin = _check_inputs(args, model, cfg, test)
             exe = build_harness(ex, "check", work, target=target, cc=args.cc, opt=args.opt,
                                 flags=flags)
             cl, co = run_check(exe, ex, Xc, target=target)
@@ -132,10 +143,15 @@ def _run(args):
         if args.bench:
             exe = build_harness(ex, "bench", work, target=target, cc=args.cc, opt=args.opt,
                                 flags=flags)
-            t = run_bench(exe, target=target)
+            x, what = None, "a random sample"
+            if test is not None:
+                x = test[0 if args.input == "raw" else 1][0].astype(
+                    np.float32 if ex.ctype == "float" else np.float64)
+                what = f"test sample 0 of {test[2]}"
+            t = run_bench(exe, target=target, x=x)
             note = "" if target == "host" else " (emulated by qemu: not the hardware's speed)"
             print(f"bench ({target}, {args.opt}): {ex.entry} median {np.median(t) / 1e3:.3f} us "
-                  f"per sample over {t.size} trials{note}")
+                  f"per sample over {t.size} trials, {what}{note}")
     return code
 
 

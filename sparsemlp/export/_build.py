@@ -199,22 +199,31 @@ def _harness(export, kind):
             f"    fwrite(out, sizeof *out, n * {P}_OUT_SIZE, f);",
             "    fclose(f);", "    free(in);", "    free(lo);", "    free(out);",
             "    return 0;", "}", ""])
-    # bench REPS TRIALS: nanoseconds per call of each trial, one per line
+    # bench REPS TRIALS [IN [cpu]]: nanoseconds per call of each trial, one per line; the
+    # input is one sample read from file IN, else uniform in [-1, 1); "cpu" times with the
+    # process CPU clock instead of the wall clock
     return "\n".join(head + [
         f"    static {T} in[{P}_IN_SIZE], out[{P}_OUT_SIZE];",
         "    long reps, trials, r, t;", "    unsigned s = 12345u;", "    size_t i;",
         "    volatile double sink = 0;", "    struct timespec a, b;",
-        "    if (argc != 3) return 2;",
+        "    clockid_t clk = CLOCK_MONOTONIC;",
+        "    if (argc < 3 || argc > 5) return 2;",
         "    reps = strtol(argv[1], NULL, 10);", "    trials = strtol(argv[2], NULL, 10);",
         f"    for (i = 0; i < {P}_IN_SIZE; ++i) {{",
         "        s = s * 1103515245u + 12345u;",
         f"        in[i] = ({T})((double)(s >> 8) / 16777216.0 * 2.0 - 1.0);", "    }",
+        "    if (argc >= 4 && argv[3][0] != '\\0') {",
+        "        FILE *f = fopen(argv[3], \"rb\");",
+        "        if (!f) return 3;",
+        f"        if (fread(in, sizeof in[0], {P}_IN_SIZE, f) != {P}_IN_SIZE) return 4;",
+        "        fclose(f);", "    }",
+        "    if (argc == 5)", "        clk = CLOCK_PROCESS_CPUTIME_ID;",
         "    for (t = 0; t < trials; ++t) {",
-        "        clock_gettime(CLOCK_MONOTONIC, &a);",
+        "        clock_gettime(clk, &a);",
         "        for (r = 0; r < reps; ++r) {",
         f"            {export.entry}(in, out, scratch);", "            sink += out[0];",
         "        }",
-        "        clock_gettime(CLOCK_MONOTONIC, &b);",
+        "        clock_gettime(clk, &b);",
         "        printf(\"%.1f\\n\", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) "
         "/ reps);",
         "    }", "    return 0;", "}", ""])
@@ -288,7 +297,8 @@ def run_check(exe, export, X, *, target="host", timeout=600):
     return res[0], res[1]
 
 
-def run_bench(exe, *, target="host", reps=1000, trials=15, timeout=600):
+def run_bench(exe, *, target="host", reps=1000, trials=15, timeout=600, x=None,
+              cpu_time=False):
     """Time one sample through a bench program: nanoseconds per call, per trial.
 
     Parameters
@@ -303,11 +313,25 @@ def run_bench(exe, *, target="host", reps=1000, trials=15, timeout=600):
         Timed trials.
     timeout : float, default=600
         Seconds.
+    x : ndarray of shape (in_size,), optional
+        The sample (in the export's type; ``float32`` unless given as float64); default a
+        fixed pseudo-random one uniform in [-1, 1). The time of a ``scatter`` layer
+        depends on how many of its inputs are zero.
+    cpu_time : bool, default=False
+        Time with the process CPU clock instead of the wall clock (on a shared machine,
+        the time the program actually ran).
 
     Returns
     -------
     ndarray of shape (trials,)
         Nanoseconds per call of each trial (report the median).
     """
-    r = _run([*find_runner(target), exe, str(int(reps)), str(int(trials))], timeout)
+    with tempfile.TemporaryDirectory() as d:
+        fin = ""
+        if x is not None:
+            fin = os.path.join(d, "x.bin")
+            np.ascontiguousarray(x, np.float64 if np.asarray(x).dtype == np.float64
+                                 else np.float32).tofile(fin)
+        argv = [exe, str(int(reps)), str(int(trials)), fin] + (["cpu"] if cpu_time else [])
+        r = _run([*find_runner(target), *argv], timeout)
     return np.array([float(v) for v in r.stdout.split()])

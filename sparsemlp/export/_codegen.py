@@ -11,12 +11,14 @@ from .._version import __version__
 from ..nn.functions import make_activation
 from ..nn.mlp import SparseMLP
 from ..rbm import SparseRBM
-from ._emit import UNROLLED_MAX_NNZ, CType, ExportError, layer_emitter
+from . import _emit_approx, _emit_csr  # noqa: F401 - register the layer emitters
+from ._emit import UNROLLED_MAX_NNZ, CType, ExportError, has_layer_emitter, layer_emitter
 from ._text import c_header, c_source
 
 __all__ = ["to_c", "InputScaling", "CExport"]
 
 MODES = ("csr", "unrolled")
+LAYOUTS = ("auto", "gather", "scatter")
 _C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float
 for goto if inline int long register restrict return short signed sizeof static struct switch
 typedef union unsigned void volatile while _Bool _Complex _Imaginary""".split())
@@ -115,7 +117,7 @@ def _describe(model):
             note = (f"dropout_kind='original' at rate {model.dropout:g}: the pre-activations of "
                     f"every layer after the first are multiplied by {keep:g} (inference rule).")
         return "mlp", [(la, act, keep if i > 0 else None) for i, (la, act) in
-                       enumerate(zip(model.sparse_layers(), model.activations))], note
+                       enumerate(zip(model.layers, model.activations))], note
     inner = _fitted_model(model)
     if inner is not None:
         return _describe(inner)
@@ -152,7 +154,7 @@ def _scratch_plan(layers, n_in, scaled):
 
 
 def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_scaling=None,
-         labels=None, source=None):
+         labels=None, source=None, layout="auto"):
     """Write a trained network as standalone C99: ``<prefix>.h`` and ``<prefix>.c``.
 
     The C code holds every weight as a hex-float literal (the exact bits of the model in
@@ -188,6 +190,12 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
         fitted classifier's ``classes_``).
     source : str, optional
         Where the model came from (a run or checkpoint path), for the header.
+    layout : {"auto", "gather", "scatter"}, default="auto"
+        Loop of the ``csr`` mode's sparse layers. ``gather``: output-major tables, each
+        output sums its inputs (four outputs side by side). ``scatter``: input-major tables,
+        each nonzero input adds into the outputs it feeds, and zero inputs are skipped.
+        ``auto``: scatter for layers fed by a ReLU (about half their inputs are zero),
+        gather otherwise. All give the same bits.
 
     Returns
     -------
@@ -214,6 +222,8 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
     prefix = _check_prefix(prefix)
     if mode not in MODES:
         raise ExportError(f"mode must be one of {', '.join(MODES)}. Got {mode!r}.")
+    if layout not in LAYOUTS:
+        raise ExportError(f"layout must be one of {', '.join(LAYOUTS)}. Got {layout!r}.")
     try:
         ct = CType(dtype)
     except TypeError:
@@ -226,7 +236,8 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
         input_scaling = InputScaling(np.zeros(n), np.ones(n), (0.0, 1.0),
                                      "none; values clipped to [0, 1] (out_of_range='clip')")
     layers = [la for la, _, _ in stack]
-    emitters = [layer_emitter(la, mode, f"{prefix}_l{i}", ct) for i, la in enumerate(layers)]
+    emitters = [layer_emitter(la, _layer_mode(mode, layout, stack, i), f"{prefix}_l{i}", ct)
+                for i, la in enumerate(layers)]
     nnz = sum(getattr(e, "nnz", 0) for e in emitters)
     if mode == "unrolled" and nnz > UNROLLED_MAX_NNZ:
         raise ExportError(f"mode 'unrolled' takes at most {UNROLLED_MAX_NNZ:,} connections; this "
@@ -241,8 +252,10 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
         if not (np.asarray(input_scaling.scale) > 0).all():
             raise ExportError("input_scaling.scale must be positive.")
     size_a, size_b = _scratch_plan(layers, n_in, input_scaling is not None)
+    work = max(getattr(e, "work", 0) for e in emitters)  # layer workspaces, after A and B
     spec = dict(prefix=prefix, kind=kind, mode=mode, ct=ct, stack=stack, emitters=emitters,
-                n_in=n_in, n_out=n_out, size_a=size_a, scratch=max(1, size_a + size_b), nnz=nnz,
+                n_in=n_in, n_out=n_out, size_a=size_a, size_ab=size_a + size_b,
+                scratch=max(1, size_a + size_b + work), nnz=nnz,
                 scaling=input_scaling, labels=labels, source=source, dropout_note=dropout_note,
                 names=_entry_names(prefix, kind), version=__version__,
                 rounded=any(np.dtype(getattr(la, "dtype", ct.dtype)).itemsize > ct.dtype.itemsize
@@ -256,6 +269,17 @@ def to_c(model, out_dir, prefix="net", mode="csr", dtype="float32", *, input_sca
     return CExport(header=h_path, source=c_path, prefix=prefix, mode=mode, ctype=ct.name,
                    entry=spec["names"]["main"], logits=spec["names"]["logits"], in_size=n_in,
                    out_size=n_out, scratch_size=spec["scratch"], nnz=nnz, needs_libm=needs_math)
+
+
+def _layer_mode(mode, layout, stack, i):
+    """Emitter key of layer ``i``: the mode, or ``csr-scatter`` where the layout asks for it
+    and the layer kind has a scatter emitter."""
+    if mode != "csr" or layout == "gather":
+        return mode
+    fed_by_relu = i > 0 and stack[i - 1][1].name == "relu"
+    if (layout == "scatter" or fed_by_relu) and has_layer_emitter(stack[i][0], "csr-scatter"):
+        return "csr-scatter"
+    return mode
 
 
 def _entry_names(prefix, kind):

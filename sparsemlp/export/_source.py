@@ -1,40 +1,23 @@
-"""Where an export's model and input scaling come from: a run, checkpoint or final/ directory."""
+"""Where an export's model, label map and input scaling come from: the run's stored ones."""
 
 import dataclasses
-import json
-import os
 
 import numpy as np
 
 from .._rng import Streams
-from ..training.checkpoint import CheckpointError, read_latest
+from ..data import DataError
+from ..training.loading import load_run
 from ._codegen import InputScaling
 from ._emit import ExportError
 
-__all__ = ["load_source", "run_data", "scaling_statistics"]
-
-
-def _checkpoint_dir(path):
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise ExportError(f"{path} does not exist or is not a directory. Pass a run directory "
-                          "(python -m sparsemlp.train --out DIR), a checkpoint or a final/ "
-                          "directory.")
-    for cand in (path, os.path.join(path, "final")):
-        if os.path.exists(os.path.join(cand, "meta.json")):
-            return cand
-    latest = read_latest(path)
-    if latest is None or not os.path.exists(os.path.join(latest, "meta.json")):
-        raise ExportError(f"{path} holds no checkpoint (no meta.json, final/ or 'latest'). Pass a "
-                          "run directory written by python -m sparsemlp.train.")
-    return latest
+__all__ = ["load_source", "run_preprocessing", "input_scaling", "run_test_set"]
 
 
 def load_source(path):
-    """The model and resolved config saved in a run, checkpoint or ``final/`` directory.
+    """The model and what its run stored with it, from a run, checkpoint or ``final/`` directory.
 
-    A run directory gives its ``final/`` model, else its ``latest`` checkpoint. (The one
-    place that reads models from disk: it will become ``sparsemlp.load_model``.)
+    A run directory gives its ``final/`` model, else its ``latest`` checkpoint
+    (:func:`sparsemlp.training.loading.load_run`).
 
     Parameters
     ----------
@@ -43,117 +26,141 @@ def load_source(path):
 
     Returns
     -------
-    model : SparseMLP or SparseRBM
-        The model.
-    config : TrainConfig
-        The run's resolved configuration.
-    checkpoint : str
-        The checkpoint directory read.
+    LoadedRun
+        ``model``, ``config``, ``path`` (the checkpoint read) and ``preprocessing`` (the
+        run's label map and feature scaling, None for checkpoints written without them).
+
+    Raises
+    ------
+    CheckpointError
+        If no checkpoint is found, or it is corrupted or incompatible.
+    """
+    return load_run(path)
+
+
+def run_preprocessing(run):
+    """The label map and feature scaling the run applied: ``(Preprocessing, origin)``.
+
+    The checkpoint's stored copy when it has one (what ``sparsemlp.evaluate`` applies);
+    for older or library-made checkpoints without it, the one the run's own data set
+    gives when loaded as in training (``evaluate``'s fallback too).
+
+    Parameters
+    ----------
+    run : LoadedRun
+        From :func:`load_source` (``config.data_dir`` may be overridden before).
+
+    Returns
+    -------
+    prep : Preprocessing
+        Classes and scaling.
+    origin : str
+        Where the statistics come from, for the header.
 
     Raises
     ------
     ExportError
-        If no checkpoint is found.
-    CheckpointError
-        If it is corrupted, incompatible or of an unknown model class.
+        If the checkpoint stores none and the run's data set cannot be loaded.
     """
-    from ..training.mlp import Trainer
-    from ..training.rbm import RBMTrainer
+    from ..training.datasets import load_dataset
 
-    ck = _checkpoint_dir(path)
+    cfg = run.config
+    if run.preprocessing is not None:
+        return run.preprocessing, f"stored in {run.path} (the run's training split)"
     try:
-        with open(os.path.join(ck, "meta.json")) as fh:
-            cls = json.load(fh).get("model_class")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CheckpointError(f"{ck}/meta.json cannot be read ({exc}).") from None
-    trainers = {"SparseMLP": Trainer, "SparseRBM": RBMTrainer}
-    if cls not in trainers:
-        raise CheckpointError(f"{ck} holds a {cls!r}; sparsemlp.export reads SparseMLP and "
-                              "SparseRBM checkpoints.")
-    tr = trainers[cls].from_checkpoint(ck, verbose=False)
-    return tr.model, tr.config, ck
+        ds = load_dataset(dataclasses.replace(cfg, train_samples=0, test_samples=0, pad_inputs=0),
+                          Streams(cfg.seed, legacy=cfg.legacy_rng), progress=False,
+                          training=False)
+    except DataError as exc:
+        raise ExportError(
+            f"{run.path} does not store the run's scaling and label map, and its data set, "
+            f"needed to recover them, cannot be loaded: {exc} Pass --data-dir, or --input "
+            "scaled for C code that takes scaled features.") from None
+    return ds.preprocessing, f"of the {ds.name} training split"
 
 
-def scaling_statistics(X_train, how, *, reference=False):
-    """``(shift, scale)`` of ``sparsemlp.data.normalize`` for raw training features.
-
-    Parameters
-    ----------
-    X_train : ndarray of shape (n, d)
-        Raw training features.
-    how : {"zscore", "minmax"}
-        Scaling.
-    reference : bool, default=False
-        The original SET code's ``std + 1e-4`` denominator.
-
-    Returns
-    -------
-    shift, scale : ndarray of shape (d,)
-        float64; the scaled features are ``(x - shift) / scale``.
-    """
-    if how == "zscore":
-        s = X_train.std(axis=0, dtype=np.float64)
-        return (X_train.mean(axis=0, dtype=np.float64),
-                s + 1e-4 if reference else np.where(s > 0, s, 1.0))
-    lo = X_train.min(axis=0).astype(np.float64)
-    hi = X_train.max(axis=0).astype(np.float64)
-    return lo, np.where(hi > lo, hi - lo, 1.0)
-
-
-def run_data(cfg, n_inputs, *, with_test=False):
-    """The input scaling of a run, its class labels and, optionally, its test set.
-
-    The run's data set is loaded and split as training did (same config and seed), once
-    raw and, with ``with_test``, once scaled.
+def input_scaling(run, prep, origin, n_inputs):
+    """The :class:`InputScaling` the C code applies to raw features (None for ``"none"``).
 
     Parameters
     ----------
-    cfg : TrainConfig
-        The run's resolved configuration (``data_dir`` may be overridden before).
+    run : LoadedRun
+        The run (its config: padding, RBM visible units).
+    prep : Preprocessing
+        From :func:`run_preprocessing`.
+    origin : str
+        Where the statistics come from.
     n_inputs : int
         Inputs of the model (features plus ``pad_inputs`` zero features).
-    with_test : bool, default=False
-        Also return the test set raw and scaled.
 
     Returns
     -------
-    dict
-        ``scaling`` (:class:`InputScaling`, or None for ``normalize="none"``), ``labels``,
-        ``name`` and, with ``with_test``, ``X_raw`` and ``X_scaled`` (test features).
+    InputScaling or None
+        Shift and scale per model input (padding: 0 and 1), clipped to [0, 1] for a
+        binary RBM under min-max scaling, as training and evaluation clip.
+
+    Raises
+    ------
+    ExportError
+        If the statistics do not fit the model.
+    """
+    cfg, sc = run.config, prep.scaling
+    if sc.how == "none":
+        return None
+    d = sc.n_features
+    if d > n_inputs:
+        raise ExportError(f"the run's scaling holds {d} features but the model takes {n_inputs}. "
+                          "The checkpoint is inconsistent: export another checkpoint.")
+    pad = n_inputs - d  # zero features appended after scaling: shift 0, scale 1
+    clip = (0.0, 1.0) if getattr(cfg, "model", "mlp") == "rbm" \
+        and cfg.visible_units == "binary" and sc.how == "minmax" else None
+    return InputScaling(
+        np.concatenate([sc.shift, np.zeros(pad)]), np.concatenate([sc.scale, np.ones(pad)]), clip,
+        f"{sc.how} statistics {origin}"
+        + (f"; inputs {d}..{n_inputs - 1} are zero padding" if pad else ""))
+
+
+def run_test_set(run, prep, n_inputs):
+    """The run's test set, raw and as ``sparsemlp.evaluate`` feeds it to the model.
+
+    Both are loaded and split as training did (same config and seed); the scaled copy
+    goes through the same code as ``evaluate`` (the stored ``prep``, padding, the RBM's
+    clipping).
+
+    Parameters
+    ----------
+    run : LoadedRun
+        The run (``config.data_dir`` may be overridden before).
+    prep : Preprocessing
+        From :func:`run_preprocessing`.
+    n_inputs : int
+        Inputs of the model.
+
+    Returns
+    -------
+    X_raw : ndarray of shape (n, n_inputs)
+        Raw float64 test features (zero padding appended).
+    X_scaled : ndarray of shape (n, n_inputs)
+        What the model sees in evaluation.
+    name : str
+        The data set's name.
 
     Raises
     ------
     DataError
         If the data set cannot be loaded.
-    ExportError
-        If it does not fit the model.
     """
+    from ..data import Preprocessing, Scaling
     from ..training.datasets import load_dataset, rbm_data
 
-    base = dataclasses.replace(cfg, train_samples=0, test_samples=0)
-    raw = load_dataset(dataclasses.replace(base, normalize="none", dtype="float64", pad_inputs=0),
-                       Streams(cfg.seed, legacy=cfg.legacy_rng), progress=False)
-    d = raw.X_train.shape[1]
-    if d > n_inputs:
-        raise ExportError(f"{raw.name} has {d} features but the model takes {n_inputs}. Export "
-                          "with the data set the model was trained on (--data-dir).")
-    out = {"scaling": None, "labels": list(raw.classes.tolist()), "name": raw.name}
-    rbm = getattr(cfg, "model", "mlp") == "rbm"
-    if cfg.normalize != "none":
-        shift, scale = scaling_statistics(raw.X_train, cfg.normalize,
-                                          reference=cfg.mode == "reference")
-        pad = n_inputs - d  # zero features appended after scaling: shift 0, scale 1
-        clip = (0.0, 1.0) if rbm and cfg.visible_units == "binary" \
-            and cfg.normalize == "minmax" else None
-        out["scaling"] = InputScaling(
-            np.concatenate([shift, np.zeros(pad)]), np.concatenate([scale, np.ones(pad)]), clip,
-            f"{cfg.normalize} statistics of the {raw.name} training split"
-            + (f"; inputs {d}..{n_inputs - 1} are zero padding" if pad else ""))
-    if with_test:
-        scaled = load_dataset(base, Streams(cfg.seed, legacy=cfg.legacy_rng), progress=False)
-        Xs = rbm_data(cfg, scaled)[1] if rbm else scaled.X_test
-        Xr = raw.X_test
-        if Xr.shape[1] < n_inputs:
-            Xr = np.hstack([Xr, np.zeros((Xr.shape[0], n_inputs - Xr.shape[1]))])
-        out["X_raw"], out["X_scaled"] = Xr, Xs
-    return out
+    cfg = dataclasses.replace(run.config, train_samples=0, test_samples=0)
+    streams = lambda: Streams(cfg.seed, legacy=cfg.legacy_rng)  # noqa: E731 - fresh per load
+    raw = load_dataset(dataclasses.replace(cfg, dtype="float64", pad_inputs=0), streams(),
+                       progress=False, training=False,
+                       preprocessing=Preprocessing(prep.classes, Scaling("none")))
+    scaled = load_dataset(cfg, streams(), progress=False, training=False, preprocessing=prep)
+    Xs = rbm_data(cfg, scaled)[1] if getattr(cfg, "model", "mlp") == "rbm" else scaled.X_test
+    Xr = raw.X_test
+    if Xr.shape[1] < n_inputs:
+        Xr = np.hstack([Xr, np.zeros((Xr.shape[0], n_inputs - Xr.shape[1]))])
+    return Xr, Xs, scaled.name

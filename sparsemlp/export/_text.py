@@ -131,7 +131,8 @@ def _forward(spec):
     for i, ((_, act, scale), e) in enumerate(zip(stack, em)):
         last = i == len(stack) - 1
         y = "out" if last else ("B" if i % 2 == 0 else "A")
-        lines.append(f"    {e.name}({x}, {y});")
+        work = f", scratch + {spec['size_ab']}" if getattr(e, "work", 0) else ""
+        lines.append(f"    {e.name}({x}, {y}{work});")
         scale = None if scale is None else ct.lit(scale)
         # the last layer's scale belongs to the logits, its activation to _predict
         a, m = emit_activation(make_activation("identity") if last else act, ct, y, e.n_out,

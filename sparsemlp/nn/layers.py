@@ -1,11 +1,18 @@
-"""SparseLinear: one CSR weight layer, its bias and transposed index; forward/backward via kernels."""
+"""SparseLinear: one CSR weight layer, its bias and transposed index; forward/backward via kernels.
+
+Every layer of a `SparseMLP` follows the protocol of `SparseLinear`: ``kind`` (``"csr"`` here,
+the approximation kind for the structured layers of `sparsemlp.approx`), ``n_in``, ``n_out``,
+``nnz`` (weight parameters), ``dtype``, ``kernels``, ``b``, ``schedule``, ``parameters()``
+(``[weights, b]``, the arrays the optimizers update in place), ``forward(xt, out)``,
+``backward(xt, dyt, dw, db, dxt=None)``, ``release_index()`` and ``ensure_index()``.
+"""
 
 import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
 
-__all__ = ["SparseLinear"]
+__all__ = ["SparseLinear", "check_layer"]
 
 # Forward by a row-order scatter (kernel spmm_scatter) instead of the gather through the
 # transposed index for batches of at most this many samples on layers of at least this many
@@ -45,6 +52,8 @@ class SparseLinear:
     Activations are feature-major: ``xt`` has shape (n_in, batch).
     """
 
+    kind = "csr"
+
     def __init__(self, W, b=None, *, kernels="auto"):
         if not isinstance(W, sp.csr_array):
             raise TypeError(f"W must be a scipy.sparse.csr_array. Got {type(W).__name__}.")
@@ -78,6 +87,16 @@ class SparseLinear:
     def dtype(self):
         """Floating dtype of weights and activations."""
         return self.W.data.dtype
+
+    def parameters(self):
+        """``[W.data, b]`` by reference (the arrays the optimizers update in place).
+
+        Returns
+        -------
+        list of ndarray
+            The two parameter arrays (``W.data`` is reallocated by topology changes).
+        """
+        return [self.W.data, self.b]
 
     @property
     def indptr_t(self):
@@ -220,3 +239,43 @@ class SparseLinear:
         dens = self.nnz / max(1, self.n_in * self.n_out)
         return (f"SparseLinear({self.n_in}, {self.n_out}, nnz={self.nnz}, density={dens:.4g}, "
                 f"dtype={self.dtype}, backend={self.kernels.name!r})")
+
+
+def check_layer(layer, like, where):
+    """Check that ``layer`` can take the place of ``like`` in a model (protocol, sizes, dtype).
+
+    Parameters
+    ----------
+    layer : object
+        The new layer.
+    like : SparseLinear or StructuredLayer
+        The layer it replaces.
+    where : str
+        Its position, for messages (e.g. ``"layer 1"``).
+
+    Raises
+    ------
+    TypeError
+        If ``layer`` lacks a method or attribute of the layer protocol.
+    ValueError
+        If its sizes or dtype differ from ``like``'s.
+    """
+    need = ("kind", "n_in", "n_out", "nnz", "dtype", "kernels", "b", "parameters", "forward",
+            "backward", "release_index", "ensure_index")
+    missing = [a for a in need if not hasattr(layer, a)]
+    if missing:
+        raise TypeError(f"{where}: a {type(layer).__name__} is not a layer (it lacks "
+                        f"{', '.join(missing)}); pass a SparseLinear or an approximation's "
+                        "to_layer().")
+    if (layer.n_in, layer.n_out) != (like.n_in, like.n_out):
+        raise ValueError(f"{where} maps {like.n_in} inputs to {like.n_out} outputs, but the new "
+                         f"layer maps {layer.n_in} to {layer.n_out}; approximate the layer's own "
+                         f"weights (a {like.n_out} x {like.n_in} matrix in the y = A x "
+                         "orientation).")
+    if layer.dtype != like.dtype:
+        raise ValueError(f"{where} has dtype {like.dtype}, but the new layer {layer.dtype}; "
+                         f"build it with dtype={like.dtype} (to_layer(dtype=...)).")
+    if layer.kernels.name != like.kernels.name:
+        raise ValueError(f"{where} runs on the {like.kernels.name!r} kernels, but the new layer on "
+                         f"{layer.kernels.name!r}; build it with kernels={like.kernels.name!r} "
+                         "(to_layer(kernels=...)).")

@@ -1,4 +1,4 @@
-"""SparseMLP: a stack of SparseLinear layers with activations and dropout."""
+"""SparseMLP: a stack of sparse layers (CSR, or structured approximations) with activations and dropout."""
 
 import logging
 import warnings
@@ -8,23 +8,24 @@ import numpy as np
 from .. import _kernels
 from .._validation import check_param
 from ..topology import erdos_renyi
-from .batching import batch_t, shared_views  # noqa: F401 - batch_t importable from here
+from .batching import batch_t  # noqa: F401 - batch_t importable from here
 from .functions import make_activation
 from .layers import SparseLinear
-from .optim import flat_views
+from .stack import LayerStack
 
 __all__ = ["SparseMLP"]
 
 logger = logging.getLogger(__name__)
 
 
-class SparseMLP:
+class SparseMLP(LayerStack):
     """Multilayer perceptron whose weight matrices are all canonical CSR arrays.
 
     Parameters
     ----------
-    layers : list of SparseLinear
-        Weight layers, ``layers[l].n_out == layers[l + 1].n_in``.
+    layers : list of SparseLinear or StructuredLayer
+        Weight layers, ``layers[l].n_out == layers[l + 1].n_in``: CSR layers, or structured
+        ones (`sparsemlp.approx`, see :meth:`replace_layer`).
     activations : list of Activation
         One per layer; the last is the output activation.
     dropout : float, default=0.0
@@ -151,9 +152,9 @@ class SparseMLP:
 
         Parameters
         ----------
-        weights : sequence of scipy.sparse.csr_array
-            Canonical CSR weights, ``weights[l].shape[1] == weights[l + 1].shape[0]``; used by
-            reference.
+        weights : sequence of scipy.sparse.csr_array or layer
+            Canonical CSR weights, ``weights[l].shape[1] == weights[l + 1].shape[0]``, used by
+            reference; or ready layers (a structured layer of `sparsemlp.approx`).
         biases : sequence of ndarray, optional
             One per layer; zeros if omitted.
         schedules : sequence of ClashFreeSchedule or None, optional
@@ -203,101 +204,17 @@ class SparseMLP:
                              f"({n}). Got {len(biases)} and {len(schedules)}.")
         layers = []
         for W, b, s in zip(weights, biases, schedules):
-            layer = SparseLinear(W, b, kernels=ks)
-            layer.schedule = s
+            if hasattr(W, "backward"):  # a ready layer
+                layer = W
+                if b is not None:
+                    layer.b[:] = b
+            else:
+                layer = SparseLinear(W, b, kernels=ks)
+                layer.schedule = s
             layers.append(layer)
         acts = [make_activation(output_activation if i == n - 1 else activation, alpha, i)
                 for i in range(n)]
         return cls(layers, acts, dropout=dropout, dropout_kind=dropout_kind)
-
-    # -- introspection -------------------------------------------------------------------
-    @property
-    def sizes(self):
-        """Units per layer, inputs first."""
-        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
-
-    @property
-    def dtype(self):
-        """Floating dtype."""
-        return self.layers[0].dtype
-
-    @property
-    def kernels(self):
-        """KernelSet of the layers."""
-        return self.layers[0].kernels
-
-    def sparse_layers(self):
-        """The SparseLinear layers (what evolution, pruning and export walk).
-
-        Returns
-        -------
-        list of SparseLinear
-            By reference.
-        """
-        return self.layers
-
-    def parameters(self):
-        """``[W0.data, b0, W1.data, b1, ...]`` by reference.
-
-        Returns
-        -------
-        list of ndarray
-            Parameter arrays.
-        """
-        out = []
-        for layer in self.layers:
-            out += [layer.W.data, layer.b]
-        return out
-
-    def nnz(self):
-        """Connections per layer.
-
-        Returns
-        -------
-        list of int
-            nnz of each layer.
-        """
-        return [layer.nnz for layer in self.layers]
-
-    def dense_params(self):
-        """Weights + biases of the dense MLP with the same sizes.
-
-        Returns
-        -------
-        int
-            ``sum(n_in*n_out + n_out)``.
-        """
-        return sum(la.n_in * la.n_out + la.n_out for la in self.layers)
-
-    def make_grads(self):
-        """One flat gradient buffer with a view per parameter.
-
-        Returns
-        -------
-        flat : ndarray
-            Buffer of length ``sum(nnz_l + n_out_l)``.
-        views : list of ndarray
-            Views aligned with :meth:`parameters`.
-        """
-        return flat_views(self.parameters(), self.dtype)
-
-    def make_layer_grads(self):
-        """One scratch buffer the size of the largest layer, shared by every layer's views.
-
-        For :meth:`backward` with ``on_layer``: layer i's gradient views (``W.data`` part,
-        then bias part) both start at offset 0 of the same buffer, so each layer's
-        gradient must be consumed by ``on_layer(i)`` before the next layer's backward
-        overwrites it. Costs 4 bytes per connection of the largest layer (float32) instead
-        of 4 bytes per connection of the model.
-
-        Returns
-        -------
-        scratch : ndarray
-            Buffer of length ``max(nnz_l + n_out_l)``.
-        views : list of ndarray
-            Views aligned with :meth:`parameters` (aliasing across layers).
-        """
-        return shared_views([(layer.nnz, layer.n_out) for layer in self.layers], self.dtype)
 
     # -- computation ---------------------------------------------------------------------
     def forward(self, xt, *, train=False, rng=None):
@@ -410,22 +327,6 @@ class SparseMLP:
             xt = batch_t(X, slice(s, min(n, s + batch_size)), self.dtype)
             out[s:s + xt.shape[1]] = self.forward(xt).T
         return out
-
-    def state_dict(self):
-        """Flat dict of the model's arrays (``layers.<i>.{indptr,indices,data,bias}``).
-
-        Returns
-        -------
-        dict
-            Arrays by reference.
-        """
-        d = {}
-        for i, layer in enumerate(self.layers):
-            d[f"layers.{i}.indptr"] = layer.W.indptr
-            d[f"layers.{i}.indices"] = layer.W.indices
-            d[f"layers.{i}.data"] = layer.W.data
-            d[f"layers.{i}.bias"] = layer.b
-        return d
 
     def __repr__(self):
         return (f"SparseMLP(sizes={self.sizes}, nnz={self.nnz()}, "

@@ -7,6 +7,7 @@ from ..rbm import SparseRBM
 from ..topology import ClashFreeSchedule, predefined_layers
 from .checkpoint import CheckpointError
 from .config import PREDEFINED, ConfigError
+from .layerinfo import layer_kind, layer_shape
 
 __all__ = ["build_model", "build_rbm", "model_from_state", "MODEL_CLASSES"]
 
@@ -29,8 +30,9 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, sched
         Initialisation randomness (unused when ``weights`` is given).
     kernels : KernelSet
         Backend.
-    weights : list of scipy.sparse.csr_array, optional
-        Existing weights (from a checkpoint).
+    weights : list of scipy.sparse.csr_array or Approximation, optional
+        Existing weights (from a checkpoint); an approximation becomes a structured layer
+        (``to_layer``, bias zero).
     schedules : list of ClashFreeSchedule or None, optional
         Cycle schedules of the existing weights (from a checkpoint).
 
@@ -66,11 +68,12 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, sched
         except ValueError as exc:
             raise ConfigError(f"topology {cfg.topology!r} with sizes {sizes}: {exc}") from None
         return SparseMLP.from_weights(weights, schedules=schedules, **common)
-    if [W.shape for W in weights] != list(zip(sizes[:-1], sizes[1:])):
-        raise CheckpointError(
-            f"checkpoint layer shapes {[W.shape for W in weights]} do not match sizes {sizes}.")
-    return SparseMLP.from_weights([W.astype(dtype, copy=False) for W in weights],
-                                  schedules=schedules, **common)
+    shapes = [tuple(layer_shape(W)) for W in weights]
+    if shapes != list(zip(sizes[:-1], sizes[1:])):
+        raise CheckpointError(f"checkpoint layer shapes {shapes} do not match sizes {sizes}.")
+    layers = [W.astype(dtype, copy=False) if layer_kind(W) == "csr"
+              else W.to_layer(dtype=dtype, kernels=kernels) for W in weights]
+    return SparseMLP.from_weights(layers, schedules=schedules, **common)
 
 
 def build_rbm(cfg, n_visible, *, rng, kernels, weights=None, arrays=None):
@@ -120,7 +123,7 @@ def model_from_state(cfg, model_class, weights, arrays, kernels):
         The checkpoint's resolved config.
     model_class : {"SparseMLP", "SparseRBM"}
         ``meta.json``'s ``model_class``.
-    weights : list of scipy.sparse.csr_array
+    weights : list of scipy.sparse.csr_array or Approximation
         The layers, as :func:`sparsemlp.training.checkpoint.load` returns them.
     arrays : dict of str to ndarray
         ``state.npz``: biases (``layers.<i>.bias``, ``visible_bias``) and clash-free
@@ -146,7 +149,7 @@ def model_from_state(cfg, model_class, weights, arrays, kernels):
                               f"{', '.join(MODEL_CLASSES)} checkpoints.")
     schedules = [ClashFreeSchedule.from_state_dict(arrays, f"layers.{i}.schedule.")
                  for i in range(len(weights))]
-    model = build_model(cfg, weights[0].shape[0], weights[-1].shape[1], rng=None,
+    model = build_model(cfg, layer_shape(weights[0])[0], layer_shape(weights[-1])[1], rng=None,
                         kernels=kernels, weights=weights, schedules=schedules)
     for i, layer in enumerate(model.layers):
         layer.b[:] = arrays[f"layers.{i}.bias"]

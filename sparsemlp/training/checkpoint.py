@@ -1,4 +1,4 @@
-"""Checkpoints: save/load run state atomically (save_npz per layer + state.npz + meta.json)."""
+"""Checkpoints: save/load run state atomically (one .npz per layer + state.npz + meta.json)."""
 
 import hashlib
 import json
@@ -10,15 +10,21 @@ import scipy.sparse as sp
 
 from .._validation import check_csr
 from .._version import __version__
+from ..approx import from_arrays
+from .layerinfo import layer_kind, layer_shape, structure_digest, topology_digest
 
 __all__ = ["FORMAT_VERSION", "READ_VERSIONS", "CheckpointError", "save", "load", "read_meta",
-           "check_meta", "read_latest", "write_latest", "topology_digest"]
+           "check_meta", "read_latest", "write_latest", "topology_digest", "structure_digest"]
 
-#: Format written: 2 adds ``meta_sha256``, the SHA-256 of meta.json's own content.
-FORMAT_VERSION = 2
+#: Newest format written. 2 added ``meta_sha256``, the SHA-256 of meta.json's own content;
+#: 3 adds structured layers (``layer_kinds``; a structured layer's ``layer_<i>.npz`` holds
+#: its approximation's arrays). Checkpoints of CSR layers only are still written as format
+#: 2, unchanged, so that every sparsemlp since format 2 reads them; one with a structured
+#: layer is format 3, so that those versions refuse it with a clear message.
+FORMAT_VERSION = 3
 #: Formats read. Format 1 (sparsemlp up to commit 62aa30d) has no ``meta_sha256``: its
 #: layer and state files are verified, its meta.json only for presence and types of keys.
-READ_VERSIONS = (1, 2)
+READ_VERSIONS = (1, 2, 3)
 
 
 class CheckpointError(ValueError):
@@ -40,40 +46,6 @@ def _meta_sha256(meta):
     """SHA-256 of a meta dict's canonical JSON (sorted keys, no spaces): the same after a reload."""
     text = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def topology_digest(W):
-    """SHA-1 of a CSR pattern (indptr and indices), to compare topologies cheaply.
-
-    Parameters
-    ----------
-    W : scipy.sparse.csr_array
-        Matrix.
-
-    Returns
-    -------
-    str
-        Hex digest.
-    """
-    h = hashlib.sha1()
-    _update_int64(h, W.indptr)
-    _update_int64(h, W.indices)
-    return h.hexdigest()
-
-
-def _update_int64(h, a, chunk=1 << 20):
-    """Feed ``a`` to ``h`` as little-endian-native int64 bytes, ``chunk`` entries at a time.
-
-    Same digest as hashing ``a.astype(np.int64).tobytes()`` at once, without its two
-    full-size copies (16 bytes per connection of the layer at once).
-    """
-    a = np.asarray(a)
-    buf = np.empty(min(chunk, a.shape[0]), np.int64)
-    for s in range(0, a.shape[0], chunk):
-        part = a[s:s + chunk]
-        b = buf[:part.shape[0]]
-        b[...] = part
-        h.update(memoryview(b).cast("B"))
 
 
 def _fsync_dir(path):
@@ -107,9 +79,11 @@ def save(path, *, weights, arrays, meta):
     ----------
     path : str or path-like
         Checkpoint directory to create.
-    weights : list of scipy.sparse.csr_array
-        One matrix per layer, written as ``layer_<i>.npz`` with
-        ``scipy.sparse.save_npz(compressed=False)`` (readable with plain SciPy).
+    weights : list of scipy.sparse.csr_array or Approximation
+        One matrix per layer, written as ``layer_<i>.npz``: a CSR matrix with
+        ``scipy.sparse.save_npz(compressed=False)`` (readable with plain SciPy), a structured
+        layer as its approximation's ``to_arrays()`` (``np.savez``; read back with
+        ``sparsemlp.approx.from_arrays``).
     arrays : dict of str to ndarray or scalar
         Biases, optimizer state and counters, written to ``state.npz``.
     meta : dict
@@ -154,24 +128,33 @@ def save(path, *, weights, arrays, meta):
 
 def _write_checkpoint(tmp, weights, arrays, meta):
     files = {}
+    kinds = [layer_kind(W) for W in weights]
     for i, W in enumerate(weights):
         name = f"layer_{i}.npz"
-        _write_file(os.path.join(tmp, name), lambda fh, W=W: sp.save_npz(fh, W, compressed=False))
+        if kinds[i] == "csr":
+            _write_file(os.path.join(tmp, name),
+                        lambda fh, W=W: sp.save_npz(fh, W, compressed=False))
+        else:
+            _write_file(os.path.join(tmp, name), lambda fh, W=W: np.savez(fh, **W.to_arrays()))
         files[name] = _sha256(os.path.join(tmp, name))
     _write_file(os.path.join(tmp, "state.npz"),
                 lambda fh: np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()}))
     files["state.npz"] = _sha256(os.path.join(tmp, "state.npz"))
     meta = dict(meta)
     meta.pop("meta_sha256", None)
+    structured = any(k != "csr" for k in kinds)
     meta.update(
-        format_version=FORMAT_VERSION,
+        format_version=FORMAT_VERSION if structured else 2,
         sparsemlp_version=__version__,
         n_layers=len(weights),
-        shapes=[list(W.shape) for W in weights],
-        nnz=[int(W.nnz) for W in weights],
-        topology_digests=[topology_digest(W) for W in weights],
+        shapes=[layer_shape(W) for W in weights],
+        nnz=[int(W.nnz) if k == "csr" else W.n_params for W, k in zip(weights, kinds)],
+        topology_digests=[topology_digest(W) if k == "csr" else structure_digest(W)
+                          for W, k in zip(weights, kinds)],
         files=files,
     )
+    if structured:
+        meta["layer_kinds"] = kinds
     meta["meta_sha256"] = _meta_sha256(meta)
     _write_file(os.path.join(tmp, "meta.json"),
                 lambda fh: fh.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
@@ -261,6 +244,12 @@ def read_meta(path):
             or len(meta["topology_digests"]) != n:
         raise CheckpointError(f"{mpath} does not describe {n} layer files and state.npz "
                               "consistently; the checkpoint is not usable.")
+    if meta["format_version"] >= 3:
+        check_meta(meta, mpath, layer_kinds=list)
+        kinds = meta["layer_kinds"]
+        if len(kinds) != n or not all(isinstance(k, str) for k in kinds):
+            raise CheckpointError(f"{mpath} has an invalid 'layer_kinds' (need {n} names); the "
+                                  "checkpoint is not usable.")
     return meta
 
 
@@ -274,8 +263,9 @@ def load(path):
 
     Returns
     -------
-    weights : list of scipy.sparse.csr_array
-        Canonical CSR weights (index dtypes preserved).
+    weights : list of scipy.sparse.csr_array or Approximation
+        Canonical CSR weights (index dtypes preserved); structured layers (format 3) as
+        their approximations, whose ``to_layer`` gives the layer back bit for bit.
     arrays : dict of str to ndarray
         Contents of ``state.npz``.
     meta : dict
@@ -299,8 +289,13 @@ def load(path):
                 "Resume from an earlier checkpoint."
             )
     weights = []
+    kinds = meta.get("layer_kinds", ["csr"] * meta["n_layers"])
     for i in range(meta["n_layers"]):
         fp = os.path.join(path, f"layer_{i}.npz")
+        if kinds[i] != "csr":
+            weights.append(_load_structured(fp, kinds[i], meta["shapes"][i],
+                                            meta["topology_digests"][i]))
+            continue
         try:
             with np.load(fp, allow_pickle=False) as z:
                 data, indices, indptr = z["data"], z["indices"], z["indptr"]
@@ -327,6 +322,21 @@ def load(path):
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{path}/state.npz cannot be read: {exc}") from None
     return weights, arrays, meta
+
+
+def _load_structured(fp, kind, shape, digest):
+    """The approximation of a structured layer file, verified against meta.json."""
+    try:
+        with np.load(fp, allow_pickle=False) as z:
+            a = from_arrays({k: z[k] for k in z.files})
+    except Exception as exc:  # noqa: BLE001 - any read or consistency failure is corruption
+        raise CheckpointError(f"{fp} cannot be read as a {kind} layer: {exc}") from None
+    if a.kind != kind or layer_shape(a) != list(shape):
+        raise CheckpointError(f"{fp} holds a {a.kind} layer of shape {tuple(layer_shape(a))}; "
+                              f"meta.json expects {kind} {tuple(shape)}.")
+    if structure_digest(a) != digest:
+        raise CheckpointError(f"{fp}: structure digest mismatch.")
+    return a
 
 
 def write_latest(run_dir, target):

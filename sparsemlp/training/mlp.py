@@ -311,7 +311,7 @@ class Trainer(TrainerBase):
 
     def _evolve(self, e):
         cfg, model = self.config, self.model
-        layers = model.sparse_layers()
+        layers = model.layers  # index i of a layer is its parameter pair 2i, 2i + 1
         n = len(layers)
         upto = n if cfg.evolve_output else n - 1
         prune_now = (cfg.prune_percentile > 0 and e + 1 > cfg.prune_after
@@ -326,6 +326,8 @@ class Trainer(TrainerBase):
         try:
             for i in range(upto):
                 layer = layers[i]
+                if layer.kind != "csr":
+                    continue  # structured layers (sparsemlp.approx) keep their structure
                 rng = self.streams.get("evolve", e, i)
                 remap = dict(optimizer=self.optimizer, param_index=2 * i)
                 if prune_now and i < n - 1:
@@ -360,12 +362,13 @@ class Trainer(TrainerBase):
 
     def _check_weights(self, e, X):
         for i, layer in enumerate(self.model.layers):
-            if not (np.isfinite(layer.W.data).all() and np.isfinite(layer.b).all()):
+            if not all(np.isfinite(p).all() for p in layer.parameters()):
                 raise FloatingPointError(f"layer {i} has non-finite weights after epoch {e + 1}. "
                                          + divergence_advice(self.config, X, self.preprocessing))
 
     def _diverged_msg(self, e, j, lv, X):
-        bad = [i for i, la in enumerate(self.model.layers) if not np.isfinite(la.W.data).all()]
+        bad = [i for i, la in enumerate(self.model.layers)
+               if not np.isfinite(la.parameters()[0]).all()]
         where = f" (non-finite weights in layer(s) {bad})" if bad else ""
         return (f"the training loss became {lv} at epoch {self.epoch + 1}, batch {j + 1}{where}. "
                 + divergence_advice(self.config, X, self.preprocessing))
@@ -383,8 +386,8 @@ class Trainer(TrainerBase):
 
         Returns
         -------
-        weights : list of csr_array
-            Layer weights by reference.
+        weights : list of csr_array or Approximation
+            Layer weights by reference; structured layers as their trained approximation.
         arrays : dict
             Biases, clash-free cycle schedules (``layers.<i>.schedule.order`` ...),
             optimizer state.
@@ -392,7 +395,8 @@ class Trainer(TrainerBase):
             Config, counters, RNG state, history, ``pending_evolution`` (the 0-based epoch
             whose evolution was skipped because it was the last, or None).
         """
-        weights = [layer.W for layer in self.model.layers]
+        weights = [layer.W if layer.kind == "csr" else layer.to_approximation()
+                   for layer in self.model.layers]
         arrays = {f"layers.{i}.bias": layer.b for i, layer in enumerate(self.model.layers)}
         for i, layer in enumerate(self.model.layers):
             if layer.schedule is not None:
