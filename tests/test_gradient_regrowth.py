@@ -9,8 +9,7 @@ import pytest
 
 from sparsemlp import _kernels
 from sparsemlp._validation import check_csr
-from sparsemlp.evolution import apply, evolve_gradient, evolve_gradient_sampled, gradient_topk, \
-    sampled_topk
+from sparsemlp.evolution import apply, evolve_gradient, evolve_gradient_sampled, gradient_topk, sampled_topk
 from sparsemlp.evolution.thresholds import kept_positions
 from sparsemlp.nn import SGD, Adam, SparseLinear
 from sparsemlp.topology import erdos_renyi
