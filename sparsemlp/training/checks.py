@@ -66,6 +66,7 @@ def validate(self):
         check_param("adam_eps", self.adam_eps, "float", low=0, low_open=True, **hp)
         for b in ("adam_beta1", "adam_beta2"):
             check_param(b, getattr(self, b), "float", low=0, high=1, high_open=True, **hp)
+        _validate_regrowth(self)
         if self.model == "rbm":
             _validate_rbm(self)
         _validate_topology(self, n_layers)
@@ -76,6 +77,17 @@ def validate(self):
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(str(exc)) from None
+
+def _validate_regrowth(self):
+    hp = dict(owner="TrainConfig")
+    check_param("regrow_batch", self.regrow_batch, "int", low=1, **hp)
+    check_param("regrow_candidates", self.regrow_candidates, "float", low=1, **hp)
+    check_param("update_every", self.update_every, "int", low=1, **hp)
+    if self.regrow != "random" and (self.rewire != "set" or self.model != "mlp"):
+        raise ConfigError(f"regrow={self.regrow!r} is a rule of --rewire set on the MLP. Got "
+                          f"model={self.model!r}, rewire={self.rewire!r}; use --topology set "
+                          "(--rewire set) with --model mlp, or drop --regrow.")
+
 
 def _validate_topology(self, n_layers):
     hp = dict(owner="TrainConfig")

@@ -115,6 +115,19 @@ class TrainConfig:
                          "(Dey et al.; lets z divide the inputs); 0 = no padding")
     zeta: tuple = _f((0.3,), "fraction rewired per epoch; one value or one per layer",
                      nargs="+", type=float)
+    regrow: str = _f("random", "where --rewire set regrows: 'random' (SET), 'gradient' (RigL: "
+                     "the missing connections with the largest |dL/dW| on a batch, blocked, no "
+                     "dense gradient; new weights 0), 'gradient-sampled' (the best of "
+                     "--regrow-candidates x k random missing connections)",
+                     choices=("random", "gradient", "gradient-sampled"))
+    regrow_batch: int = _f(256, "gradient regrowth: samples of the batch whose gradient scores "
+                           "the missing connections")
+    regrow_candidates: float = _f(10.0, "gradient-sampled regrowth: candidates scored per "
+                                  "regrown connection (c >= 1)")
+    prune_schedule: str = _f("constant", "zeta over the run: 'constant', or 'cosine' (RigL: "
+                             "zeta * (1 + cos(pi * epoch / epochs)) / 2)",
+                             choices=("constant", "cosine"))
+    update_every: int = _f(1, "topology update every this many epochs")
     evolve_output: bool = _f(None, "evolve the output layer too")
     prune_percentile: float = _f(0.0, "importance pruning: percentile of output neurons removed (0=off)")
     prune_every: int = _f(10, "importance pruning every this many epochs")

@@ -11,7 +11,7 @@ from .._validation import check_array
 from ..data.preprocessing import Preprocessing
 from ..nn.batching import batch_t
 from ..nn.functions import accuracy, loss_value, output_delta
-from . import checkpoint
+from . import checkpoint, dst
 from .base import TrainerBase
 from .build import build_model
 from .comm import SerialComm
@@ -222,7 +222,7 @@ class Trainer(TrainerBase):
         n_batches = self._n_batches(X.shape[0])
         if self._pending_evolution is not None:  # an extended run: the skipped evolution first
             with self.timer("evolution"):
-                self._evolve(self._pending_evolution)
+                self._evolve(self._pending_evolution, X, y)
             self._pending_evolution = None
         e, B = self.epoch, cfg.batch_size
         order, start, losses, drop_rng = self._epoch_start(X.shape[0])
@@ -271,15 +271,17 @@ class Trainer(TrainerBase):
                 record.update(test_loss=ev["loss"], test_accuracy=acc,
                               best_test_accuracy=self.best_accuracy)
         with self.timer("evolution"):
-            if cfg.rewire != "none" and e < n_epochs - 1:
-                self._evolve(e)
-            elif cfg.rewire != "none":
+            if dst.evolves(cfg, e) and e < n_epochs - 1:
+                self._evolve(e, X, y)
+            elif dst.evolves(cfg, e):
                 self._pending_evolution = e
         self._end_epoch(record, n_epochs, nnz=model.nnz(), dense_params=model.dense_params())
 
-    def _evolve(self, e):
+    def _evolve(self, e, X, y):
         cfg, model = self.config, self.model
         layers = model.sparse_layers()
+        signals = (None if cfg.regrow == "random"
+                   else dst.gradient_signals(model, cfg, self.streams, X, y, e, _one_hot))
         n = len(layers)
         upto = n if cfg.evolve_output else n - 1
         prune_now = (cfg.prune_percentile > 0 and e + 1 > cfg.prune_after
@@ -301,11 +303,15 @@ class Trainer(TrainerBase):
                     changed = True
                     self._drop_schedule(i, "importance pruning")
                 if cfg.rewire == "degree-preserving":
-                    evolution.apply(layer, "degree-preserving", zeta=cfg.zeta_for(i, n), rng=rng,
+                    evolution.apply(layer, "degree-preserving", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
                                     init=cfg.init, normal_std=cfg.normal_std, swaps=cfg.swaps,
                                     **remap)
+                elif signals is not None:
+                    evolution.apply(layer, cfg.regrow, zeta=dst.zeta_at(cfg, i, n, e),
+                                    **dst.rule_params(cfg, signals[i], rng), **remap)
+                    self._drop_schedule(i, "gradient regrowth")
                 else:
-                    res = evolution.apply(layer, "set", zeta=cfg.zeta_for(i, n), rng=rng,
+                    res = evolution.apply(layer, "set", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
                                           init=cfg.init, normal_std=cfg.normal_std, **remap)
                     if res.n_removed:
                         self._drop_schedule(i, "SET rewiring")
