@@ -58,7 +58,7 @@ class TrainConfig:
                     "unused)", choices=("mlp", "rbm"))
     # data
     dataset: str = _f("digits", "data set: digits (built in), fashion-mnist, mnist, madelon, "
-                      "synthetic, or a path to a .npz/.mat/.csv file")
+                      "cifar10 (binary batches), synthetic, or a path to a .npz/.mat/.csv file")
     data_dir: str = _f(None, "directory searched for data set files")
     download: bool = _f(True, "download Fashion-MNIST (checksum-verified) when it is not found")
     label_column: int = _f(-1, "column of the label in a .csv data set (-1 = last)")
