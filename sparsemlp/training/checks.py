@@ -3,6 +3,7 @@
 from dataclasses import fields
 
 from .._validation import check_param
+from ..data.augment import image_shape
 from .presets import CLASH_KINDS, PREDEFINED, ConfigError
 
 __all__ = ["validate"]
@@ -83,6 +84,12 @@ def _validate_regrowth(self):
     check_param("regrow_batch", self.regrow_batch, "int", low=1, **hp)
     check_param("regrow_candidates", self.regrow_candidates, "float", low=1, **hp)
     check_param("update_every", self.update_every, "int", low=1, **hp)
+    check_param("augment_shift", self.augment_shift, "int", low=0, **hp)
+    if self.augment_shift or self.augment_flip:
+        if self.model != "mlp":
+            raise ConfigError("augmentation (--augment-shift, --augment-flip) is for the MLP. "
+                              "Drop it with --model rbm.")
+        image_shape(self.dataset)
     if self.regrow != "random" and (self.rewire != "set" or self.model != "mlp"):
         raise ConfigError(f"regrow={self.regrow!r} is a rule of --rewire set on the MLP. Got "
                           f"model={self.model!r}, rewire={self.rewire!r}; use --topology set "

@@ -69,6 +69,9 @@ class TrainConfig:
     synthetic_features: int = _f(100, "features of --dataset synthetic")
     synthetic_classes: int = _f(5, "classes of --dataset synthetic")
     normalize: str = _f(None, "feature scaling", choices=("zscore", "minmax", "none"))
+    augment_shift: int = _f(0, "augmentation of image data sets: largest random shift in pixels "
+                            "per training sample (0 = none; seeded)")
+    augment_flip: bool = _f(False, "augmentation of image data sets: random horizontal flips")
     # architecture and topology
     hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000 (a single number: "
                        "one hidden layer)", nargs="+", type=int)

@@ -15,6 +15,7 @@ from . import checkpoint, dst
 from .base import TrainerBase
 from .build import build_model
 from .comm import SerialComm
+from .datasets import augmenter
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
 
@@ -229,6 +230,7 @@ class Trainer(TrainerBase):
         lr = self._lr(n_epochs)
         n_out = model.layers[-1].n_out
         quirk = cfg.mode == "reference" and cfg.loss == "mse"
+        aug = augmenter(cfg, self.streams)
         out_act = model.activations[-1]
         bar = progress(n_batches - start, f"epoch {e + 1}/{n_epochs}", self.verbose)
         try:
@@ -237,6 +239,8 @@ class Trainer(TrainerBase):
                 for j in range(start, n_batches):
                     idx = order[j * B:(j + 1) * B]
                     xt = batch_t(X, idx, model.dtype)
+                    if aug is not None:
+                        xt = aug(xt, e, j)
                     yt = _one_hot(y[idx], n_out, model.dtype)
                     yhat = model.forward(xt, train=True, rng=drop_rng)
                     lv = loss_value(cfg.loss, yhat, yt)
