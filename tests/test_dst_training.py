@@ -141,3 +141,13 @@ def test_config_errors(kw, match):
 def test_cli_bad_regrow_exits_2(capsys):
     assert main(["--regrow", "gradient", "--topology", "static", "-q"]) == 2
     assert "rule of --rewire set" in capsys.readouterr().err
+
+
+def test_profile_reports_the_gradient_batch(tmp_path, capsys):
+    from sparsemlp.training import dst as dst_mod
+    orig = dst_mod.gradient_signals
+    assert main(["--hidden", "32", "--epsilon", "4", "--epochs", "2", "--regrow", "gradient",
+                 "--profile", "-q", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "evolution: gradient regrowth batch" in out and "evolution: layer 0" in out
+    assert dst_mod.gradient_signals is orig  # detached after the run
