@@ -151,3 +151,15 @@ def test_profile_reports_the_gradient_batch(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "evolution: gradient regrowth batch" in out and "evolution: layer 0" in out
     assert dst_mod.gradient_signals is orig  # detached after the run
+
+
+@pytest.mark.parametrize("rule", ["gradient", "gradient-sampled"])
+def test_same_bits_at_any_thread_count(digits, rule, backend):
+    outs = []
+    for t in (1, 2):
+        cfg = TrainConfig(**{**SMALL, "epochs": 3, "hidden": (300, 200), "epsilon": 20.0,
+                             "regrow_batch": 200}, regrow=rule, threads=t, backend=backend)
+        tr = _trainer(cfg, digits)
+        tr.fit(digits.X_train, digits.y_train)
+        outs.append(_state(tr))
+    assert_same(*outs)
