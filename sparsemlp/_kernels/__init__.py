@@ -60,8 +60,8 @@ def _load(name):
         mod = _reference
     elif name == "cython":
         # Idle OpenMP threads sleep instead of spinning (unless the user chose otherwise):
-        # on a shared 2-core machine spinning threads made an epoch 4x slower (0.56 vs
-        # 0.14 s/epoch, digits, load average 4). Read by libgomp when it first loads.
+        # spinning threads slow a shared machine down (benchmarks/README.md, "Measurements
+        # behind design choices"). Read by libgomp when it first loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from . import _cython as base  # compiled at install time from csrc/_cython.pyx

@@ -188,10 +188,8 @@ def evolve_degree_preserving(layer, *, zeta, rng, init="normal", normal_std=0.1,
     exchanged between inputs of the same bank (``row % z``) and each connection keeps its
     schedule slot (cycle, lane) and output, so every cycle still reads z different banks;
     ``schedule.order`` is rewritten with the new positions. O(nnz + k log nnz) time per round
-    for ``k = n_removed``, O(nnz) memory (the kept keys, int64). Measured (float32/int32,
-    zeta 0.3, 2-core VM): a regular 30000 x 30000 layer with fan-out 20 (600,000
-    connections, 4 rounds plus the pilot) 0.21 s, 350 ns per connection, against 35 ns for
-    :func:`sparsemlp.evolve`; the 800 x 100 layer with fan-out 50 (density 0.5) 24 ms.
+    for ``k = n_removed``, O(nnz) memory (the kept keys, int64); about ten times the cost per
+    connection of :func:`sparsemlp.evolve` (timings in benchmarks/README.md).
 
     References
     ----------

@@ -320,7 +320,7 @@ class SparseRBM(CDLearning):
         return (mean + rng.standard_normal(mean.shape).astype(mean.dtype, copy=False))
 
     def _buffer(self, name, shape):
-        """A reusable work array: fresh pages of a 40 MB (1e6 x 10) array cost ~60 ms to touch."""
+        """A reusable work array (touching fresh pages of a large array on every step is slow)."""
         b = self._work.get(name)
         if b is None or b.shape != shape:
             self._work[name] = b = np.empty(shape, self.dtype)
