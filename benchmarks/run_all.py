@@ -72,6 +72,14 @@ BENCHMARKS = {
     "export_structured": ("bench_export_structured.py",
                           ["--quick", "--out", "{out}/export_structured.jsonl"],
                           ["--out", "{out}/export_structured.jsonl"]),
+    "dst": ("bench_dst.py",
+            ["accuracy", "--dataset", "digits", "--hidden", "100", "100", "--epochs", "2",
+             "--seeds", "0", "--out", "{out}/dst.jsonl"],
+            ["accuracy", "--seeds", "0", "1", "2", "--epochs", "100", "--out",
+             "{out}/dst.jsonl"]),
+    "dst_cost": ("bench_dst.py", ["cost", "--h", "1000", "--out", "{out}/dst_cost.jsonl"],
+                 ["cost", "--h", "1000", "10000", "100000", "--blocked-max", "1000000000",
+                  "--out", "{out}/dst_cost.jsonl"]),
 }
 
 

@@ -266,7 +266,8 @@ def test_csv_errors(tmp_path, rng, text, msg):
 
 def test_unknown_name_lists_choices(rng):
     with pytest.raises(DataError, match="Unknown data set 'nope'. Use one of digits, synthetic, "
-                                        "fashion-mnist, mnist, madelon, a path to a .npz, .mat or .csv"):
+                                        "fashion-mnist, mnist, madelon, cifar10, a path to a "
+                                        ".npz, .mat or .csv"):
         load("nope", rng=rng)
     with pytest.raises(DataError, match="not found"):
         load("missing.csv", rng=rng)

@@ -248,3 +248,13 @@ def test_a_callback_stopping_one_rank_stops_all(data):
         return _train(data, "mlp", comm=comm, callbacks=stop)[0].epoch
 
     assert run_ranks(2, fit) == [2, 2]
+
+
+@pytest.mark.parametrize("kw", [dict(augment_shift=1, augment_flip=True),
+                                dict(regrow="gradient"), dict(regrow="gradient-sampled")])
+def test_ranks_equal_one_process_with_augmentation_and_gradient_regrowth(data, kw):
+    """Augmentation draws per sample of the whole batch, and gradient regrowth scores the
+    same keyed batch on every rank: 2 ranks still give the one-process run."""
+    oracle = _train(data, "mlp", dtype="float64", **kw)
+    for r in run_ranks(2, lambda comm: _train(data, "mlp", comm=comm, dtype="float64", **kw)):
+        assert_equivalent(oracle, r, TOL["float64"])

@@ -853,7 +853,8 @@ def test_apply_errors():
 
     with pytest.raises(ValueError, match=r"'rule' parameter of apply must be one of 'set', "
                                          r"'set-original', 'degree-preserving', 'regrow', "
-                                         r"'importance'\. Got 'prune'"):
+                                         r"'importance', 'gradient', 'gradient-sampled'\. "
+                                         r"Got 'prune'"):
         apply(make_layer(5, 5, 10, 0), "prune", zeta=0.3, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="'zeta' parameter of evolve"):
         apply(make_layer(5, 5, 10, 0), "set", zeta=1.0, rng=np.random.default_rng(0))

@@ -7,6 +7,7 @@ from importlib import resources
 import numpy as np
 
 from .._validation import check_param
+from .cifar import cifar10_dir, load_cifar10_dir
 from .download import IDX_FILES, DataError, _missing, _search, fashion_mnist_dir
 from .preprocessing import (
     Preprocessing,
@@ -21,7 +22,7 @@ from .readers import _MADELON, _load_mat, _load_npz, load_idx_dir, load_madelon,
 __all__ = ["Dataset", "load", "load_digits", "make_synthetic", "split", "normalize", "Scaling",
            "Preprocessing", "read_idx", "load_idx_dir", "load_madelon", "read_csv", "DataError"]
 
-NAMES = ("digits", "synthetic", "fashion-mnist", "mnist", "madelon")
+NAMES = ("digits", "synthetic", "fashion-mnist", "mnist", "madelon", "cifar10")
 
 
 @dataclass
@@ -251,6 +252,10 @@ def _read(name, data_dir, rng, synthetic, label_column, download, url, progress)
     if name == "fashion-mnist":
         d = fashion_mnist_dir(data_dir, download=download, url=url, progress=progress)
         return _from_dir(d, name)
+    if name == "cifar10":
+        d = cifar10_dir(data_dir)
+        X, y, Xte, yte = load_cifar10_dir(d)
+        return X, y, (Xte, yte), f"cifar10 ({d})"
     if name in ("mnist", "madelon"):
         env = f"SPARSEMLP_{name.upper()}"
         names = IDX_FILES if name == "mnist" else _MADELON
@@ -307,8 +312,9 @@ def load(name="digits", *, test_size=1 / 3, normalize_how="zscore", reference=Fa
         ``"digits"`` (built in), ``"synthetic"``, ``"fashion-mnist"`` (see
         :func:`fashion_mnist_dir`), ``"mnist"`` (IDX files in ``data_dir`` or
         ``$SPARSEMLP_MNIST``), ``"madelon"`` (challenge text files in ``data_dir`` or
-        ``$SPARSEMLP_MADELON``), a path to a ``.npz``, ``.mat`` or ``.csv`` file, or a
-        folder holding IDX or Madelon files.
+        ``$SPARSEMLP_MADELON``), ``"cifar10"`` (the official binary batches,
+        :func:`~sparsemlp.data.cifar.cifar10_dir`; never downloaded), a path to a ``.npz``,
+        ``.mat`` or ``.csv`` file, or a folder holding IDX or Madelon files.
     test_size : float, default=1/3
         Test fraction when the set has no test split.
     normalize_how : {"zscore", "minmax", "none"}, default="zscore"

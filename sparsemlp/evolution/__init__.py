@@ -1,5 +1,6 @@
-"""Topology change of trained layers: SET, degree-preserving rewiring, importance pruning, one remap."""
+"""Topology change of trained layers: SET, gradient regrowth, degree-preserving rewiring, pruning, remap."""
 
+from .gradient import evolve_gradient, evolve_gradient_sampled, gradient_topk, sampled_topk
 from .importance import importance_prune
 from .remap import RULES, apply, remap_optimizer
 from .rewiring import evolve_degree_preserving, swap_rows
@@ -9,4 +10,5 @@ from .thresholds import kept_positions, removal_mask, set_thresholds
 
 __all__ = ["EvolutionResult", "evolve", "evolve_original", "regrow", "importance_prune", "removal_mask",
            "set_thresholds", "kept_positions", "evolve_degree_preserving", "swap_rows", "apply",
-           "remap_optimizer", "RULES"]
+           "remap_optimizer", "RULES", "evolve_gradient", "evolve_gradient_sampled",
+           "gradient_topk", "sampled_topk"]

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._validation import check_param
+from .gradient import evolve_gradient, evolve_gradient_sampled
 from .importance import importance_prune
 from .rewiring import evolve_degree_preserving
 from .set import evolve, evolve_original, regrow
@@ -17,6 +18,8 @@ RULES = {
     "degree-preserving": evolve_degree_preserving,
     "regrow": regrow,
     "importance": importance_prune,
+    "gradient": evolve_gradient,
+    "gradient-sampled": evolve_gradient_sampled,
 }
 
 
@@ -47,17 +50,21 @@ def apply(layer, rule, *, optimizer=None, param_index=0, **params):
     ----------
     layer : SparseLinear
         The layer; modified in place by the rule.
-    rule : {"set", "set-original", "degree-preserving", "regrow", "importance"}
+    rule : {"set", "set-original", "degree-preserving", "regrow", "importance", "gradient", \
+            "gradient-sampled"}
         :func:`~sparsemlp.evolution.evolve`, :func:`~sparsemlp.evolution.evolve_original`,
         :func:`~sparsemlp.evolution.evolve_degree_preserving`,
-        :func:`~sparsemlp.evolution.regrow` or :func:`~sparsemlp.evolution.importance_prune`.
+        :func:`~sparsemlp.evolution.regrow`, :func:`~sparsemlp.evolution.importance_prune`,
+        :func:`~sparsemlp.evolution.evolve_gradient` or
+        :func:`~sparsemlp.evolution.evolve_gradient_sampled`.
     optimizer : object, optional
         Optimizer whose state of ``W.data`` follows the change (:func:`remap_optimizer`).
     param_index : int, default=0
         Position of the layer's ``W.data`` in the optimizer's parameters.
     **params
         The rule's own arguments (``zeta``, ``rng``, ``init``, ``normal_std``, ``regrow``,
-        ``swaps``, ``n``, ``original``, ``percentile``).
+        ``swaps``, ``n``, ``original``, ``percentile``; ``xt``, ``dyt``, ``block``,
+        ``candidates`` for the gradient rules).
 
     Returns
     -------

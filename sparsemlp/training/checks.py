@@ -2,7 +2,10 @@
 
 from dataclasses import fields
 
-from .._validation import check_param
+import numpy as np
+
+from .._validation import check_array, check_param
+from ..data.augment import image_shape
 from .presets import CLASH_KINDS, PREDEFINED, ConfigError
 
 __all__ = ["validate", "divergence_advice"]
@@ -66,6 +69,7 @@ def validate(self):
         check_param("adam_eps", self.adam_eps, "float", low=0, low_open=True, **hp)
         for b in ("adam_beta1", "adam_beta2"):
             check_param(b, getattr(self, b), "float", low=0, high=1, high_open=True, **hp)
+        _validate_regrowth(self)
         if self.model == "rbm":
             _validate_rbm(self)
         _validate_topology(self, n_layers)
@@ -76,6 +80,23 @@ def validate(self):
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(str(exc)) from None
+
+def _validate_regrowth(self):
+    hp = dict(owner="TrainConfig")
+    check_param("regrow_batch", self.regrow_batch, "int", low=1, **hp)
+    check_param("regrow_candidates", self.regrow_candidates, "float", low=1, **hp)
+    check_param("update_every", self.update_every, "int", low=1, **hp)
+    check_param("augment_shift", self.augment_shift, "int", low=0, **hp)
+    if self.augment_shift or self.augment_flip:
+        if self.model != "mlp":
+            raise ConfigError("augmentation (--augment-shift, --augment-flip) is for the MLP. "
+                              "Drop it with --model rbm.")
+        image_shape(self.dataset)
+    if self.regrow != "random" and (self.rewire != "set" or self.model != "mlp"):
+        raise ConfigError(f"regrow={self.regrow!r} is a rule of --rewire set on the MLP. Got "
+                          f"model={self.model!r}, rewire={self.rewire!r}; use --topology set "
+                          "(--rewire set) with --model mlp, or drop --regrow.")
+
 
 def _validate_topology(self, n_layers):
     hp = dict(owner="TrainConfig")
@@ -177,3 +198,50 @@ def divergence_advice(cfg, X, preprocessing=None):
         tips.append(f"scale the inputs: they reach |x| = {big:.3g} (--normalize zscore or "
                     "minmax on the command line; sparsemlp.data.normalize in Python)")
     return "Try to " + "; ".join(tips) + "."
+
+
+def check_xy(model, X, y, xn, yn):
+    """Validate training or test data for an MLP: features against the model's inputs,
+    labels as integer class indices of its outputs.
+
+    Parameters
+    ----------
+    model : SparseMLP
+        The model (its first layer's ``n_in`` and last layer's ``n_out``).
+    X : array-like or scipy.sparse matrix
+        Samples, shape (n_samples, n_in).
+    y : array-like
+        Class indices, shape (n_samples,).
+    xn, yn : str
+        Names of ``X`` and ``y`` in error messages.
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse.csr_matrix
+        Validated features (sparse input as CSR).
+    y : ndarray
+        The labels.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem and the fix: wrong width, shape mismatch, labels outside
+        ``[0, n_out)`` or not integers.
+    """
+    import scipy.sparse as sp
+
+    n_in = model.layers[0].n_in
+    if sp.issparse(X):
+        if X.shape[1] != n_in:
+            raise ValueError(f"{xn} has {X.shape[1]} features, but this SparseMLP was built "
+                             f"for {n_in} inputs. Pass {n_in} columns or build a new model.")
+        X = X.tocsr()
+    else:
+        X = check_array(X, xn, n_cols=n_in, owner="SparseMLP")
+    y = np.asarray(y)
+    n_out = model.layers[-1].n_out
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"{yn} must have shape ({X.shape[0]},) to match {xn}. Got {y.shape}.")
+    if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= n_out)):
+        raise ValueError(f"{yn} must hold integer class labels in [0, {n_out}).")
+    return X, y

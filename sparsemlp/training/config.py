@@ -58,7 +58,7 @@ class TrainConfig:
                     "unused)", choices=("mlp", "rbm"))
     # data
     dataset: str = _f("digits", "data set: digits (built in), fashion-mnist, mnist, madelon, "
-                      "synthetic, or a path to a .npz/.mat/.csv file")
+                      "cifar10 (binary batches), synthetic, or a path to a .npz/.mat/.csv file")
     data_dir: str = _f(None, "directory searched for data set files")
     download: bool = _f(True, "download Fashion-MNIST (checksum-verified) when it is not found")
     label_column: int = _f(-1, "column of the label in a .csv data set (-1 = last)")
@@ -69,6 +69,9 @@ class TrainConfig:
     synthetic_features: int = _f(100, "features of --dataset synthetic")
     synthetic_classes: int = _f(5, "classes of --dataset synthetic")
     normalize: str = _f(None, "feature scaling", choices=("zscore", "minmax", "none"))
+    augment_shift: int = _f(0, "augmentation of image data sets: largest random shift in pixels "
+                            "per training sample (0 = none; seeded)")
+    augment_flip: bool = _f(False, "augmentation of image data sets: random horizontal flips")
     # architecture and topology
     hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000 (a single number: "
                        "one hidden layer)", nargs="+", type=int)
@@ -115,6 +118,19 @@ class TrainConfig:
                          "(Dey et al.; lets z divide the inputs); 0 = no padding")
     zeta: tuple = _f((0.3,), "fraction rewired per epoch; one value or one per layer",
                      nargs="+", type=float)
+    regrow: str = _f("random", "where --rewire set regrows: 'random' (SET), 'gradient' (RigL: "
+                     "the missing connections with the largest |dL/dW| on a batch, blocked, no "
+                     "dense gradient; new weights 0), 'gradient-sampled' (the best of "
+                     "--regrow-candidates x k random missing connections)",
+                     choices=("random", "gradient", "gradient-sampled"))
+    regrow_batch: int = _f(256, "gradient regrowth: samples of the batch whose gradient scores "
+                           "the missing connections")
+    regrow_candidates: float = _f(10.0, "gradient-sampled regrowth: candidates scored per "
+                                  "regrown connection (c >= 1)")
+    prune_schedule: str = _f("constant", "zeta over the run: 'constant', or 'cosine' (RigL: "
+                             "zeta * (1 + cos(pi * epoch / epochs)) / 2)",
+                             choices=("constant", "cosine"))
+    update_every: int = _f(1, "topology update every this many epochs")
     evolve_output: bool = _f(None, "evolve the output layer too")
     prune_percentile: float = _f(0.0, "importance pruning: percentile of output neurons removed (0=off)")
     prune_every: int = _f(10, "importance pruning every this many epochs")

@@ -6,8 +6,9 @@ import numpy as np
 
 from ..data import DataError
 from ..data import load as load_data
+from ..data.augment import augment, image_shape
 
-__all__ = ["load_dataset", "pad_features", "rbm_data"]
+__all__ = ["load_dataset", "pad_features", "rbm_data", "augmenter"]
 
 logger = logging.getLogger("sparsemlp")
 
@@ -185,3 +186,30 @@ def _clip01(cfg, ds, X, part):
     logger.info("clipped %d %s values outside [0, 1] (min-max scaling by the training set)",
                 int(out.sum()), part)
     return np.clip(X, 0, 1)
+
+
+def augmenter(cfg, streams):
+    """The batch augmentation of a run, or None when it is off.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Resolved configuration (``augment_shift``, ``augment_flip``, ``dataset``).
+    streams : Streams
+        The run's random streams: ``"augment"`` keyed by epoch and batch.
+
+    Returns
+    -------
+    callable or None
+        ``f(xt, epoch, batch)`` -> the augmented copy of the feature-major batch
+        (:func:`sparsemlp.data.augment.augment`); its draws depend on the seed, the epoch
+        and the batch index only, so a resumed run augments alike.
+    """
+    if not (cfg.augment_shift or cfg.augment_flip):
+        return None
+    shape = image_shape(cfg.dataset)
+
+    def f(xt, epoch, batch):
+        return augment(xt, shape, streams.get("augment", epoch, batch), shift=cfg.augment_shift,
+                       flip=cfg.augment_flip)
+    return f

@@ -8,15 +8,15 @@ import numpy as np
 from .. import evolution
 from .._parallel import thread_limit
 from .._rng import ShardedGenerator
-from .._validation import check_array
 from ..data.preprocessing import Preprocessing
 from ..nn.batching import batch_t
 from ..nn.functions import accuracy, loss_value, output_delta
-from . import checkpoint
+from . import checkpoint, dst, presets
 from .base import TrainerBase
 from .build import build_model
-from .checks import divergence_advice
+from .checks import check_xy, divergence_advice
 from .dataparallel import check_shardable, shard_bounds
+from .datasets import augmenter
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
 
@@ -201,43 +201,25 @@ class Trainer(TrainerBase):
         """
         cfg = self.config
         n_epochs = cfg.epochs if epochs is None else int(epochs)
-        X, y = self._check_xy(X, y, "X", "y")
+        X, y = check_xy(self.model, X, y, "X", "y")
         check_shardable(cfg, X.shape[0], self.comm.size)
         if X_test is not None:
-            X_test, y_test = self._check_xy(X_test, y_test, "X_test", "y_test")
+            X_test, y_test = check_xy(self.model, X_test, y_test, "X_test", "y_test")
         return self._fit(
             n_epochs, lambda flag: self._run_epoch(X, y, X_test, y_test, n_epochs, flag),
             _InterruptFlag)
-
-    def _check_xy(self, X, y, xn, yn):
-        import scipy.sparse as sp
-
-        n_in = self.model.layers[0].n_in
-        if sp.issparse(X):
-            if X.shape[1] != n_in:
-                raise ValueError(f"{xn} has {X.shape[1]} features, but this SparseMLP was built "
-                                 f"for {n_in} inputs. Pass {n_in} columns or build a new model.")
-            X = X.tocsr()
-        else:
-            X = check_array(X, xn, n_cols=n_in, owner="SparseMLP")
-        y = np.asarray(y)
-        n_out = self.model.layers[-1].n_out
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"{yn} must have shape ({X.shape[0]},) to match {xn}. Got {y.shape}.")
-        if y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= n_out)):
-            raise ValueError(f"{yn} must hold integer class labels in [0, {n_out}).")
-        return X, y
 
     def _run_epoch(self, X, y, X_test, y_test, n_epochs, flag):
         cfg, model = self.config, self.model
         n_batches = self._n_batches(X.shape[0])
         if self._pending_evolution is not None:  # an extended run: the skipped evolution first
             with self.timer("evolution"):
-                self._evolve(self._pending_evolution)
+                self._evolve(self._pending_evolution, X, y)
             self._pending_evolution = None
         e, B = self.epoch, cfg.batch_size
         order, start, losses, drop_rng = self._epoch_start(X.shape[0])
         lr = self._lr(n_epochs)
+        aug = augmenter(cfg, self.streams)
         bar = progress(n_batches - start, f"epoch {e + 1}/{n_epochs}", self.verbose)
         try:
             # overflow is detected through the loss below, with a useful message
@@ -245,14 +227,14 @@ class Trainer(TrainerBase):
                 for j in range(start, n_batches):
                     idx = order[j * B:(j + 1) * B]
                     if self._stream:
-                        lv, delta = self._loss_delta(X, y, idx, drop_rng)
+                        lv, delta = self._loss_delta(X, y, idx, drop_rng, aug=aug, key=(e, j))
                         if delta is None:
                             raise FloatingPointError(self._diverged_msg(e, j, lv, X))
                         model.backward(delta, self._grads,
                                        _LayerStep(self.optimizer, self._grads, idx.shape[0], lr))
                         stop = flag.set
                     else:
-                        lv, stop = self._shard_step(X, y, idx, drop_rng, lr, e, j, flag.set)
+                        lv, stop = self._shard_step(X, y, idx, drop_rng, lr, e, j, flag.set, aug)
                     losses.append(lv)
                     self.step += 1
                     bar.update(1)
@@ -272,16 +254,21 @@ class Trainer(TrainerBase):
                 record.update(test_loss=ev["loss"], test_accuracy=acc,
                               best_test_accuracy=self.best_accuracy)
         with self.timer("evolution"):
-            if cfg.rewire != "none" and e < n_epochs - 1:
-                self._evolve(e)
-            elif cfg.rewire != "none":
+            if dst.evolves(cfg, e) and e < n_epochs - 1:
+                self._evolve(e, X, y)
+            elif dst.evolves(cfg, e):
                 self._pending_evolution = e
         self._end_epoch(record, n_epochs, nnz=model.nnz(), dense_params=model.dense_params())
 
-    def _loss_delta(self, X, y, rows, rng):
-        """Forward pass of samples ``rows``: the loss and the output delta (None if not finite)."""
+    def _loss_delta(self, X, y, idx, rng, lo=0, hi=None, aug=None, key=None):
+        """Loss and output delta (None if not finite) of samples ``idx[lo:hi]``; augmentation
+        runs on the whole batch, so any number of ranks sees the same augmented samples."""
         cfg, model = self.config, self.model
-        xt = batch_t(X, rows, model.dtype)
+        rows = idx[lo:hi]
+        if aug is None:
+            xt = batch_t(X, rows, model.dtype)
+        else:
+            xt = np.ascontiguousarray(aug(batch_t(X, idx, model.dtype), *key)[:, lo:hi])
         yt = _one_hot(y[rows], model.layers[-1].n_out, model.dtype)
         yhat = model.forward(xt, train=True, rng=rng)
         lv = loss_value(cfg.loss, yhat, yt)
@@ -292,13 +279,14 @@ class Trainer(TrainerBase):
         return lv, output_delta(cfg.loss, model.activations[-1], model._cache[-1][1], yhat, yt,
                                 set_quirk=quirk)
 
-    def _shard_step(self, X, y, idx, rng, lr, e, j, stop):
+    def _shard_step(self, X, y, idx, rng, lr, e, j, stop, aug=None):
         """One step on this rank's share of batch ``idx``; the gradient sums are summed over
         ranks and every rank applies the same update. Returns the batch loss and whether
         any rank was asked to stop."""
         B = idx.shape[0]
         lo, hi = shard_bounds(B, self.comm.size, self.comm.rank)
-        lv, delta = self._loss_delta(X, y, idx[lo:hi], ShardedGenerator(rng, B, lo, hi))
+        lv, delta = self._loss_delta(X, y, idx, ShardedGenerator(rng, B, lo, hi), lo, hi,
+                                     aug=aug, key=(e, j))
         if delta is None:
             self._flat[:] = 0.0  # the loss sum below is not finite on every rank
         else:
@@ -309,9 +297,14 @@ class Trainer(TrainerBase):
         self.optimizer.step(self._grads, B, lr=lr)
         return total / B, stop
 
-    def _evolve(self, e):
+    def _evolve(self, e, X, y):
         cfg, model = self.config, self.model
         layers = model.layers  # index i of a layer is its parameter pair 2i, 2i + 1
+        if cfg.regrow != "random" and any(la.kind != "csr" for la in layers):
+            raise presets.ConfigError(f"--regrow {cfg.regrow} needs CSR layers only; this model has "
+                              "structured layers (sparsemlp.approx). Use --regrow random.")
+        signals = (None if cfg.regrow == "random"
+                   else dst.gradient_signals(model, cfg, self.streams, X, y, e, _one_hot))
         n = len(layers)
         upto = n if cfg.evolve_output else n - 1
         prune_now = (cfg.prune_percentile > 0 and e + 1 > cfg.prune_after
@@ -335,11 +328,15 @@ class Trainer(TrainerBase):
                     changed = True
                     self._drop_schedule(i, "importance pruning")
                 if cfg.rewire == "degree-preserving":
-                    evolution.apply(layer, "degree-preserving", zeta=cfg.zeta_for(i, n), rng=rng,
+                    evolution.apply(layer, "degree-preserving", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
                                     init=cfg.init, normal_std=cfg.normal_std, swaps=cfg.swaps,
                                     **remap)
+                elif signals is not None:
+                    evolution.apply(layer, cfg.regrow, zeta=dst.zeta_at(cfg, i, n, e),
+                                    **dst.rule_params(cfg, signals[i], rng), **remap)
+                    self._drop_schedule(i, "gradient regrowth")
                 else:
-                    res = evolution.apply(layer, "set", zeta=cfg.zeta_for(i, n), rng=rng,
+                    res = evolution.apply(layer, "set", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
                                           init=cfg.init, normal_std=cfg.normal_std, **remap)
                     if res.n_removed:
                         self._drop_schedule(i, "SET rewiring")

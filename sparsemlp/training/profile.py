@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from .. import evolution
+from . import dst
 
 __all__ = ["Profiler"]
 
@@ -67,6 +68,15 @@ class Profiler:
 
         evolution.apply = apply
         self._undo.append(lambda: setattr(evolution, "apply", orig_apply))
+        # gradient regrowth's batch forward/backward (training.dst, looked up at each call)
+        orig_signals = dst.gradient_signals
+
+        def signals(*a, **kw):
+            with self._time("evolution: gradient regrowth batch"):
+                return orig_signals(*a, **kw)
+
+        dst.gradient_signals = signals
+        self._undo.append(lambda: setattr(dst, "gradient_signals", orig_signals))
 
     @contextlib.contextmanager
     def _time(self, key):
