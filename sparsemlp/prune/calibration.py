@@ -77,8 +77,11 @@ def _scale(model, i):
     return 1.0
 
 
-def layer_output(model, i, A, W=None, b=None):
-    """Pre-activation of layer ``i`` at inference for sample-major inputs ``A`` (float64).
+def layer_output(model, i, A):
+    """Pre-activation of layer ``i`` at inference for sample-major inputs ``A``.
+
+    Computed by the layer's own kernels in its dtype (as the model computes it), returned
+    as float64.
 
     Parameters
     ----------
@@ -88,10 +91,6 @@ def layer_output(model, i, A, W=None, b=None):
         Layer index.
     A : ndarray of shape (n, n_in)
         The layer's inputs.
-    W : scipy.sparse.csr_array, optional
-        Weights to use instead of the layer's.
-    b : ndarray, optional
-        Bias to use instead of the layer's.
 
     Returns
     -------
@@ -99,10 +98,9 @@ def layer_output(model, i, A, W=None, b=None):
         ``(A @ W + b) * scale`` (``scale`` is 1 except with "original" dropout).
     """
     layer = model.layers[i]
-    W = layer.W if W is None else W
-    b = layer.b if b is None else b
-    Z = np.asarray(A @ W.astype(np.float64, copy=False))
-    Z += np.asarray(b, np.float64)
+    out = np.empty((layer.n_out, A.shape[0]), layer.dtype)
+    layer.forward(np.ascontiguousarray(A.T, dtype=layer.dtype), out)
+    Z = np.ascontiguousarray(out.T, dtype=np.float64)
     s = _scale(model, i)
     if s != 1.0:
         Z *= s
