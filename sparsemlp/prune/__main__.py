@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -17,12 +16,9 @@ from ..training.modelrun import model_config, save_model_run
 from ..training.rundir import NewRunGuard, plan_new_run
 from ..training.sourcedata import score, source_dataset
 from ..training.sources import load_source
-from .core import prune
+from .core import check_settings, prune
 from .errors import COMPENSATIONS, CRITERIA, SCOPES, PruneError
 from .layer import needs_data
-
-logger = logging.getLogger("sparsemlp")
-
 
 def _parser():
     p = argparse.ArgumentParser(
@@ -134,6 +130,13 @@ def _run(args):
     plan_new_run(out)  # before any work
     src = load_source(args.source, activations=args.activations,
                       layout=args.layout.replace("-", "_"), dtype=args.dtype)
+    try:  # the settings first: a mistake costs no data loading
+        check_settings(src.model, density=args.density, sparsity=args.sparsity,
+                       n_remove=args.n_remove, criterion=args.criterion,
+                       compensate=args.compensate, layers=args.layers, steps=args.steps,
+                       scope=args.scope, damp=args.damp)
+    except PruneError as exc:
+        raise ConfigError(str(exc)) from None
     if src.regressor:
         raise ConfigError(f"{args.source} is a regressor; sparsemlp run directories hold "
                           "classifiers. Prune it in Python: sparsemlp.prune.prune(model, ...).")
@@ -147,8 +150,6 @@ def _run(args):
                           f"needs calibration data, and {args.source} comes without a data set: "
                           "pass --dataset NAME (with --normalize as the model was trained), "
                           "--calib FILE.npy or --calib-noise.")
-    logger.info("source %s (%s): sizes %s, nnz %s; calibration: %s", src.name, src.kind,
-                src.model.sizes, src.model.nnz(), origin)
     before = score(src.model, ds.X_test, ds.y_test, run_cfg.loss) if ds is not None else None
     try:
         pruned, report = prune(
@@ -180,17 +181,19 @@ def _run(args):
                        history=[*src.history, record], initial=src.model,
                        info={"pruned_from": os.path.abspath(args.source), "prune": settings,
                              "calibration": origin})
-    _print(args, report, before, after, ds, out, run_cfg)
+    _print(args, src, origin, report, before, after, ds, out)
     return 0
 
 
-def _print(args, report, before, after, ds, out, cfg):
+def _print(args, src, origin, report, before, after, ds, out):
     if args.json:
         d = report.to_dict()
-        d.update(out=out, accuracy_before=before and before["accuracy"],
+        d.update(out=out, source=src.name, source_kind=src.kind, calibration=origin,
+                 accuracy_before=before and before["accuracy"],
                  accuracy_after=after and after["accuracy"])
         print(json.dumps(d))
         return
+    print(f"source {src.name} ({src.kind}): sizes {src.model.sizes}; calibration: {origin}")
     print(report)
     if before is not None:
         print(f"test accuracy {before['accuracy']:.4f} -> {after['accuracy']:.4f} "
@@ -218,12 +221,6 @@ def main(argv=None):
     args, code = parse(_parser(), argv)
     if args is None:
         return code
-    h = logging.StreamHandler(sys.stderr)
-    h.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger("sparsemlp")
-    root.handlers[:] = [h]
-    root.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    root.propagate = False
     return run_tool(_run, args)
 
 

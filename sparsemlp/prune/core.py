@@ -16,7 +16,7 @@ from .errors import COMPENSATIONS, CRITERIA, SCOPES, PruneError
 from .layer import layer_saliencies, needs_data, prune_layer
 from .report import LayerReport, PruneReport, progress
 
-__all__ = ["prune"]
+__all__ = ["prune", "check_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,40 @@ def _check(model, criterion, compensate, scope, steps, damp, layers):
             raise PruneError("criterion 'output_distance' removes one weight at a time; steps "
                              "does not apply to it. Drop steps.")
     return steps, damp, layers
+
+
+def check_settings(model, *, density=None, sparsity=None, n_remove=None, criterion="obs",
+                   compensate="refit", layers=None, steps=1, scope="layer", damp=0.01):
+    """Check the settings of :func:`prune` for a model without pruning anything.
+
+    Parameters
+    ----------
+    model : SparseMLP
+        The model.
+    density, sparsity, n_remove, criterion, compensate, layers, steps, scope, damp
+        As for :func:`prune`.
+
+    Returns
+    -------
+    steps : int
+        Rounds.
+    damp : float
+        Damping.
+    layers : list of int
+        Layers pruned, sorted.
+    targets : ndarray or int
+        Connections kept per pruned layer, or in total (scope "global").
+
+    Raises
+    ------
+    PruneError
+        Naming the first invalid setting and its valid values.
+    """
+    steps, damp, layers = _check(model, criterion, compensate, scope, steps, damp, layers)
+    targets = final_targets([model.layers[i].nnz for i in layers],
+                            [model.layers[i].n_in * model.layers[i].n_out for i in layers],
+                            density=density, sparsity=sparsity, n_remove=n_remove, scope=scope)
+    return steps, damp, layers, targets
 
 
 def _copy(model):
@@ -178,12 +212,11 @@ def prune(model, *, density=None, sparsity=None, n_remove=None, criterion="obs",
     [0.25, 0.25]
     """
     t0 = time.perf_counter()
-    steps, damp, layers = _check(model, criterion, compensate, scope, steps, damp, layers)
+    steps, damp, layers, targets = check_settings(
+        model, density=density, sparsity=sparsity, n_remove=n_remove, criterion=criterion,
+        compensate=compensate, layers=layers, steps=steps, scope=scope, damp=damp)
     n_layers = len(model.layers)
     nnz0 = [la.nnz for la in model.layers]
-    targets = final_targets([nnz0[i] for i in layers],
-                            [model.layers[i].n_in * model.layers[i].n_out for i in layers],
-                            density=density, sparsity=sparsity, n_remove=n_remove, scope=scope)
     if scope == "layer":
         targets = dict(zip(layers, (int(t) for t in targets)))
     use_data = needs_data(criterion, compensate) or calib is not None
