@@ -20,6 +20,7 @@ from .core import check_settings, prune
 from .errors import COMPENSATIONS, CRITERIA, SCOPES, PruneError
 from .layer import needs_data
 
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="python -m sparsemlp.prune",
