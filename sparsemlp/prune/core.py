@@ -64,7 +64,19 @@ def check_settings(model, *, density=None, sparsity=None, n_remove=None, criteri
     ----------
     model : SparseMLP
         The model.
-    density, sparsity, n_remove, criterion, compensate, layers, steps, scope, damp
+    density, sparsity : float, optional
+        As for :func:`prune`.
+    n_remove : int, optional
+        As for :func:`prune`.
+    criterion, compensate : str
+        As for :func:`prune`.
+    layers : sequence of int, optional
+        As for :func:`prune`.
+    steps : int, default=1
+        As for :func:`prune`.
+    scope : str, default="layer"
+        As for :func:`prune`.
+    damp : float, default=0.01
         As for :func:`prune`.
 
     Returns
