@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 from test_export_build import TARGETS, need
 
 from sparsemlp.cli import train as train_cli
@@ -16,8 +17,7 @@ from sparsemlp.export._source import load_source, run_data
 pytestmark = pytest.mark.slow
 
 CANDIDATES = [os.environ.get("SPARSEMLP_FASHION_MNIST", ""), "/usr/share/datasets/fashion-mnist",
-              "/work/shared/data/fashion-mnist",
-              os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "fashion-mnist")]
+              str(SHARED_DATA / "fashion-mnist")]
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@
 
 import numpy as np
 
+from ..nn.batching import batch_t
 from ..nn.functions import make_activation
-from ..nn.mlp import SparseMLP, batch_t
+from ..nn.mlp import SparseMLP
 from ..rbm import SparseRBM
 from ._codegen import _describe, _fitted_model
 
