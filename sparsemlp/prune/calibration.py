@@ -77,11 +77,20 @@ def _scale(model, i):
     return 1.0
 
 
+def _dense_is_smaller(layer):
+    """Whether the layer's weights take no more memory dense than as CSR (density >= 2/3 for
+    float32 or float64 values with int32 indices): the size guard of the dense product."""
+    W = layer.W
+    return W.shape[0] * W.shape[1] * W.data.itemsize <= W.nnz * (W.data.itemsize
+                                                                 + W.indices.itemsize)
+
+
 def layer_output(model, i, A):
     """Pre-activation of layer ``i`` at inference for sample-major inputs ``A``.
 
-    Computed by the layer's own kernels in its dtype (as the model computes it), returned
-    as float64.
+    Computed in the layer's dtype (as the model computes it): by the layer's own kernels, or
+    by one BLAS product when the weights take no more memory dense than as CSR (an imported
+    dense layer); returned as float64.
 
     Parameters
     ----------
@@ -98,9 +107,14 @@ def layer_output(model, i, A):
         ``(A @ W + b) * scale`` (``scale`` is 1 except with "original" dropout).
     """
     layer = model.layers[i]
-    out = np.empty((layer.n_out, A.shape[0]), layer.dtype)
-    layer.forward(np.ascontiguousarray(A.T, dtype=layer.dtype), out)
-    Z = np.ascontiguousarray(out.T, dtype=np.float64)
+    if _dense_is_smaller(layer):  # a (nearly) dense layer: one BLAS product, same dtype
+        Z = np.asarray(A, dtype=layer.dtype) @ layer.W.toarray()
+        Z += layer.b
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+    else:
+        out = np.empty((layer.n_out, A.shape[0]), layer.dtype)
+        layer.forward(np.ascontiguousarray(A.T, dtype=layer.dtype), out)
+        Z = np.ascontiguousarray(out.T, dtype=np.float64)
     s = _scale(model, i)
     if s != 1.0:
         Z *= s

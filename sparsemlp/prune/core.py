@@ -297,10 +297,11 @@ def _errors(model, work, X, report):
     for i in range(n):
         z0 = layer_output(model, i, A)
         z1 = layer_output(work, i, A)
-        report.layers[i].rel_error = float(np.linalg.norm(z1 - z0) / max(np.linalg.norm(z0),
-                                                                          np.finfo(float).tiny))
+        report.layers[i].rel_error = _rel(z1, z0)
         if i < n - 1:
-            A = next_input(work, i, A)
-    f0, f1 = logits(model, X), logits(work, X)
-    report.output_rel_error = float(np.linalg.norm(f1 - f0) / max(np.linalg.norm(f0),
-                                                                  np.finfo(float).tiny))
+            A = np.ascontiguousarray(work.activations[i].forward(z1.T).T, dtype=np.float64)
+    report.output_rel_error = _rel(z1, logits(model, X))  # z1: the pruned model's logits
+
+
+def _rel(z, z0):
+    return float(np.linalg.norm(z - z0) / max(np.linalg.norm(z0), np.finfo(float).tiny))
