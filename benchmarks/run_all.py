@@ -65,6 +65,10 @@ BENCHMARKS = {
                   ["--out", "{out}/rbm_scale.jsonl"]),
     "export": ("bench_export.py", ["--quick", "--out", "{out}/export.jsonl"],
                ["--out", "{out}/export.jsonl"]),
+    "prune": ("bench_prune.py",
+              ["--parts", "large", "seed", "--repeats", "1", "--seeds", "0", "--seed-iter", "50",
+               "--sparsities", "0", "0.5", "0.75", "--od-seeds", "--out", "{out}/prune.jsonl"],
+              ["--out", "{out}/prune.jsonl"]),
 }
 
 
