@@ -183,7 +183,7 @@ def part_fmnist(a):
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clf = MLPClassifier((1000, 1000), max_iter=a.epochs, random_state=0,
+            clf = MLPClassifier((1000, 1000), max_iter=a.dense_epochs or a.epochs, random_state=0,
                                 batch_size=128).fit(ds.X_train, ds.y_train)
         dense_s = time.perf_counter() - t
         with open(pkl, "wb") as fh:
@@ -191,7 +191,7 @@ def part_fmnist(a):
     with open(pkl, "rb") as fh:
         clf, dense_s = pickle.load(fh)
     dense = load_source(clf).model
-    _emit(a.out, dict(base, model="dense 784-1000-1000-10 (scikit-learn)",
+    _emit(a.out, dict(base, model="dense 784-1000-1000-10 (scikit-learn)", epochs=clf.n_iter_,
                       accuracy=_acc(dense, Xte, yte), seconds=dense_s,
                       params=int(sum(dense.nnz()) + 2010)))
     # dense -> the SET model's connections per layer, obs + refit
@@ -240,6 +240,7 @@ def main():
     p.add_argument("--od-samples", type=int, default=200,
                    help="calibration samples of the output-distance criterion")
     p.add_argument("--epochs", type=int, default=10, help="Fashion-MNIST training epochs")
+    p.add_argument("--dense-epochs", type=int, help="epochs of the dense net (default --epochs)")
     p.add_argument("--calib", type=int, default=2048, help="Fashion-MNIST calibration samples")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workdir", help="keep the Fashion-MNIST models here (reused when present)")
