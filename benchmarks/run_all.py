@@ -80,6 +80,10 @@ BENCHMARKS = {
     "dst_cost": ("bench_dst.py", ["cost", "--h", "1000", "--out", "{out}/dst_cost.jsonl"],
                  ["cost", "--h", "1000", "10000", "100000", "--blocked-max", "1000000000",
                   "--out", "{out}/dst_cost.jsonl"]),
+    "prune": ("bench_prune.py",
+              ["--parts", "large", "seed", "--repeats", "1", "--seeds", "0", "--seed-iter", "50",
+               "--sparsities", "0", "0.5", "0.75", "--od-seeds", "--out", "{out}/prune.jsonl"],
+              ["--out", "{out}/prune.jsonl"]),
 }
 
 
