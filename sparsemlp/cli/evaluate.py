@@ -12,6 +12,7 @@ from .._rng import Streams
 from ..data import DataError
 from ..training.config import ConfigError
 from ..training.loading import find_checkpoint
+from ..training.presets import NO_DATASET
 from .common import parse, run_tool
 
 
@@ -70,6 +71,10 @@ def _dataset(tr, *, dataset, data_dir, threads):
     from ..training.datasets import load_dataset
 
     run_cfg = tr.config
+    if run_cfg.dataset == NO_DATASET and dataset is None:
+        raise DataError("this run records no data set (a model imported without one, then "
+                        "pruned): pass --dataset NAME, with features scaled as the model "
+                        "expects.")
     over = {k: v for k, v in (("dataset", dataset), ("data_dir", data_dir), ("threads", threads))
             if v is not None}
     if dataset is not None:

@@ -262,8 +262,11 @@ def _run(args):
               f"{s['eval']:.1f} s")
     elif "last_epoch" in r:
         le, s = r["last_epoch"], r["seconds"]
-        print(f"last epoch {le['epoch']}: test accuracy {le['test_accuracy']:.4f} (best "
-              f"{r['best_test_accuracy']:.4f}), peak RSS {le['peak_rss_mb']:.0f} MiB; time "
+        def acc(v):  # None for a model scored on no data (a pruned import)
+            return "n/a" if v is None else f"{v:.4f}"
+
+        print(f"last epoch {le['epoch']}: test accuracy {acc(le['test_accuracy'])} (best "
+              f"{acc(r['best_test_accuracy'])}), peak RSS {le['peak_rss_mb']:.0f} MiB; time "
               f"train {s['train']:.1f} s, evolution {s['evolution']:.1f} s, eval {s['eval']:.1f} s")
     return 0
 

@@ -17,6 +17,7 @@ from ..training.config import ConfigError, TrainConfig, load_toml
 from ..training.datasets import load_dataset, pad_features, rbm_data  # noqa: F401 - public here too
 from ..training.rundir import NewRunGuard, drop_after, locate_resume, plan_new_run, plan_resume
 from ..training.signals import signals_raise
+from ..training.warmstart import inherited_settings, init_preprocessing
 from .common import parse, run_tool
 
 logger = logging.getLogger("sparsemlp")
@@ -72,6 +73,8 @@ def _resolve(args):
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
     settings.update(flags)
+    if settings.get("init_from") and not args.resume:  # the trained model's sizes and data
+        settings = dict(inherited_settings(settings["init_from"], settings), **settings)
     return TrainConfig.from_dict(settings, source=args.config or "flags").resolve(), flags
 
 
@@ -186,7 +189,9 @@ def _main(args):
         return 0
 
     streams = Streams(cfg.seed, legacy=cfg.legacy_rng)
-    ds = load_dataset(cfg, streams, progress=not args.quiet)
+    # a run started from a trained model scales and labels its data as that model expects
+    prep = init_preprocessing(cfg.init_from) if cfg.init_from and ck is None else None
+    ds = load_dataset(cfg, streams, progress=not args.quiet, preprocessing=prep)
     ks = _kernels.get(cfg.backend)
     logger.info("sparsemlp %s | backend %s | threads %s | seed %s | run %s", __version__,
                 ks.name, cfg.threads or "all", cfg.seed, run_dir)

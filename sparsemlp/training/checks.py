@@ -66,6 +66,12 @@ def validate(self):
         check_param("adam_eps", self.adam_eps, "float", low=0, low_open=True, **hp)
         for b in ("adam_beta1", "adam_beta2"):
             check_param(b, getattr(self, b), "float", low=0, high=1, high_open=True, **hp)
+        if self.init_from is not None and (self.model != "mlp"
+                                           or self.topology not in ("set", "static")):
+            raise ConfigError(f"init_from starts an MLP from trained weights and keeps their "
+                              f"topology: use it with --model mlp and --topology set (SET "
+                              f"evolves it) or static. Got model={self.model!r}, "
+                              f"topology={self.topology!r}.")
         if self.model == "rbm":
             _validate_rbm(self)
         _validate_topology(self, n_layers)

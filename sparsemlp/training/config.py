@@ -113,6 +113,11 @@ class TrainConfig:
                       "on average (more mixes better, costs more)")
     pad_inputs: int = _f(0, "zero-pad the features to this many inputs, e.g. 800 for 784 pixels "
                          "(Dey et al.; lets z divide the inputs); 0 = no padding")
+    init_from: str = _f(None, "start from the weights and biases of a trained MLP (a run, "
+                        "checkpoint or final/ directory, e.g. one written by python -m "
+                        "sparsemlp.prune) instead of a random initialisation; its topology is "
+                        "kept, and on the command line its sizes, activations and data set are "
+                        "used unless given")
     zeta: tuple = _f((0.3,), "fraction rewired per epoch; one value or one per layer",
                      nargs="+", type=float)
     evolve_output: bool = _f(None, "evolve the output layer too")

@@ -17,6 +17,7 @@ from .build import build_model
 from .comm import SerialComm
 from .history import progress
 from .signals import _interrupted, _InterruptFlag
+from .warmstart import init_model
 
 __all__ = ["Trainer"]
 
@@ -99,7 +100,8 @@ class Trainer(TrainerBase):
         Parameters
         ----------
         config : TrainConfig
-            Configuration (resolved here if needed).
+            Configuration (resolved here if needed); with ``init_from`` the model is the
+            trained one it names (:func:`sparsemlp.training.warmstart.init_model`).
         n_features, n_outputs : int
             Input and output sizes.
         streams : Streams, optional
@@ -112,8 +114,9 @@ class Trainer(TrainerBase):
         Trainer
             A trainer at epoch 0.
         """
-        return cls._from_config(config.resolve(), build_model, n_features, n_outputs,
-                                streams=streams, **kw)
+        cfg = config.resolve()
+        build = init_model if cfg.init_from else build_model  # trained weights, or fresh ones
+        return cls._from_config(cfg, build, n_features, n_outputs, streams=streams, **kw)
 
     def _load_extra_state(self, arrays, meta):
         self.best_accuracy = meta.get("best_accuracy")

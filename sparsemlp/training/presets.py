@@ -1,7 +1,7 @@
 """Presets of a training run: the modes' defaults, topology names, the configuration error."""
 
 __all__ = ["ConfigError", "TOPOLOGIES", "PREDEFINED", "CLASH_KINDS", "MODE_DEFAULTS", "RBM_DEFAULTS",
-           "ADAM_LR"]
+           "ADAM_LR", "NO_DATASET"]
 
 
 class ConfigError(ValueError):
@@ -53,3 +53,7 @@ RBM_DEFAULTS = {
 
 #: Learning rate of ``optimizer="adam"`` when none is given (Kingma & Ba 2015's default).
 ADAM_LR = 1e-3
+
+#: ``dataset`` of a run whose model came without one (an imported, then pruned model):
+#: ``python -m sparsemlp.evaluate`` then needs ``--dataset``.
+NO_DATASET = "none"
