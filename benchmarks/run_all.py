@@ -65,6 +65,11 @@ BENCHMARKS = {
                   ["--out", "{out}/rbm_scale.jsonl"]),
     "export": ("bench_export.py", ["--quick", "--out", "{out}/export.jsonl"],
                ["--out", "{out}/export.jsonl"]),
+    "approx": ("bench_approx.py",
+               ["--dataset", "digits", "--hidden", "64", "64", "--dense-epochs", "10", "--shares",
+                "0.1", "0.3", "--epochs", "1", "--repeats", "2", "--dense-cache",
+                "{out}/approx_dense_digits.npz", "--out", "{out}/approx.jsonl"],
+               ["--pyfaust", "--out", "{out}/approx.jsonl"]),
 }
 
 
