@@ -71,12 +71,12 @@ def layer_dense(layer):
     return (out - layer.b[:, None]).T.astype(np.float64)
 
 
-def product_us(layer, batch, repeats):
-    """Median microseconds per sample of ``layer.forward`` on a batch (one thread)."""
+def product_us(layer, batch, repeats, samples=2000):
+    """Median microseconds per sample of ``layer.forward`` on a batch (``samples`` per repeat)."""
     rng = np.random.default_rng(1)
     xt = np.ascontiguousarray(rng.standard_normal((layer.n_in, batch)), dtype=layer.dtype)
     out = np.empty((layer.n_out, batch), layer.dtype)
-    n = max(1, int(2000 / batch))
+    n = max(1, int(samples / batch))
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -189,6 +189,8 @@ def main():
                    help="training samples for fine-tuning (0: all)")
     p.add_argument("--calib-samples", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--timing-samples", type=int, default=2000,
+                   help="samples per timing repeat (batch 1: as many calls)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pyfaust", action="store_true", help="compare sparse_product with pyfaust")
@@ -220,8 +222,8 @@ def main():
         dense_row = {"bench": "approx", "layer": which, "index": i, "shape": list(W.shape),
                      "method": "dense", "n_params": W.size, "rel_error": 0.0,
                      "acc_before": acc0, "acc_after": acc0,
-                     "us_per_sample_b1": product_us(base.layers[i], 1, a.repeats),
-                     "us_per_sample_b64": product_us(base.layers[i], 64, a.repeats), **cond}
+                     "us_per_sample_b1": product_us(base.layers[i], 1, a.repeats, a.timing_samples),
+                     "us_per_sample_b64": product_us(base.layers[i], 64, a.repeats, a.timing_samples), **cond}
         append_jsonl(a.out, dense_row)
         for share in a.shares:
             for method in a.methods:
@@ -250,8 +252,9 @@ def main():
                                rel_error=float(np.linalg.norm(W - A) / np.linalg.norm(W)),
                                acc_before=score(m, ds.X_test, ds.y_test,
                                                 "cross_entropy")["accuracy"],
-                               us_per_sample_b1=product_us(la, 1, a.repeats),
-                               us_per_sample_b64=product_us(la, 64, a.repeats))
+                               us_per_sample_b1=product_us(la, 1, a.repeats, a.timing_samples),
+                               us_per_sample_b64=product_us(la, 64, a.repeats,
+                                                             a.timing_samples))
                     row["acc_after"] = (fine_tune(m, i, method, cfg, ds, a) if a.epochs
                                         else None)
                     if a.pyfaust and method == "sparse_product":
