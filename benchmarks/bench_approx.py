@@ -168,6 +168,25 @@ def pyfaust_row(W, factor_nnz, args):
             "n_params": int(F.nnz_sum()), "n_iter": its}
 
 
+def pyfaust_random(sizes, share, args):
+    """Ours against pyfaust on seeded random N(0, 1) n x n matrices (K = 2, same nonzero split)."""
+    cond = conditions()
+    for n in sizes:
+        W = np.random.default_rng(args.seed).standard_normal((n, n))
+        with thread_limit(args.threads):
+            t = time.perf_counter()
+            a = approx.sparse_product(W, share=share, **OPTIONS["sparse_product"])
+            sec = time.perf_counter() - t
+            nnz = [int(f.nnz) for f in a.factors]
+            row = {"bench": "approx_pyfaust", "shape": [n, n], "share": share, "factor_nnz": nnz,
+                   "ours": {"rel_error": a.rel_error, "seconds": sec,
+                                 "n_params": a.n_params},
+                   "pyfaust": pyfaust_row(W, nnz, args), **cond}
+        append_jsonl(args.out, row)
+        print(f"{n} x {n}, share {share}: sparsemlp {row['ours']}, pyfaust {row['pyfaust']}",
+              flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="fashion-mnist")
@@ -194,6 +213,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pyfaust", action="store_true", help="compare sparse_product with pyfaust")
+    p.add_argument("--pyfaust-random", type=int, nargs="+", metavar="N",
+                   help="only compare with pyfaust on random N x N matrices at the first share")
     p.add_argument("--out", default=os.path.join(HERE, "results", "approx.jsonl"))
     a = p.parse_args()
     a.dense_cache = a.dense_cache or os.path.join(
@@ -203,6 +224,8 @@ def main():
         kind, _, kv = item.partition(":")
         name, _, value = kv.partition("=")
         options.setdefault(kind, {})[name] = float(value) if "." in value else int(value)
+    if a.pyfaust_random:
+        return pyfaust_random(a.pyfaust_random, a.shares[0], a)
     cfg = TrainConfig(dataset=a.dataset, hidden=tuple(a.hidden), seed=a.seed,
                       threads=a.threads).resolve()
     ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng))
