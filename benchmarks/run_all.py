@@ -84,6 +84,11 @@ BENCHMARKS = {
               ["--parts", "large", "seed", "--repeats", "1", "--seeds", "0", "--seed-iter", "50",
                "--sparsities", "0", "0.5", "0.75", "--od-seeds", "--out", "{out}/prune.jsonl"],
               ["--out", "{out}/prune.jsonl"]),
+    "approx": ("bench_approx.py",
+               ["--dataset", "digits", "--hidden", "64", "64", "--dense-epochs", "10", "--shares",
+                "0.1", "0.3", "--epochs", "1", "--repeats", "2", "--dense-cache",
+                "{out}/approx_dense_digits.npz", "--out", "{out}/approx.jsonl"],
+               ["--pyfaust", "--out", "{out}/approx.jsonl"]),
 }
 
 

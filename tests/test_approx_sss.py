@@ -83,3 +83,25 @@ def test_bad_options():
         approx.sss(W, share=0.5, method="fast")
     with pytest.raises(ValueError, match="at least 2 rows"):
         approx.sss(W[:1], share=0.5)
+
+
+# Hand counts for 64 x 64, rank-2 generators, d = 2 (blocks of b = 64 / K rows and columns).
+# Stored: D_k (b x b) for every k; causal B_0..B_{K-2} (2 x b), A_1..A_{K-2} (2 x 2), C_1..C_{K-1}
+# (b x 2); anticausal F_1..F_{K-1}, E_1..E_{K-2}, G_0..G_{K-2} the same sizes. The issue's (Kissel &
+# Diepold's) count also has the four boundary generators that touch a zero-dimensional state,
+# B_{K-1}, C_0, F_0, G_{K-1} (2 x b or b x 2 each), stored by neither recursion.
+@pytest.mark.parametrize("n_states, share, D, B, A, C, stored, issue", [
+    (4, 0.4, 4 * 16 * 16, 3 * 2 * 16, 2 * 2 * 2, 3 * 16 * 2, 1424, 1552),
+    (8, 0.3, 8 * 8 * 8, 7 * 2 * 8, 6 * 2 * 2, 7 * 8 * 2, 1008, 1072),
+    (16, 0.25, 16 * 4 * 4, 15 * 2 * 4, 14 * 2 * 2, 15 * 4 * 2, 848, 880),
+])
+def test_parameter_conventions_against_a_hand_count(seed, n_states, share, D, B, A, C, stored,
+                                                    issue):
+    W = semiseparable(64, 2, np.random.default_rng(seed))
+    a = approx.sss(W, share=share, n_states=n_states)
+    arrays = a.to_arrays()
+    sizes = {g: arrays[g].size for g in ("D", "A", "B", "C", "E", "F", "G")}
+    assert sizes == {"D": D, "A": A, "B": B, "C": C, "E": A, "F": B, "G": C}
+    assert D + 2 * (A + B + C) == stored == a.n_params
+    b = 64 // n_states
+    assert stored + 4 * (2 * b) == issue == a.budget_convention_params

@@ -1,4 +1,4 @@
-"""The ``sparsemlp`` console command: ``sparsemlp train|evaluate|info|plot [ARGS]``."""
+"""The ``sparsemlp`` console command: ``sparsemlp train|evaluate|info|plot|export|approx [ARGS]``."""
 
 import importlib
 import sys
@@ -11,9 +11,10 @@ SUBCOMMANDS = {
     "info": ("sparsemlp.cli.info", "layers, connections, bytes per connection, degrees"),
     "plot": ("sparsemlp.cli.plot", "learning curves, time per epoch, degree distributions (PNG)"),
     "export": ("sparsemlp.export.__main__", "a trained run as standalone C99 (host, aarch64, armv7)"),
+    "approx": ("sparsemlp.approx.__main__", "layers of a trained MLP as structured matrices"),
 }
 
-USAGE = "usage: sparsemlp {train,evaluate,info,plot,export} [ARGS]  (sparsemlp CMD --help for details)"
+USAGE = "usage: sparsemlp {train,evaluate,info,plot,export,approx} [ARGS]  (sparsemlp CMD --help for details)"
 
 
 def main(argv=None):

@@ -116,7 +116,10 @@ def save_schedules(run_dir, model):
 
 
 def save_degrees(path, model):
-    """Write the in- and out-degrees of every layer (``in_<i>``, ``out_<i>``) to ``path``.
+    """Write the in- and out-degrees of every CSR layer (``in_<i>``, ``out_<i>``) to ``path``.
+
+    ``i`` counts the CSR layers (`SparseMLP.sparse_layers`), as the plot tool reads them;
+    structured layers have no degrees.
 
     Parameters
     ----------
@@ -126,7 +129,7 @@ def save_degrees(path, model):
         The model; O(neurons) memory, no dense matrix.
     """
     arrays = {}
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(model.sparse_layers()):
         W = layer.W
         arrays[f"out_{i}"] = np.diff(W.indptr).astype(np.int64)
         arrays[f"in_{i}"] = np.bincount(W.indices, minlength=W.shape[1]).astype(np.int64)

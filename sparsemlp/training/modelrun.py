@@ -80,7 +80,9 @@ def model_config(model, *, base=None, dataset=None, normalize="none", data_dir=N
 
 
 def write_degrees(path, model):
-    """In- and out-degrees of every layer (``in_<i>``, ``out_<i>``) to an ``.npz`` file.
+    """In- and out-degrees of every CSR layer (``in_<i>``, ``out_<i>``) to an ``.npz`` file.
+
+    ``i`` counts the CSR layers (`SparseMLP.sparse_layers`): structured layers have none.
 
     Parameters
     ----------
@@ -91,7 +93,7 @@ def write_degrees(path, model):
         The model.
     """
     arrays = {}
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(model.sparse_layers()):
         W = layer.W
         arrays[f"out_{i}"] = np.diff(W.indptr).astype(np.int64)
         arrays[f"in_{i}"] = np.bincount(W.indices, minlength=W.shape[1]).astype(np.int64)

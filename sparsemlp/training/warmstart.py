@@ -117,7 +117,8 @@ def init_model(cfg, n_features, n_outputs, *, rng=None, kernels):
                               f"--{k.replace('_', '-')} to use the model's.")
     dtype = np.dtype(cfg.dtype)
     return SparseMLP.from_weights(
-        [la.W.astype(dtype, copy=True) for la in m.layers],
+        [la.W.astype(dtype, copy=True) if la.kind == "csr" else  # structured: a copy too
+         la.to_approximation().to_layer(la.b, dtype=dtype, kernels=kernels) for la in m.layers],
         biases=[la.b.astype(dtype, copy=True) for la in m.layers],
         activation=cfg.activation, output_activation=cfg.output_activation, alpha=cfg.alpha,
         dropout=cfg.dropout, dropout_kind=cfg.dropout_kind, kernels=kernels)

@@ -1,0 +1,251 @@
+"""Command line: ``python -m sparsemlp.approx SOURCE --kind K --share S --out RUN`` replaces layers."""
+
+import argparse
+import inspect
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..cli.common import parse, run_tool
+from ..training.config import ConfigError
+from ..training.history import peak_rss_mb
+from ..training.modelrun import model_config, save_model_run, write_degrees
+from ..training.rundir import NewRunGuard, plan_new_run
+from ..training.sourcedata import score, source_dataset
+from ..training.sources import load_source
+from .common import ApproximationFailedError, budget_for
+from .replace import KINDS, approximate_layer
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m sparsemlp.approx",
+        description="Replace layers of a trained MLP (a sparsemlp run, a pickled scikit-learn "
+                    "MLP, a folder of W_<i>.npy, an .npz) by structured approximations within "
+                    "a parameter budget; writes the model as a run directory (evaluate, info "
+                    "and train --init-from read it; fine-tuning trains the structures).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("source", metavar="SOURCE", help="run, checkpoint or final/ directory; .pkl "
+                   "or .joblib scikit-learn MLP; folder of W_<i>.npy and b_<i>.npy; .npz")
+    p.add_argument("--kind", required=True, help=f"the structure: {', '.join(KINDS)}")
+    p.add_argument("--share", type=float, required=True, help="parameter budget of each "
+                   "replaced layer as a fraction of its n_in*n_out, in (0, 1]")
+    p.add_argument("--layers", type=int, nargs="+", help="layers to replace (default: all)")
+    p.add_argument("--option", "-o", action="append", default=[], metavar="NAME=VALUE",
+                   help="an option of the kind's builder, e.g. n_states=20 (sss), n_factors=3 "
+                        "(sparse_product), levels=3 (hodlr); repeat for several")
+    d = p.add_argument_group("data (test accuracy before and after)")
+    d.add_argument("--dataset", help="data set to score on (default: the run's own; imported "
+                   "models have none): a name or file as for train")
+    d.add_argument("--data-dir", help="directory searched for data set files")
+    d.add_argument("--normalize", choices=("none", "zscore", "minmax"), default="none",
+                   help="scaling of --dataset for an imported model (as it was trained)")
+    i = p.add_argument_group("imported models")
+    i.add_argument("--activations", nargs="+", help="activations of a .npy folder or .npz: one "
+                   "per layer, or hidden and output (e.g. relu softmax)")
+    i.add_argument("--layout", choices=("out-in", "in-out"), default="out-in",
+                   help="orientation of the .npy/.npz matrices: n_out x n_in (PyTorch) or "
+                        "n_in x n_out (scikit-learn's coefs_)")
+    i.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                   help="value dtype of imported dense layers")
+    p.add_argument("--out", help="run directory to write (default: runs/<source>-<kind>)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no messages but the report")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="tracebacks on errors")
+    return p
+
+
+def _value(text):
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def kind_options(kind, items):
+    """The builder options of ``--option NAME=VALUE`` items, checked against the builder.
+
+    Parameters
+    ----------
+    kind : str
+        An approximation kind (a key of ``KINDS``).
+    items : list of str
+        ``NAME=VALUE`` texts; values become int, float, None (``none``) or str.
+
+    Returns
+    -------
+    dict
+        Options for ``KINDS[kind]``.
+
+    Raises
+    ------
+    ConfigError
+        For a malformed item or a name the builder does not take.
+    """
+    allowed = [n for n, q in inspect.signature(KINDS[kind]).parameters.items()
+               if q.kind is q.KEYWORD_ONLY and n not in ("share", "on_failure")]
+    out = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not eq or not name or not text.strip():
+            raise ConfigError(f"--option {item!r} is not NAME=VALUE; e.g. --option "
+                              f"{allowed[0] if allowed else 'name'}=VALUE.")
+        if name not in allowed:
+            raise ConfigError(f"--option {name!r} is not an option of {kind}; it takes "
+                              f"{', '.join(allowed) or 'none'}.")
+        out[name] = _value(text)
+    return out
+
+
+def _check(args):
+    if args.kind not in KINDS:
+        raise ConfigError(f"--kind {args.kind!r} is not one of {', '.join(KINDS)}.")
+    if not np.isfinite(args.share) or not 0 < args.share <= 1:
+        raise ConfigError(f"--share must be in (0, 1] (a fraction of each layer's n_in*n_out). "
+                          f"Got {args.share}.")
+    return kind_options(args.kind, args.option)
+
+
+def _layers(args, model):
+    n = len(model.layers)
+    layers = list(range(n)) if args.layers is None else args.layers
+    bad = [i for i in layers if not 0 <= i < n]
+    if bad or len(set(layers)) != len(layers):
+        raise ConfigError(f"--layers must list distinct layers among 0..{n - 1} of "
+                          f"{args.source} (sizes {model.sizes}). Got {args.layers}.")
+    done = [i for i in layers if model.layers[i].kind != "csr"]
+    if done:
+        raise ConfigError(f"layer {done[0]} of {args.source} is already a "
+                          f"{model.layers[done[0]].kind} layer; pass --layers with CSR layers "
+                          f"only ({[i for i in range(n) if model.layers[i].kind == 'csr']}).")
+    for i in layers:  # the budget of every layer before any work
+        la = model.layers[i]
+        budget_for((la.n_out, la.n_in), args.share)
+    return sorted(layers)
+
+
+def _approximate(model, layers, args, options):
+    """Replace the layers in place; one report dict per layer."""
+    report = []
+    for i in layers:
+        la = model.layers[i]
+        t = time.perf_counter()
+        try:
+            a = approximate_layer(model, i, args.kind, share=args.share, **options)
+        except ApproximationFailedError as exc:
+            raise ConfigError(f"layer {i} ({la.n_in} x {la.n_out}): {exc} Try another --share, "
+                              "--kind or --option.") from None
+        except (ValueError, TypeError) as exc:  # infeasible budgets, bad option values
+            raise ConfigError(f"layer {i} ({la.n_in} x {la.n_out}): {exc}") from None
+        r = {"layer": i, "shape": [la.n_in, la.n_out], "kind": args.kind,
+             "budget": a.budget, "n_params": a.n_params, "dense_params": la.n_in * la.n_out,
+             "rel_error": a.rel_error, "seconds": time.perf_counter() - t}
+        if hasattr(a, "budget_convention_params"):
+            r["budget_convention_params"] = a.budget_convention_params
+        report.append(r)
+    return report
+
+
+def _out_dir(args):
+    if args.out:
+        return args.out
+    base = os.path.basename(os.path.normpath(args.source)) or "model"
+    return os.path.join("runs", f"{os.path.splitext(base)[0]}-{args.kind}")
+
+
+def _run(args):
+    options = _check(args)
+    out = _out_dir(args)
+    plan_new_run(out)  # before any work
+    src = load_source(args.source, activations=args.activations,
+                      layout=args.layout.replace("-", "_"), dtype=args.dtype)
+    layers = _layers(args, src.model)
+    if src.regressor:
+        raise ConfigError(f"{args.source} is a regressor; sparsemlp run directories hold "
+                          "classifiers. Use sparsemlp.approx.approximate_layer in Python.")
+    ds, run_cfg = source_dataset(src, dataset=args.dataset, data_dir=args.data_dir,
+                                 normalize=args.normalize)
+    if run_cfg is None:
+        run_cfg = model_config(src.model, epochs=max(1, src.epoch))
+    before = score(src.model, ds.X_test, ds.y_test, run_cfg.loss) if ds is not None else None
+    model = src.model  # changed in place
+    report = _approximate(model, layers, args, options)
+    t = time.perf_counter()
+    after = score(model, ds.X_test, ds.y_test, run_cfg.loss) if ds is not None else None
+    record = {"epoch": src.epoch, "lr": None, "train_loss": None,
+              "test_loss": None if after is None else after["loss"],
+              "test_accuracy": None if after is None else after["accuracy"],
+              "best_test_accuracy": None if after is None else after["accuracy"],
+              "nnz": model.nnz(), "dense_params": model.dense_params(),
+              "seconds_train": 0.0, "seconds_evolution": sum(r["seconds"] for r in report),
+              "seconds_eval": time.perf_counter() - t, "peak_rss_mb": peak_rss_mb(),
+              "approximated": report}
+    prep = src.preprocessing if src.kind == "run" or ds is None else ds.preprocessing
+    settings = {k: v for k, v in vars(args).items() if k not in ("verbose", "quiet", "json")}
+    with NewRunGuard(out, True):
+        save_model_run(out, model, run_cfg, preprocessing=prep, epoch=src.epoch,
+                       history=[*src.history, record],
+                       info={"approximated_from": os.path.abspath(args.source),
+                             "approx": settings})
+        # the plot tool pairs initial degrees with the CSR layers (unchanged here), in order
+        write_degrees(os.path.join(out, "initial_degrees.npz"), model)
+    _print(args, src, report, before, after, ds, out)
+    return 0
+
+
+def _print(args, src, report, before, after, ds, out):
+    acc = (None, None) if before is None else (before["accuracy"], after["accuracy"])
+    if args.json:
+        print(json.dumps({"out": out, "source": src.name, "source_kind": src.kind,
+                          "layers": report, "accuracy_before": acc[0],
+                          "accuracy_after": acc[1]}))
+        return
+    print(f"source {src.name} ({src.kind}): sizes {src.model.sizes}")
+    print(f"{'layer':>5} {'n_in x n_out':>13} {'budget':>9} {'n_params':>9} {'share':>7} "
+          f"{'rel_error':>9} {'seconds':>8}")
+    for r in report:
+        n_in, n_out = r["shape"]
+        print(f"{r['layer']:>5} {f'{n_in} x {n_out}':>13} {r['budget']:>9,} {r['n_params']:>9,} "
+              f"{r['n_params'] / r['dense_params']:>7.4f} {r['rel_error']:>9.4f} "
+              f"{r['seconds']:>8.2f}" + (f"  (P(d) = {r['budget_convention_params']:,})"
+                                         if "budget_convention_params" in r else ""))
+    if before is not None:
+        print(f"test accuracy {acc[0]:.4f} -> {acc[1]:.4f} ({after['count']} test samples "
+              f"of {ds.name})")
+    else:
+        print("no data set: test accuracy not measured. python -m sparsemlp.evaluate "
+              f"{out} --dataset NAME scores it (features scaled as the model expects).")
+    print(f"wrote {out}: python -m sparsemlp.evaluate {out}; fine-tune with python -m "
+          f"sparsemlp.train --init-from {out} --epochs 5 --out RUN")
+
+
+def main(argv=None):
+    """Replace layers of a trained MLP by structured approximations; return the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success, 1 failure, 2 usage, data, source or parameter error.
+    """
+    args, code = parse(_parser(), argv)
+    if args is None:
+        return code
+    return run_tool(_run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
