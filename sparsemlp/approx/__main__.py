@@ -10,12 +10,17 @@ import time
 import numpy as np
 
 from ..cli.common import parse, run_tool
+from ..cli.posthoc import (
+    add_imported_model_arguments,
+    default_out,
+    open_source,
+    print_accuracy_and_next,
+    write_run,
+)
 from ..training.config import ConfigError
-from ..training.history import peak_rss_mb
-from ..training.modelrun import model_config, save_model_run, write_degrees
-from ..training.rundir import NewRunGuard, plan_new_run
-from ..training.sourcedata import score, source_dataset
-from ..training.sources import load_source
+from ..training.modelrun import write_degrees
+from ..training.rundir import plan_new_run
+from ..training.sourcedata import score
 from .common import ApproximationFailedError, budget_for
 from .replace import KINDS, approximate_layer
 
@@ -43,14 +48,7 @@ def _parser():
     d.add_argument("--data-dir", help="directory searched for data set files")
     d.add_argument("--normalize", choices=("none", "zscore", "minmax"), default="none",
                    help="scaling of --dataset for an imported model (as it was trained)")
-    i = p.add_argument_group("imported models")
-    i.add_argument("--activations", nargs="+", help="activations of a .npy folder or .npz: one "
-                   "per layer, or hidden and output (e.g. relu softmax)")
-    i.add_argument("--layout", choices=("out-in", "in-out"), default="out-in",
-                   help="orientation of the .npy/.npz matrices: n_out x n_in (PyTorch) or "
-                        "n_in x n_out (scikit-learn's coefs_)")
-    i.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="value dtype of imported dense layers")
+    add_imported_model_arguments(p)
     p.add_argument("--out", help="run directory to write (default: runs/<source>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no messages but the report")
@@ -155,49 +153,22 @@ def _approximate(model, layers, args, options):
     return report
 
 
-def _out_dir(args):
-    if args.out:
-        return args.out
-    base = os.path.basename(os.path.normpath(args.source)) or "model"
-    return os.path.join("runs", f"{os.path.splitext(base)[0]}-{args.kind}")
-
-
 def _run(args):
     options = _check(args)
-    out = _out_dir(args)
+    out = default_out(args, args.kind)
     plan_new_run(out)  # before any work
-    src = load_source(args.source, activations=args.activations,
-                      layout=args.layout.replace("-", "_"), dtype=args.dtype)
+    src, ds, run_cfg = open_source(
+        args, "Use sparsemlp.approx.approximate_layer in Python.",
+        lambda src: _layers(args, src.model))
     layers = _layers(args, src.model)
-    if src.regressor:
-        raise ConfigError(f"{args.source} is a regressor; sparsemlp run directories hold "
-                          "classifiers. Use sparsemlp.approx.approximate_layer in Python.")
-    ds, run_cfg = source_dataset(src, dataset=args.dataset, data_dir=args.data_dir,
-                                 normalize=args.normalize)
-    if run_cfg is None:
-        run_cfg = model_config(src.model, epochs=max(1, src.epoch))
     before = score(src.model, ds.X_test, ds.y_test, run_cfg.loss) if ds is not None else None
     model = src.model  # changed in place
     report = _approximate(model, layers, args, options)
-    t = time.perf_counter()
-    after = score(model, ds.X_test, ds.y_test, run_cfg.loss) if ds is not None else None
-    record = {"epoch": src.epoch, "lr": None, "train_loss": None,
-              "test_loss": None if after is None else after["loss"],
-              "test_accuracy": None if after is None else after["accuracy"],
-              "best_test_accuracy": None if after is None else after["accuracy"],
-              "nnz": model.nnz(), "dense_params": model.dense_params(),
-              "seconds_train": 0.0, "seconds_evolution": sum(r["seconds"] for r in report),
-              "seconds_eval": time.perf_counter() - t, "peak_rss_mb": peak_rss_mb(),
-              "approximated": report}
-    prep = src.preprocessing if src.kind == "run" or ds is None else ds.preprocessing
-    settings = {k: v for k, v in vars(args).items() if k not in ("verbose", "quiet", "json")}
-    with NewRunGuard(out, True):
-        save_model_run(out, model, run_cfg, preprocessing=prep, epoch=src.epoch,
-                       history=[*src.history, record],
-                       info={"approximated_from": os.path.abspath(args.source),
-                             "approx": settings})
-        # the plot tool pairs initial degrees with the CSR layers (unchanged here), in order
-        write_degrees(os.path.join(out, "initial_degrees.npz"), model)
+    after = write_run(out, model, args, src, ds, run_cfg, tool="approx",
+                      seconds=sum(r["seconds"] for r in report), entry={"approximated": report},
+                      info={"approximated_from": os.path.abspath(args.source)})
+    # the plot tool pairs initial degrees with the CSR layers (unchanged here), in order
+    write_degrees(os.path.join(out, "initial_degrees.npz"), model)
     _print(args, src, report, before, after, ds, out)
     return 0
 
@@ -218,14 +189,7 @@ def _print(args, src, report, before, after, ds, out):
               f"{r['n_params'] / r['dense_params']:>7.4f} {r['rel_error']:>9.4f} "
               f"{r['seconds']:>8.2f}" + (f"  (P(d) = {r['budget_convention_params']:,})"
                                          if "budget_convention_params" in r else ""))
-    if before is not None:
-        print(f"test accuracy {acc[0]:.4f} -> {acc[1]:.4f} ({after['count']} test samples "
-              f"of {ds.name})")
-    else:
-        print("no data set: test accuracy not measured. python -m sparsemlp.evaluate "
-              f"{out} --dataset NAME scores it (features scaled as the model expects).")
-    print(f"wrote {out}: python -m sparsemlp.evaluate {out}; fine-tune with python -m "
-          f"sparsemlp.train --init-from {out} --epochs 5 --out RUN")
+    print_accuracy_and_next(out, ds, before, after, "")
 
 
 def main(argv=None):

@@ -4,18 +4,21 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
 from ..cli.common import parse, run_tool
+from ..cli.posthoc import (
+    add_imported_model_arguments,
+    default_out,
+    open_source,
+    print_accuracy_and_next,
+    write_run,
+)
 from ..data import DataError
 from ..training.config import ConfigError
-from ..training.history import peak_rss_mb
-from ..training.modelrun import model_config, save_model_run
-from ..training.rundir import NewRunGuard, plan_new_run
-from ..training.sourcedata import score, source_dataset
-from ..training.sources import load_source
+from ..training.rundir import plan_new_run
+from ..training.sourcedata import score
 from .core import check_settings, prune
 from .errors import COMPENSATIONS, CRITERIA, SCOPES, PruneError
 from .layer import needs_data
@@ -62,14 +65,7 @@ def _parser():
                    help="calibrate on uniform noise in [--noise-low, --noise-high] (data-free)")
     c.add_argument("--noise-low", type=float, default=0.0)
     c.add_argument("--noise-high", type=float, default=1.0)
-    i = p.add_argument_group("imported models")
-    i.add_argument("--activations", nargs="+", help="activations of a .npy folder or .npz: one "
-                   "per layer, or hidden and output (e.g. relu softmax)")
-    i.add_argument("--layout", choices=("out-in", "in-out"), default="out-in",
-                   help="orientation of the .npy/.npz matrices: n_out x n_in (PyTorch) or "
-                        "n_in x n_out (scikit-learn's coefs_)")
-    i.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="value dtype of imported dense layers")
+    add_imported_model_arguments(p)
     p.add_argument("--out", help="run directory to write (default: runs/<source>-pruned)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
     p.add_argument("--threads", type=int, default=0, help="BLAS threads (0 = all cores)")
@@ -114,37 +110,26 @@ def _calibration(args, src, ds):
     return ds.X_train[rows], f"{k} training samples of {ds.name}", rows
 
 
-def _out_dir(args):
-    if args.out:
-        return args.out
-    base = os.path.basename(os.path.normpath(args.source)) or "model"
-    return os.path.join("runs", f"{os.path.splitext(base)[0]}-pruned")
-
-
 def _run(args):
     _choice("criterion", args.criterion, CRITERIA)
     _choice("compensate", args.compensate, COMPENSATIONS)
     _choice("scope", args.scope, SCOPES)
     if args.calib_samples < 1:
         raise ConfigError(f"--calib-samples must be at least 1. Got {args.calib_samples}.")
-    out = _out_dir(args)
+    out = default_out(args, "pruned")
     plan_new_run(out)  # before any work
-    src = load_source(args.source, activations=args.activations,
-                      layout=args.layout.replace("-", "_"), dtype=args.dtype)
-    try:  # the settings first: a mistake costs no data loading
-        check_settings(src.model, density=args.density, sparsity=args.sparsity,
-                       n_remove=args.n_remove, criterion=args.criterion,
-                       compensate=args.compensate, layers=args.layers, steps=args.steps,
-                       scope=args.scope, damp=args.damp)
-    except PruneError as exc:
-        raise ConfigError(str(exc)) from None
-    if src.regressor:
-        raise ConfigError(f"{args.source} is a regressor; sparsemlp run directories hold "
-                          "classifiers. Prune it in Python: sparsemlp.prune.prune(model, ...).")
-    ds, run_cfg = source_dataset(src, dataset=args.dataset, data_dir=args.data_dir,
-                                 normalize=args.normalize)
-    if run_cfg is None:
-        run_cfg = model_config(src.model, epochs=max(1, src.epoch))
+
+    def check(src):  # the settings first: a mistake costs no data loading
+        try:
+            check_settings(src.model, density=args.density, sparsity=args.sparsity,
+                           n_remove=args.n_remove, criterion=args.criterion,
+                           compensate=args.compensate, layers=args.layers, steps=args.steps,
+                           scope=args.scope, damp=args.damp)
+        except PruneError as exc:
+            raise ConfigError(str(exc)) from None
+
+    src, ds, run_cfg = open_source(
+        args, "Prune it in Python: sparsemlp.prune.prune(model, ...).", check)
     calib, origin, rows = _calibration(args, src, ds)
     if calib is None and (needs_data(args.criterion, args.compensate)):
         raise ConfigError(f"criterion {args.criterion!r} with compensate {args.compensate!r} "
@@ -161,27 +146,12 @@ def _run(args):
             seed=args.seed, threads=args.threads, progress_bar=not args.quiet)
     except PruneError as exc:
         raise ConfigError(str(exc)) from None
-    t = time.perf_counter()
-    after = train = None
-    if ds is not None:
-        after = score(pruned, ds.X_test, ds.y_test, run_cfg.loss)
-        if rows is not None:  # the loss on the calibration samples, which are training data
-            train = score(pruned, calib, ds.y_train[rows], run_cfg.loss)["loss"]
-    record = {"epoch": src.epoch, "lr": None, "train_loss": train,
-              "test_loss": None if after is None else after["loss"],
-              "test_accuracy": None if after is None else after["accuracy"],
-              "best_test_accuracy": None if after is None else after["accuracy"],
-              "nnz": pruned.nnz(), "dense_params": pruned.dense_params(),
-              "seconds_train": 0.0, "seconds_evolution": report.seconds,
-              "seconds_eval": time.perf_counter() - t, "peak_rss_mb": peak_rss_mb(),
-              "pruned": report.to_dict()}
-    prep = src.preprocessing if src.kind == "run" or ds is None else ds.preprocessing
-    settings = {k: v for k, v in vars(args).items() if k not in ("verbose", "quiet", "json")}
-    with NewRunGuard(out, True):
-        save_model_run(out, pruned, run_cfg, preprocessing=prep, epoch=src.epoch,
-                       history=[*src.history, record], initial=src.model,
-                       info={"pruned_from": os.path.abspath(args.source), "prune": settings,
-                             "calibration": origin})
+    train = None
+    if ds is not None and rows is not None:  # the loss on the calibration (training) samples
+        train = score(pruned, calib, ds.y_train[rows], run_cfg.loss)["loss"]
+    after = write_run(out, pruned, args, src, ds, run_cfg, tool="prune", seconds=report.seconds,
+                      entry={"pruned": report.to_dict()}, train_loss=train, initial=src.model,
+                      info={"pruned_from": os.path.abspath(args.source), "calibration": origin})
     _print(args, src, origin, report, before, after, ds, out)
     return 0
 
@@ -196,14 +166,7 @@ def _print(args, src, origin, report, before, after, ds, out):
         return
     print(f"source {src.name} ({src.kind}): sizes {src.model.sizes}; calibration: {origin}")
     print(report)
-    if before is not None:
-        print(f"test accuracy {before['accuracy']:.4f} -> {after['accuracy']:.4f} "
-              f"({after['count']} test samples of {ds.name})")
-    else:
-        print("no data set: test accuracy not measured. python -m sparsemlp.evaluate "
-              f"{out} --dataset NAME scores it (features scaled as the model expects).")
-    print(f"wrote {out}: python -m sparsemlp.evaluate {out}; fine-tune with python -m "
-          f"sparsemlp.train --init-from {out} --topology static --epochs 5 --out RUN")
+    print_accuracy_and_next(out, ds, before, after, " --topology static")
 
 
 def main(argv=None):
