@@ -1,6 +1,8 @@
 """The Cython module's instruction-set variants: all usable ones against the reference and each other."""
 
+import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -14,6 +16,20 @@ REF = _kernels.get("numpy")
 VARIANTS = _kernels.cython_variants()
 
 pytestmark = pytest.mark.skipif(not VARIANTS, reason="the cython backend is not built")
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def _two_variants():
+    """Skip unless at least two variants run here; under CI=true a variant that is not built
+    fails instead (CI builds all of them), a CPU without the instructions still skips."""
+    status = _kernels.cython_info()["variants"]
+    not_built = {k: v for k, v in status.items() if v.startswith("not built")}
+    if os.environ.get("CI", "").lower() == "true" and not_built:
+        pytest.fail(f"CI builds every instruction-set variant, but {not_built} here")
+    if len(VARIANTS) < 2:
+        pytest.skip(f"needs two instruction-set variants, usable here: {list(VARIANTS)} "
+                    f"(all: {status}); build them without "
+                    "SPARSEMLP_ISA_VARIANTS=0 on an x86-64 CPU with AVX2")
 
 # batch sizes around every register-tile size (SSE2 32/16/8/4 floats, AVX2 64/32/16/8,
 # AVX-512 128/64/32/16) and the scalar tail
@@ -106,3 +122,32 @@ def test_isa_environment_variable():
     r = _isa_in_subprocess("avx9000")
     assert r.returncode != 0
     assert "SPARSEMLP_ISA='avx9000' is not an instruction-set variant" in r.stderr
+
+
+def _train_in_subprocess(isa, workdir):
+    env = {**os.environ, "SPARSEMLP_ISA": isa, "SPARSEMLP_BACKEND": "cython"}
+    r = subprocess.run([sys.executable, str(HERE / "_isa_run.py"), str(workdir)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_whole_runs_are_bitwise_identical_in_every_variant(tmp_path):
+    """MLP and RBM, float32 and float64, SGD and Adam, SET evolution after every epoch: every
+    metric and every final array (weights, biases, optimizer state) has the same bits."""
+    _two_variants()
+    got = {isa: _train_in_subprocess(isa, tmp_path / isa) for isa in VARIANTS}
+    first_isa = next(iter(got))
+    first = got[first_isa]
+    for isa, res in got.items():
+        assert res["isa"] == isa
+        for name, run in res["runs"].items():
+            ref = first["runs"][name]
+            assert run["arrays"].keys() == ref["arrays"].keys()
+            for ep, (a, b) in enumerate(zip(run["metrics"], ref["metrics"]), 1):
+                assert a == b, f"{name}, epoch {ep}: {isa} {a} != {first_isa} {b}"
+            bad = [k for k in ref["arrays"] if run["arrays"][k] != ref["arrays"][k]]
+            assert not bad, f"{name}: {isa} and {first_isa} differ in {bad}"
+    # every run trained 3 epochs and evolved its topology
+    for name, run in first["runs"].items():
+        assert len(run["metrics"]) == 3 and run["evolved"], name

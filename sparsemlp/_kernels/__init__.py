@@ -11,7 +11,7 @@ import numpy as np
 from . import _flags, _reference
 
 __all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "unavailable_reasons",
-           "cython_variants"]
+           "cython_variants", "cython_info"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +144,32 @@ def cython_variants():
             mod.set_parallel_threshold(_flags.PAR_MIN_FLOPS)
             out[isa] = _kernel_set("cython", mod)
     return out
+
+
+def cython_info():
+    """What the Cython backend is here: its build and its instruction-set variants.
+
+    Returns
+    -------
+    dict or None
+        None when the Cython backend is unavailable (see ``unavailable_reasons``); else
+        ``isa`` (the variant the ``"cython"`` backend uses), ``variants`` (every variant
+        name -> ``"usable"`` or why it is not), ``openmp`` (compiled with OpenMP),
+        ``max_threads`` (threads a parallel kernel would use now) and ``cython_version``
+        (the Cython that compiled the kernels, recorded at build time: Cython itself is
+        needed only to build them).
+    """
+    mod = _load("cython")
+    if mod is None:
+        return None
+    usable = cython_variants()
+    return {
+        "isa": mod.ISA,
+        "variants": {isa: "usable" if isa in usable else _isa_reasons[isa] for isa in ISAS},
+        "openmp": bool(mod.openmp_enabled()),
+        "max_threads": int(mod.max_threads()),
+        "cython_version": getattr(mod, "CYTHON_VERSION", "unknown"),
+    }
 
 
 def _is_available(name):
