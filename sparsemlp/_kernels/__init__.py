@@ -34,8 +34,11 @@ KERNEL_NAMES = (
 
 
 class KernelSet(types.SimpleNamespace):
-    """Frozen namespace of one backend's kernels (``ks.spmm(...)``) plus ``ks.name`` and
-    ``ks.isa`` (the Cython module's instruction-set variant, None for the other backends)."""
+    """Frozen namespace of one backend's kernels (``ks.spmm(...)``).
+
+    Besides one function per name in ``KERNEL_NAMES`` it holds ``ks.name`` and ``ks.isa``
+    (the Cython module's instruction-set variant, None for the other backends).
+    """
 
     def __setattr__(self, key, value):
         raise AttributeError("KernelSet is read-only")
@@ -84,9 +87,10 @@ def _load(name):
 
 
 # Instruction-set variants of the Cython module, fastest first, with the CPU level each needs
-# (the baseline module's cpu_level(): 1 = x86-64-v3, 2 = x86-64-v4). Same source, same
-# results for the gathers (no FMA contraction); the dot products of sddmm may differ in the
-# last bits between variants (vector width sets the summation order).
+# (the baseline module's cpu_level(): 1 = x86-64-v3, 2 = x86-64-v4). Same source, same bits:
+# every kernel's order of additions is fixed in the source and compiled without FMA
+# contraction or reassociation (csrc/_cython.pyx, "Same bits in every instruction-set
+# variant"), so whole training runs are bit-identical whichever variant runs them.
 ISAS = {"avx512": 2, "avx2": 1, "baseline": 0}
 _isa_reasons: dict[str, str] = {}
 
