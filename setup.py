@@ -10,10 +10,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 REQUIRED = os.environ.get("SPARSEMLP_REQUIRE_EXTENSIONS") == "1"
-# Every variant computes the same bits (csrc/_cython.pyx, "Determinism"): no FMA contraction
-# (-ffp-contract=off) and no reassociation (no -fassociative-math / -ffast-math), so the
-# compiler evaluates each sum in the order the source writes, whatever the vector width.
-CFLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+# Every variant computes the same bits (csrc/_cython.pyx, "Same bits in every instruction-set
+# variant"): no FMA contraction (-ffp-contract=off) and no reassociation (-fno-fast-math
+# also cancels a -ffast-math or -fassociative-math in the user's CFLAGS, which come first),
+# so the compiler evaluates each sum in the order the source writes, whatever the vector width.
+CFLAGS = ["-O3", "-fno-fast-math", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
 if os.environ.get("SPARSEMLP_NATIVE") == "1":  # opt-in for local builds only
     CFLAGS.append("-march=native")
 OMP = ["-fopenmp"]

@@ -31,6 +31,12 @@
 #ifndef SMLP_DOT_H
 #define SMLP_DOT_H
 
+/* Reassociation would let the compiler reorder the sums below per vector width (checked: a
+   baseline build with -fassociative-math differs from this order in sddmm). */
+#if defined(__ASSOCIATIVE_MATH__) || defined(__FAST_MATH__)
+#error "sparsemlp's kernels must be compiled without -ffast-math / -fassociative-math (setup.py passes -fno-fast-math)"
+#endif
+
 #include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
