@@ -31,10 +31,10 @@
 #   * gathers (spmm, spmm_t, the dX half of backward_fused) and spmm_scatter: out[j, b] =
 #     sum of the terms one at a time in ascending k (i for the scatter), starting from 0;
 #     elementwise over the contiguous batch axis B, which is what gets vectorised.
-#   * sddmm and the dW half of backward_fused, a dot product over B: 64-byte lanes (16
-#     floats, 8 doubles) summed in ascending b, halved to 16 bytes, the rest of B in 16-byte
-#     groups lane by lane, halved to one value, then the last < 16 bytes one term at a time
-#     (the exact order is in csrc/smlp_dot.h).
+#   * sddmm and the dW half of backward_fused, a dot product over B: 32-byte lanes (8
+#     floats, 4 doubles) summed in ascending b, halved to 16 bytes, one more 16-byte group
+#     lane by lane, halved to one value, then the last < 16 bytes one term at a time (the
+#     exact order is in csrc/smlp_dot.h).
 #   * optimizer updates: elementwise, the reference's expressions (so also its bits).
 #   Not covered: the Numba backend (compiled for the host CPU at run time, its own fastmath
 #   flags) and the NumPy reference give close but not identical bits; NumPy's own routines
@@ -410,7 +410,7 @@ cdef inline void _sddmm_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_ss
                             Py_ssize_t lim, const index_t* idx, const floating* x,
                             const floating* dy) noexcept nogil:
     """dst[k] = <x[:B], dy[idx[k], :B]> for k in [start, end), in the fixed order of
-    csrc/smlp_dot.h (64-byte lanes, a halving reduction, the tail in 16-byte groups)."""
+    csrc/smlp_dot.h (32-byte lanes, a halving reduction, a 16-byte group, single terms)."""
     cdef Py_ssize_t pf = _pf_dist(B * sizeof(floating))
     if floating is float:
         if index_t is int:
@@ -669,7 +669,7 @@ def sddmm(const index_t[::1] indptr, const index_t[::1] indices, const floating[
         O(nnz * B) time, O(1) extra memory.
     Determinism / threading
         Parallel over W's rows i (static schedule); one dot product per entry, four entries
-        per pass over xt[i]. The order of the B-sum is fixed by B alone (64-byte lanes and a
+        per pass over xt[i]. The order of the B-sum is fixed by B alone (32-byte lanes and a
         halving reduction; see csrc/smlp_dot.h): same bits for any thread count and in every
         instruction-set variant.
     """

@@ -85,21 +85,14 @@ def _gather_in_order(indptr, indices, w, src):
     return out
 
 
-def _halve(lanes, width):
-    """Lane l += lane l + h for h = half the lanes, a quarter, ... until ``width`` remain."""
-    while lanes.shape[1] > width:
-        h = lanes.shape[1] // 2
-        lanes = lanes[:, :h] + lanes[:, h:2 * h]
-    return lanes
-
-
 def _sddmm_in_order(indptr, indices, xt, dyt):
     """dw[k] = <xt[i], dyt[indices[k]]> in the order the kernels' contract fixes for every
-    variant (csrc/smlp_dot.h): 64-byte lanes summed in ascending b, halved to 16 bytes, the
-    next 2Q then Q products added lane-wise, halved to one value, then the remaining products
-    one at a time. Vectorised over the entries in NumPy; each + and * rounded once."""
+    variant (csrc/smlp_dot.h): 32-byte lanes summed in ascending b, lane l + lane l + Q, the
+    next Q products added lane-wise, halved to one value, then the remaining products one at
+    a time. Vectorised over the entries in NumPy; each + and * rounded once."""
     dtype, B = xt.dtype, xt.shape[1]
-    L, Q = 64 // dtype.itemsize, 16 // dtype.itemsize
+    L = 32 // dtype.itemsize
+    Q = L // 2
     rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
     p = xt[rows] * dyt[indices]  # (nnz, B)
     s = np.zeros(p.shape[0], dtype)
@@ -109,14 +102,14 @@ def _sddmm_in_order(indptr, indices, xt, dyt):
         lanes = np.zeros((p.shape[0], L), dtype)
         for b in range(0, nb, L):
             lanes = lanes + p[:, b:b + L]
-        q = _halve(lanes, Q)
-        b2 = nb + 2 * Q if B - nb >= 2 * Q else nb
-        if b2 > nb:
-            q = q + (p[:, nb:nb + Q] + p[:, nb + Q:b2])
-        b1 = b2 + Q if B - b2 >= Q else b2
-        if b1 > b2:
-            q = q + p[:, b2:b1]
-        s = _halve(q, 1)[:, 0]
+        q = lanes[:, :Q] + lanes[:, Q:]
+        b1 = nb + Q if B - nb >= Q else nb
+        if b1 > nb:
+            q = q + p[:, nb:b1]
+        while q.shape[1] > 1:  # floats (q0 + q2) + (q1 + q3), doubles q0 + q1
+            h = q.shape[1] // 2
+            q = q[:, :h] + q[:, h:]
+        s = q[:, 0]
     for b in range(b1, B):
         s = s + p[:, b]
     return s
@@ -136,7 +129,7 @@ def test_variants_match_reference(dtype, index_dtype, B, seed):
 @pytest.mark.parametrize("B", [*BATCHES, 2, 5, 6, 10, 12, 15, 24, 28, 31, 32, 48, 200])
 def test_every_variant_computes_the_documented_order(dtype, index_dtype, B, seed):
     """Each variant gives the bits of a NumPy emulation of the order the kernels' contract
-    fixes (csrc/_cython.pyx: gathers in ascending k; csrc/smlp_dot.h: sddmm in 64-byte
+    fixes (csrc/_cython.pyx: gathers in ascending k; csrc/smlp_dot.h: sddmm in 32-byte
     lanes): no FMA, no reassociation, whatever the vector width. Runs with the baseline
     alone too."""
     indptr, indices, data, xt, dyt, t = _problem(dtype, index_dtype, B, seed)
