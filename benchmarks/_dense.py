@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from sparsemlp.optim import lr_at
+from sparsemlp.nn.optim import lr_at
 
 
 class DenseMLP:
@@ -13,7 +13,7 @@ class DenseMLP:
 
     The same choices as sparsemlp's default mode: He-uniform weights ``U(+-sqrt(6/n_in))``,
     zero biases, coupled L2 (``v = mu*v - lr*(g + wd*w); w += v``, biases included), batch-mean
-    gradients, learning-rate schedule from :func:`sparsemlp.optim.lr_at`.
+    gradients, learning-rate schedule from :func:`sparsemlp.nn.optim.lr_at`.
     """
 
     def __init__(self, sizes, *, rng, dtype=np.float32, dropout=0.2, masks=None):

@@ -4,11 +4,12 @@ For sparse (about 1 % dense) and narrow, ~98 %-dense layers it times
 
 * ``init``: ``sparsemlp.topology.erdos_renyi`` with a Generator (Law B for the sparse cases,
   Law A draws for the narrow ones, ``density=0.98`` for the large narrow one);
-* ``evolve``: one ``sparsemlp.evolution.evolve(zeta=0.3)`` with a Generator and the
+* ``evolve``: one ``sparsemlp.evolution.set.evolve(zeta=0.3)`` with a Generator and the
   rebuild of the layer's transposed index it implies (``ensure_index``), plus the share
   spent in the backend kernels (``csr_merge``, ``csr_transpose``) and the optimizer remap
-  that follows a step (DESIGN section 4.6); with a tracemalloc pass for the temporaries
-  (bytes per connection) of one init and one evolve;
+  that follows a step (kept connections keep their relative order, so the state moves as
+  ``new[~fresh] = old[keep_index]`` and is 0 at the regrown positions); with a tracemalloc
+  pass for the temporaries (bytes per connection) of one init and one evolve;
 * ``evolve_legacy``: the same step with a RandomState (reference mode, RNG-exact port of
   the original fast routine);
 * competitors (cases up to ``--original-max-nnz``): ``original_init``, the original
@@ -185,8 +186,8 @@ def _rebuild_index(layer):
 
 def point_sparsemlp(case, args):
     from sparsemlp import _kernels
-    from sparsemlp.evolution import evolve
-    from sparsemlp.layers import SparseLinear
+    from sparsemlp.evolution.set import evolve
+    from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 
     n_in, n_out, kw = CASES[case]
@@ -216,7 +217,7 @@ def point_sparsemlp(case, args):
         _rebuild_index(layer)  # the transposed index is rebuilt lazily: count it here
         t1 = time.perf_counter()
         t_kernels.append(proxy.seconds)
-        fresh = np.zeros(nnz, bool)  # the optimizer remap of DESIGN 4.6, in place
+        fresh = np.zeros(nnz, bool)  # the optimizer remap (Optimizer.remap's rule), in place
         fresh[res.new_positions] = True
         velocity[~fresh] = velocity[res.keep_index]
         velocity[fresh] = 0
@@ -258,8 +259,8 @@ def memory_point(n_in, n_out, kw, dtype, ks, seed):
     """
     import tracemalloc
 
-    from sparsemlp.evolution import evolve
-    from sparsemlp.layers import SparseLinear
+    from sparsemlp.evolution.set import evolve
+    from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 
     rng = np.random.default_rng(seed + 1)
@@ -288,8 +289,8 @@ def memory_point(n_in, n_out, kw, dtype, ks, seed):
 
 
 def point_original(case, args):
-    from sparsemlp.evolution import evolve
-    from sparsemlp.layers import SparseLinear
+    from sparsemlp.evolution.set import evolve
+    from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 
     n_in, n_out, kw = CASES[case]

@@ -40,7 +40,7 @@ def point(model, seed, epochs, hidden, threads, overrides):
     from sparsemlp import TrainConfig, Trainer
     from sparsemlp._parallel import thread_limit
     from sparsemlp._rng import Streams
-    from sparsemlp.train import load_dataset
+    from sparsemlp.cli.train import load_dataset
 
     base_rss = _rss_mib()
     cfg = TrainConfig(dataset="fashion-mnist", epochs=epochs, seed=seed, hidden=tuple(hidden),

@@ -49,14 +49,9 @@ def _info():
     # Cython is needed only to build the kernels (above: the version that built them)
     lines.append(("Cython (build-time)", _version("Cython")
                   or "not installed (needed only to compile the kernels)"))
-    if "numba" in sys.modules:
-        import numba
-
-        try:
-            layer = numba.threading_layer()
-        except ValueError:
-            layer = "not yet initialised"
-        lines.append(("numba threads", f"{numba.get_num_threads()} ({layer})"))
+    nt = _kernels.numba_threads()
+    if nt is not None:
+        lines.append(("numba threads", f"{nt[0]} ({nt[1]})"))
     try:
         from threadpoolctl import threadpool_info
 

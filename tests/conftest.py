@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -85,7 +86,8 @@ class StopAt(Callback):
 
 
 class InterruptAfter:
-    """Stands in for the SIGINT flag: reports an interrupt at the n-th check."""
+    """Stands in for the SIGINT flag: reports an interrupt at the n-th check (the trainer
+    checks after every batch and once more at the end of every epoch)."""
 
     def __init__(self, n):
         self.n = n
@@ -101,3 +103,16 @@ class InterruptAfter:
 
     def __exit__(self, *exc):
         return False
+
+
+def wait_until_training(p, pause=2.0):
+    """Read a ``sparsemlp.train`` subprocess's stderr up to its ``model ...`` line (logged just
+    before ``fit`` installs the signal handlers), then wait ``pause`` seconds; returns what was
+    read. Waiting for config.json instead races with the set-up on a loaded machine."""
+    lines = []
+    for line in iter(p.stderr.readline, ""):
+        lines.append(line)
+        if line.startswith("model "):
+            break
+    time.sleep(pause)
+    return "".join(lines)

@@ -9,11 +9,13 @@ import pytest
 import scipy.sparse as sp
 from dense_reference import forward as dense_forward
 
-from sparsemlp import checkpoint, cli, evaluate, info
-from sparsemlp import train as train_cli
 from sparsemlp._rng import Streams
-from sparsemlp.config import TrainConfig
-from sparsemlp.train import load_dataset
+from sparsemlp.cli import evaluate, info
+from sparsemlp.cli import main as cli
+from sparsemlp.cli import train as train_cli
+from sparsemlp.cli.train import load_dataset
+from sparsemlp.training import checkpoint
+from sparsemlp.training.config import TrainConfig
 
 ARGS = ["--hidden", "40", "30", "--epsilon", "4", "--epochs", "3", "--batch-size", "32",
         "--checkpoint-every", "1", "-q"]
@@ -48,7 +50,7 @@ def test_evaluate_matches_dense_oracle_and_metrics(run_dir, capsys):
     assert res["test"]["accuracy"] == pytest.approx(np.mean(pred == ds.y_test), abs=1e-12)
     per = res["test"]["per_class_accuracy"]
     for c in range(10):
-        assert per[c] == pytest.approx(np.mean(pred[ds.y_test == c] == c), abs=1e-12)
+        assert per[str(c)] == pytest.approx(np.mean(pred[ds.y_test == c] == c), abs=1e-12)
     assert res["train"]["count"] == ds.X_train.shape[0]
 
 
@@ -63,12 +65,24 @@ def test_evaluate_named_checkpoint_and_text(run_dir, capsys):
     (["{run}", "--checkpoint", "epoch-9999"], "no checkpoint 'epoch-9999'"),
     (["{run}", "--dataset", "synthetic"], "features but the model takes"),
     (["{run}", "--dataset", "nope"], "nope"),
+    (["{run}", "--ais"], "--ais estimates an RBM's log-likelihood; this run is a SparseMLP"),
+    (["{run}", "--dataset", "{obj}"], "array 'X' holds Python objects"),
+    (["{run}", "--data-dir", "{obj}"], "is a file. Pass the folder"),
+    (["{run}", "--dataset", "{obj}", "--checkpoint", "epoch-0002"], "holds Python objects"),
 ])
 def test_evaluate_errors(run_dir, tmp_path, capsys, argv, msg):
-    argv = [a.format(run=run_dir, missing=tmp_path / "missing") for a in argv]
+    np.savez(tmp_path / "obj.npz", X=np.array([[1.0]] * 4, dtype=object), y=np.arange(4) % 2)
+    argv = [a.format(run=run_dir, missing=tmp_path / "missing", obj=tmp_path / "obj.npz")
+            for a in argv]
     assert evaluate.main(argv) == 2
     err = capsys.readouterr().err
     assert msg in err and "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_evaluate_bad_threads_is_a_usage_error(run_dir, capsys, value):
+    assert evaluate.main([str(run_dir), "--threads", value]) == 2
+    assert "is not a thread count" in capsys.readouterr().err
 
 
 def test_info_against_scipy(run_dir, capsys):
@@ -140,7 +154,7 @@ def test_profile_counts_calls_and_detaches(tmp_path, capsys):
 
     from sparsemlp import TrainConfig, Trainer
     from sparsemlp.data import load
-    from sparsemlp.profile import Profiler
+    from sparsemlp.training.profile import Profiler
 
     ds = load("digits", rng=np.random.default_rng(0))
     cfg = TrainConfig(hidden=(30, 20), epochs=3, batch_size=100, checkpoint_every=0)
@@ -163,3 +177,20 @@ def test_profile_counts_calls_and_detaches(tmp_path, capsys):
     out = tmp_path / "p"
     assert train_cli.main([*ARGS, "--out", str(out), "--profile"]) == 0
     assert "s/epoch" in capsys.readouterr().out and (out / "profile.json").exists()
+
+
+def test_rbm_evaluate_reproduces_the_last_epoch(tmp_path, capsys):
+    """evaluate scores the saved RBM as the last record of metrics.jsonl did: the final
+    removal comes before the last epoch's metrics and evaluate draws from the same stream."""
+    out = tmp_path / "rbm"
+    assert train_cli.main(["--model", "rbm", "--hidden", "20", "--epochs", "3", "--ais-every", "3",
+                           "--ais-chains", "10", "--ais-betas", "50", "-q", "--out", str(out)]) == 0
+    capsys.readouterr()
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert evaluate.main([str(out), "--ais", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["test"]
+    ws, _, _ = _weights(out / "final")
+    assert last["nnz"] == [ws[0].nnz] and last["epoch"] == 3
+    assert res["recon"] == last["test_recon"]
+    assert res["pll"] == last["test_pll"] and res["pll_method"] == last["test_pll_method"]
+    assert res["log_z"] == last["log_z"] and res["log_likelihood"] == last["test_log_likelihood"]

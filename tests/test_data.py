@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import shared_data
 
-from sparsemlp import data
-from sparsemlp.data import DataError, load, normalize, split
+from sparsemlp.data import DataError, load, normalize, preprocessing, split
+from sparsemlp.data import core as data
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte")
@@ -146,7 +146,7 @@ def test_normalize_blocks_are_bitwise_the_plain_formula(monkeypatch, reference, 
     else:
         mu, hi = f.min(axis=0), f.max(axis=0)
         s = np.where(hi > mu, hi - mu, 1.0)
-    monkeypatch.setattr(data, "_BLOCK", 15)  # two rows per block
+    monkeypatch.setattr(preprocessing, "_BLOCK", 15)  # two rows per block
     a, b = normalize(Xtr, Xte, how, reference=reference)
     assert a.dtype == np.float64
     np.testing.assert_array_equal(a, (f - mu) / s)
@@ -248,7 +248,7 @@ def test_csv_header_and_label_column(tmp_path, rng):
     ("x,y,label\n", "header but no data rows"),
     ("1,2,0\n3,4,1\n5,abc,1\n", "line 3, column 2: 'abc' is not a number"),
     ("1,2,0\n3,4\n", "line 2 has 2 cells but the first row has 3 \\(ragged rows\\)"),
-    ("1,2,0\n3,4,0.5\n", "labels must be integers, found 0.5"),
+    ("1,2,0\n3,4,0.5\n", "labels must be integers or strings, found 0.5"),
     ("1,2,1\n3,4,1\n5,6,1\n", "single class"),
     ("1\n2\n", "label_column=-1 does not leave a label and at least one feature"),
     ("1,nan,0\n2,3,1\n", "NaN"),
@@ -282,10 +282,10 @@ def test_unsupported_file_and_empty_folder(tmp_path, rng):
 
 @pytest.mark.parametrize("arrays,msg", [
     (dict(X=np.ones((5, 2)), y=np.arange(4)), "5 rows of features but labels of shape \\(4,\\)"),
-    (dict(X=np.ones((4, 2)), y=np.array(["a", "b", "a", "b"])), "labels must be integers, found"),
-    (dict(X=np.ones((4, 2)), y=np.array([0.0, 1.0, 2.5, 1.0])), "labels must be integers, found 2.5"),
+    (dict(X=np.ones((4, 2)), y=np.array([0.0, 1.0, 2.5, 1.0])), "labels must be integers or "
+                                                                "strings, found 2.5"),
     (dict(X=np.ones((4, 2)), y=np.array([[0, 1], [1, 0], [0, 1], [1, 0]])), "labels of shape \\(4, 2\\)"),
-    (dict(X=np.array(["a", "b"]), y=np.arange(2)), "features must be numeric"),
+    (dict(X=np.array(["a", "b"]), y=np.arange(2)), "features must be numbers"),
     (dict(X=np.ones(4), y=np.arange(4)), "expected a non-empty \\(samples, features\\)"),
     (dict(xtr=np.ones((4, 2)), ytr=np.arange(4) % 2, xte=np.ones((3, 3)), yte=np.arange(3) % 2),
      "train has 2 features but test 3"),
@@ -341,3 +341,162 @@ def test_mat_and_unreadable_files(tmp_path, rng):
     (tmp_path / "f.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="not a readable .npz file \\(not a zip archive\\)"):
         load(str(tmp_path / "f.npz"), rng=rng)
+
+
+# ---------------------------------------------------------------- sizes and flags that cannot apply
+
+
+def _train(argv, capsys, tmp_path):
+    from sparsemlp.cli import train as train_cli
+
+    code = train_cli.main([*argv, "--hidden", "8", "--epochs", "1", "--out", str(tmp_path / "r")])
+    return code, capsys.readouterr().err
+
+
+def test_label_column_refused_for_other_than_csv(tmp_path, capsys, rng):
+    code, err = _train(["--dataset", "digits", "--label-column", "3"], capsys, tmp_path)
+    assert code == 2 and err.count("\n") == 1
+    assert "label_column=3 applies to .csv files only; digits" in err
+    with pytest.raises(DataError, match="applies to .csv files only"):
+        load("synthetic", rng=rng, label_column=0)
+    load("digits", rng=rng, label_column=-1)  # the default is fine everywhere
+
+
+def test_batch_larger_than_the_training_data(tmp_path, capsys):
+    code, err = _train(["--train-samples", "20", "--batch-size", "64"], capsys, tmp_path)
+    assert code == 0
+    assert "note: --batch-size 64 exceeds the 20 training samples" in err
+    code, err = _train(["--mode", "reference", "--train-samples", "20", "--batch-size", "64"],
+                       capsys, tmp_path / "ref")
+    assert code == 2 and "no step would run. Use --batch-size 20 or less." in err
+    assert err.count("\n") == 1
+
+
+def test_test_set_smaller_than_the_classes(tmp_path, capsys):
+    code, err = _train(["--test-samples", "1"], capsys, tmp_path)
+    assert code == 0 and "note: the test set has 1 sample(s) for 10 classes" in err
+    code, err = _train(["--test-samples", "50"], capsys, tmp_path / "b")
+    assert code == 0 and "note:" not in err
+
+
+# ---------------------------------------------------------------- bad user files: exit 2, one line
+
+
+def _write_bad(tmp_path, kind):
+    """Write one kind of bad input; return the --dataset/--config arguments that use it."""
+    f = tmp_path / "in"
+    f.mkdir(exist_ok=True)
+    ones = np.ones((6, 2))
+    npz = {
+        "object-X": dict(X=np.array([[1, 2]] * 6, dtype=object), y=np.arange(6) % 2),
+        "object-y": dict(X=ones, y=np.array([0, 1, "a", None, 0, 1], dtype=object)),
+        "object-xtr": dict(xtr=np.array([[1, 2]] * 4, dtype=object), ytr=np.arange(4) % 2,
+                           xte=np.ones((2, 2)), yte=np.arange(2)),
+        "complex-X": dict(X=ones * 1j, y=np.arange(6) % 2),
+        "inf-X": dict(X=np.r_[[[1, np.inf]], ones[1:]], y=np.arange(6) % 2),
+        "float-label": dict(X=ones, y=np.array([1.5, 0, 1, 0, 1, 0])),
+        "nan-label": dict(X=ones, y=np.array([np.nan, 0, 1, 0, 1, 0])),
+        "no-rows": dict(X=np.ones((0, 2)), y=np.zeros(0)),
+        "xva-features": dict(xtr=np.ones((4, 2)), ytr=np.arange(4) % 2, xva=np.ones((2, 3)),
+                             yva=np.arange(2), xte=np.ones((2, 2)), yte=np.arange(2)),
+    }
+    if kind in npz:
+        np.savez(f / "d.npz", **npz[kind])
+        return ["--dataset", str(f / "d.npz")]
+    if kind == "folder-named-npz":
+        (f / "d.npz").mkdir()
+        return ["--dataset", str(f / "d.npz")]
+    if kind in ("empty-csv", "binary-csv", "inf-csv"):
+        (f / "d.csv").write_bytes({"empty-csv": b"", "binary-csv": bytes(range(256)),
+                                   "inf-csv": b"1,inf,0\n3,4,1\n5,6,0\n"}[kind])
+        return ["--dataset", str(f / "d.csv")]
+    if kind == "mat-without-XY":
+        from scipy.io import savemat
+
+        savemat(f / "d.mat", {"A": np.ones(3)})
+        return ["--dataset", str(f / "d.mat")]
+    if kind == "data-dir-is-a-file":
+        (f / "x").write_text("x")
+        return ["--dataset", "mnist", "--data-dir", str(f / "x")]
+    if kind == "data-dir-missing":
+        return ["--dataset", "x.csv", "--data-dir", str(f / "nope")]
+    if kind == "config-is-a-folder":
+        return ["--config", str(f)]
+    if kind == "config-binary":
+        (f / "c.toml").write_bytes(bytes(range(256)))
+        return ["--config", str(f / "c.toml")]
+    if kind == "synthetic-too-big":
+        return ["--dataset", "synthetic", "--synthetic-samples", "100000",
+                "--synthetic-features", "100000000"]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind,msg", [
+    ("object-X", "array 'X' holds Python objects (dtype object)"),
+    ("object-y", "array 'y' holds Python objects"),
+    ("object-xtr", "array 'xtr' holds Python objects"),
+    ("complex-X", "features must be numbers, got dtype complex128"),
+    ("inf-X", "1 infinite values"),
+    ("float-label", "labels must be integers or strings, found 1.5"),
+    ("nan-label", "labels must be integers or strings, found nan"),
+    ("no-rows", "expected a non-empty (samples, features) array"),
+    ("xva-features", "xtr and xva must be (samples, features) arrays with the same features"),
+    ("folder-named-npz", "is a folder, not a data file"),
+    ("empty-csv", "is empty"),
+    ("binary-csv", "is not a number"),
+    ("inf-csv", "1 infinite values"),
+    ("mat-without-XY", "must hold variables 'X' and 'Y'"),
+    ("data-dir-is-a-file", "--data-dir .* is a file"),
+    ("data-dir-missing", "--data-dir .* does not exist"),
+    ("config-is-a-folder", "is a folder. Pass a TOML file"),
+    ("config-binary", "is not valid TOML"),
+    ("synthetic-too-big", "does not fit in memory. Lower --synthetic-samples"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, kind, msg):
+    import re
+
+    code, err = _train(_write_bad(tmp_path, kind), capsys, tmp_path)
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(msg if "*" in msg else re.escape(msg), err), err
+
+
+# ---------------------------------------------------------------- no test sample in training
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["stratified", "reference-shuffle"])
+@pytest.mark.parametrize("n,test_size", [(97, 1 / 3), (100, 0.25), (31, 0.5), (12, 0.25)])
+def test_no_test_sample_leaks_into_training(tmp_path, reference, n, test_size):
+    """Every row carries its id in column 0: train and test ids must partition 0..n-1."""
+    r = np.random.default_rng(n)
+    y = np.arange(n) % 3
+    X = np.c_[np.arange(n), r.random((n, 2))]
+    np.savez(tmp_path / "ids.npz", X=X, y=y)
+    rng = np.random.RandomState(5) if reference else np.random.default_rng(5)
+    ds = load(str(tmp_path / "ids.npz"), rng=rng, normalize_how="none", test_size=test_size,
+              reference=reference)
+    tr, te = ds.X_train[:, 0].astype(int), ds.X_test[:, 0].astype(int)
+    assert np.intersect1d(tr, te).size == 0
+    assert np.array_equal(np.sort(np.r_[tr, te]), np.arange(n))
+    assert tr.size == np.unique(tr).size and te.size == np.unique(te).size
+    # labels travel with their rows (oracle: y of the id)
+    assert np.array_equal(ds.classes[ds.y_train], y[tr])
+    assert np.array_equal(ds.classes[ds.y_test], y[te])
+
+
+def test_no_leak_through_the_cli_split_and_subsample(tmp_path):
+    """The command line's split (load_dataset with the run's streams) and its subsamples."""
+    from sparsemlp._rng import Streams
+    from sparsemlp.cli.train import load_dataset
+    from sparsemlp.training.config import TrainConfig
+
+    n = 90
+    np.savez(tmp_path / "ids.npz", X=np.c_[np.arange(n), np.zeros(n)], y=np.arange(n) % 3)
+    for mode, extra in (("default", {}), ("reference", {}), ("default", dict(train_samples=40,
+                                                                              test_samples=20))):
+        cfg = TrainConfig(dataset=str(tmp_path / "ids.npz"), mode=mode, normalize="none",
+                          hidden=4, batch_size=2, **extra).resolve()
+        ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng), training=False)
+        tr, te = ds.X_train[:, 0].astype(int), ds.X_test[:, 0].astype(int)
+        assert np.intersect1d(tr, te).size == 0, mode
+        assert (tr.size, te.size) == ((40, 20) if extra else (60, 30))

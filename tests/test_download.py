@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 from test_data import IDX_FILES, tiny_idx_set
 
-from sparsemlp import download
-from sparsemlp.data import load
-from sparsemlp.download import DataError, cache_dir, fashion_mnist_dir, fetch
+from sparsemlp.data import download, load
+from sparsemlp.data.download import DataError, cache_dir, fashion_mnist_dir, fetch
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

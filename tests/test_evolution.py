@@ -1,4 +1,4 @@
-"""Tests of sparsemlp.evolution against sort-based, loop-based and dense oracles."""
+"""Tests of sparsemlp.evolution.set against sort-based, loop-based and dense oracles."""
 
 import math
 import warnings
@@ -20,7 +20,7 @@ from sparsemlp.evolution import (
     removal_mask,
     set_thresholds,
 )
-from sparsemlp.layers import SparseLinear
+from sparsemlp.nn.layers import SparseLinear
 from sparsemlp.topology import erdos_renyi
 
 P_MIN = 1e-4
@@ -28,11 +28,12 @@ BACKENDS = _kernels.available()
 
 
 # --------------------------------------------------------------------------------------------
-# oracles, written straight from REFERENCE 1.7 / 1.8 / 2.5 / 3.4
+# oracles, written straight from the original SET code (Mocanu et al. 2018): the removal
+# thresholds, weightsEvolution_Amar, importance pruning and the SET-RBM's scalar regrowth
 
 
 def oracle_thresholds(w, zeta):
-    """REFERENCE 1.7 with a full sort, find_first_pos / find_last_pos as in the original."""
+    """The SET thresholds with a full sort, find_first_pos / find_last_pos as in the original."""
     values = np.sort(w)
     first = (np.abs(values - 0)).argmin()
     last = values.shape[0] - (np.abs(values - 0))[::-1].argmin()
@@ -62,7 +63,7 @@ def cells_to_csr(cells, shape, dtype, idt):
 
 
 def amar_oracle(W, zeta, rs, std=0.1):
-    """weightsEvolution_Amar with Python sets and loops (REFERENCE 1.8)."""
+    """The original's weightsEvolution_Amar with Python sets and loops."""
     n, m = W.shape
     w = W.data
     t_neg, t_pos = oracle_thresholds(w, zeta)
@@ -89,7 +90,7 @@ def amar_oracle(W, zeta, rs, std=0.1):
 
 
 def original_oracle(W, zeta, rs, std):
-    """The original scalar loop (REFERENCE 3.4): positions until free, then the value."""
+    """The SET-RBM's original scalar loop: positions until free, then the value."""
     n, m = W.shape
     t_neg, t_pos = oracle_thresholds(W.data, zeta)
     cells = {p: v for p, v in zip(coords(W), W.data.tolist(), strict=True)
@@ -184,7 +185,7 @@ def test_tiny_worked_example():
                          [(True, 14981, 15020), (False, 14981, 15021)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_worked_example_1e5(neg_closest, n_neg_removed, n_pos_removed, dtype):
-    """REFERENCE 1.7: N = 10^5, zeta = 0.3, 49,934 negatives and 50,066 positives."""
+    """The thresholds on N = 10^5 values, zeta = 0.3, 49,934 negatives and 50,066 positives."""
     neg = -np.arange(1, 49935, dtype=np.float64)
     pos = np.arange(1, 50067, dtype=np.float64)
     if neg_closest:
@@ -224,9 +225,14 @@ def test_thresholds_match_sort_oracle(w, zeta, dtype):
 
 
 def test_thresholds_errors():
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match=r"^values must be a non-empty 1-D array\. Got shape "
+                                         r"\(0,\)\.$"):
         set_thresholds(np.array([]), 0.3)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="non-empty 1-D array. Got shape \\(2, 1\\)"):
+        set_thresholds(np.array([[0.1], [0.2]]), 0.3)
+    with pytest.raises(ValueError, match=r"^values contain NaN; the SET thresholds are undefined\. "
+                                         r"Stop training on non-finite weights \(lower the "
+                                         r"learning rate\)\.$"):
         set_thresholds(np.array([0.1, np.nan]), 0.3)
     with pytest.raises(ValueError, match=r"'zeta' parameter of set_thresholds"):
         set_thresholds(np.array([0.1]), 1.0)
@@ -273,17 +279,18 @@ def test_evolve_properties(spec, zeta):
 _PATHS = {
     "small": dict(_SELECT_MIN=1 << 60, _GAPS_MIN=1 << 60, _SEARCH_RATIO=1 << 60,
                   _DENSE_SLOTS=1 << 60),
-    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0, _CHUNK=5),
+    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0, _CHUNK=5,
+                  CHUNK=5),
 }
 
 
 def _force_paths(monkeypatch, which):
     import sparsemlp._kernels._reference as reference
-    import sparsemlp.evolution as ev
-    import sparsemlp.topology.laws as laws
+    import sparsemlp.evolution.thresholds as thresholds
+    import sparsemlp.topology.csr as csr
     import sparsemlp.topology.sampling as sampling
 
-    mods = (ev, laws, sampling, reference)
+    mods = (thresholds, csr, sampling, reference)
     for name, value in _PATHS[which].items():
         assert any(hasattr(mod, name) for mod in mods), f"path switch {name} no longer exists"
         for mod in mods:
@@ -332,6 +339,13 @@ def test_thresholds_bracket_large_and_adversarial(order):
     elif order == "blocks":  # every 16th value (the sample) far from the rest
         w[::16] = np.linspace(-50, 50, w[::16].size, dtype=np.float32)
     for zeta in (0.0, 0.1, 0.3, 0.9):
+        assert set_thresholds(w, zeta) == oracle_thresholds(w, zeta)
+
+
+def test_thresholds_of_more_than_a_quarter_million_values():
+    """Above 16384 * 16 values the sample stride grows with n (one value in n // 16384)."""
+    w = np.random.default_rng(1).standard_normal(300_001)
+    for zeta in (0.05, 0.3):
         assert set_thresholds(w, zeta) == oracle_thresholds(w, zeta)
 
 
@@ -472,12 +486,14 @@ def test_huge_sparse_layer_no_dense_allocation():
 # evolve: special cases, backends, errors
 
 
-def test_zeta_zero_changes_nothing_and_draws_nothing():
+@pytest.mark.parametrize("fn", [evolve, evolve_original])
+def test_zeta_zero_changes_nothing_and_draws_nothing(fn):
     layer = make_layer(20, 10, 80, 0)
     old = snapshot(layer)
     rng = np.random.default_rng(3)
     state = rng.bit_generator.state
-    res = evolve(layer, zeta=0.0, rng=rng)
+    res = fn(layer, zeta=0.0, rng=rng, normal_std=0.1)
+    assert res.keep_index.dtype == np.int64 and res.new_positions.dtype == np.int64
     assert rng.bit_generator.state == state
     assert res.n_removed == res.n_regrown == 0 and res.new_positions.size == 0
     np.testing.assert_array_equal(res.keep_index, np.arange(80))
@@ -502,6 +518,7 @@ def test_regrow_false_removes_only(fn):
     keep = oracle_keep(old_data, 0.3)
     np.testing.assert_array_equal(res.keep_index, np.flatnonzero(keep))
     assert res.n_regrown == 0 and res.new_positions.size == 0
+    assert res.new_positions.dtype == np.int64 and res.keep_index.dtype == np.int64
     assert layer.W is W_obj and layer.nnz == 120 - res.n_removed == keep.sum()
     check_csr(layer.W)
     np.testing.assert_array_equal(layer.W.data, old_data[keep])
@@ -526,11 +543,65 @@ def test_backends_identical(rng_kind, seed):
             assert_layer_equal(layer, ref)
 
 
-def test_debug_mode_checks(monkeypatch):
-    monkeypatch.setenv("SPARSEMLP_DEBUG", "1")
+class _Corrupting:
+    """A KernelSet stand-in whose ``kernel`` swaps two neighbours in the first row with two
+    or more entries of its output pattern: a non-canonical CSR (unsorted columns)."""
+
+    def __init__(self, kernel):
+        self._ks = _kernels.get("numpy")
+        self._kernel = kernel
+
+    def __getattr__(self, name):
+        fn = getattr(self._ks, name)
+        if name != self._kernel:
+            return fn
+
+        def corrupt(*args):
+            fn(*args)
+            indptr, indices = {"csr_merge": (args[4], args[5]),
+                               "csr_compact": (args[4], args[5])}[name]
+            r = int(np.flatnonzero(np.diff(indptr) >= 2)[0])
+            k = int(indptr[r])
+            indices[k], indices[k + 1] = indices[k + 1], indices[k]
+        return corrupt
+
+
+@pytest.mark.parametrize("fn", [evolve, evolve_original])
+@pytest.mark.parametrize("kernel,regrow", [("csr_merge", True), ("csr_compact", False)])
+@pytest.mark.parametrize("debug", ["1", "0", None])
+def test_debug_mode_checks(monkeypatch, fn, kernel, regrow, debug):
+    """SPARSEMLP_DEBUG=1 makes evolution check W after every change of its pattern: a kernel
+    that leaves unsorted columns is caught at once; without debug mode it goes unnoticed."""
+    if debug is None:
+        monkeypatch.delenv("SPARSEMLP_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("SPARSEMLP_DEBUG", debug)
     layer = make_layer(20, 10, 80, 0)
-    evolve(layer, zeta=0.3, rng=np.random.default_rng(0))
-    check_csr(layer.W)
+    layer.kernels = _Corrupting(kernel)
+    run = lambda: fn(layer, zeta=0.3, rng=np.random.default_rng(0), normal_std=0.1,  # noqa: E731
+                     regrow=regrow)
+    if debug == "1":
+        with pytest.raises(ValueError, match="must be canonical CSR"):
+            run()
+    else:
+        run()  # silently corrupt: only the explicit check below sees it
+        with pytest.raises(ValueError, match="must be canonical CSR"):
+            check_csr(layer.W)
+
+
+def test_debug_mode_checks_kernel_arguments(monkeypatch):
+    """SPARSEMLP_DEBUG=1 wraps every kernel with an argument check (read when a backend's
+    KernelSet is built); without it a non-contiguous argument reaches the kernel."""
+    from sparsemlp._kernels import _kernel_set, _reference
+
+    w = np.ones(8)[::2]  # not C-contiguous
+    args = (w, np.zeros(4), np.ones(4), 0.1, 0.0, 0.0, 1.0, 0, 0)
+    monkeypatch.setenv("SPARSEMLP_DEBUG", "1")
+    with pytest.raises(ValueError, match="sgd_update: argument 0 is not C-contiguous"):
+        _kernel_set("numpy", _reference).sgd_update(*args)
+    monkeypatch.setenv("SPARSEMLP_DEBUG", "0")
+    _kernel_set("numpy", _reference).sgd_update(*args)
+    np.testing.assert_allclose(w, 0.9)  # the reference kernel updated the strided view
 
 
 @pytest.mark.parametrize("kw,exc,match", [
@@ -543,19 +614,30 @@ def test_debug_mode_checks(monkeypatch):
     (dict(init="randn"), ValueError, r"'init' parameter of evolve must be one of 'normal'"),
     (dict(rng=42), TypeError, r"'rng' parameter of evolve must be a numpy\.random\.Generator"),
     (dict(normal_std=-1.0), ValueError, r"'normal_std' parameter of evolve"),
+    (dict(normal_std=0.0), ValueError,
+     r"^The 'normal_std' parameter of evolve must be a float in the range \(0, inf\)\. Got 0\.0"),
     (dict(regrow=1), TypeError, r"'regrow' parameter of evolve must be a bool"),
 ])
-def test_evolve_errors(kw, exc, match):
+@pytest.mark.parametrize("fn", [evolve, evolve_original])
+def test_evolve_errors(kw, exc, match, fn):
     layer = make_layer(10, 10, 30, 0)
-    args = dict(zeta=0.3, rng=np.random.default_rng(0))
+    args = dict(zeta=0.3, rng=np.random.default_rng(0), normal_std=0.1)
     args.update(kw)
-    with pytest.raises(exc, match=match):
-        evolve(layer, **args)
+    with pytest.raises(exc, match=match.replace("of evolve", f"of {fn.__name__}")):
+        fn(layer, **args)
 
 
 def test_evolve_rejects_non_layer():
-    with pytest.raises(TypeError, match="needs a SparseLinear layer"):
+    with pytest.raises(TypeError, match="^evolve needs a SparseLinear layer. Got ndarray.$"):
         evolve(np.zeros(3), zeta=0.3, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="^evolve_original needs a SparseLinear layer"):
+        evolve_original(np.zeros(3), zeta=0.3, rng=np.random.default_rng(0), normal_std=0.1)
+
+    class HasW:  # a W but no transposed index to refresh
+        W = make_layer(5, 5, 10, 0).W
+
+    with pytest.raises(TypeError, match="^evolve needs a SparseLinear layer. Got HasW.$"):
+        evolve(HasW(), zeta=0.3, rng=np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,6 +658,84 @@ def test_evolve_original_matches_scalar_oracle(n, m, nnz, std, seed):
     np.testing.assert_array_equal(layer.W.indices, ind)
     np.testing.assert_array_equal(layer.W.data, val)
     assert rs.randint(0, 2**31 - 1) == ro.randint(0, 2**31 - 1)
+
+
+def generator_oracle(W, zeta, g, init, std):
+    """evolve_original with a Generator, as documented: integers() for i then j until free,
+    then one scalar value (standard_normal() * std, or uniform(-lim, lim) with He's or
+    Glorot's limit)."""
+    n, m = W.shape
+    t_neg, t_pos = oracle_thresholds(W.data, zeta)
+    cells = {p: v for p, v in zip(coords(W), W.data.tolist(), strict=True)
+             if v < t_neg or v > t_pos}
+    lim = math.sqrt(6 / (n if init == "he_uniform" else n + m))
+    for _ in range(len(W.data) - len(cells)):
+        i, j = int(g.integers(0, n)), int(g.integers(0, m))
+        while (i, j) in cells:
+            i, j = int(g.integers(0, n)), int(g.integers(0, m))
+        cells[(i, j)] = g.standard_normal() * std if init == "normal" else g.uniform(-lim, lim)
+    return cells
+
+
+@pytest.mark.parametrize("init", ["normal", "he_uniform", "xavier_uniform"])
+@pytest.mark.parametrize("legacy", [False, True])
+def test_evolve_original_every_init_law_matches_oracle(init, legacy):
+    n, m = 30, 7  # n_in != n_out: He and Glorot limits differ
+    layer = make_layer(n, m, 90, 5)
+    w_old = layer.W.copy()
+    mk = np.random.RandomState if legacy else np.random.default_rng
+    res = evolve_original(layer, zeta=0.3, rng=mk(8), normal_std=0.05, init=init)
+    check_result((w_old.indptr, w_old.indices, w_old.data), layer, res, 0.3)
+    if legacy:
+        lim = math.sqrt(6 / (n if init == "he_uniform" else n + m))
+        rs = np.random.RandomState(8)
+        t_neg, t_pos = oracle_thresholds(w_old.data, 0.3)
+        cells = {p: v for p, v in zip(coords(w_old), w_old.data.tolist(), strict=True)
+                 if v < t_neg or v > t_pos}
+        for _ in range(len(w_old.data) - len(cells)):
+            i, j = rs.randint(0, n), rs.randint(0, m)
+            while (i, j) in cells:
+                i, j = rs.randint(0, n), rs.randint(0, m)
+            cells[(i, j)] = rs.randn() / (1 / 0.05) if init == "normal" else rs.uniform(-lim, lim)
+    else:
+        cells = generator_oracle(w_old, 0.3, np.random.default_rng(8), init, 0.05)
+    ip, ind, val = cells_to_csr(cells, (n, m), np.float64, np.int32)
+    np.testing.assert_array_equal(layer.W.indptr, ip)
+    np.testing.assert_array_equal(layer.W.indices, ind)
+    np.testing.assert_allclose(layer.W.data, val, rtol=1e-15)
+
+
+@pytest.mark.parametrize("init", ["normal", "he_uniform", "xavier_uniform"])
+def test_evolve_regrown_values_follow_the_law(init):
+    """The regrown values of evolve (Generator) follow the chosen law: N(0, std) with its
+    tails, or U(-lim, lim) with He's sqrt(6 / n_in) or Glorot's sqrt(6 / (n_in + n_out))."""
+    n, m = 300, 100
+    layer = make_layer(n, m, 12000, 1, kernels="numpy")
+    res = evolve(layer, zeta=0.5, rng=np.random.default_rng(2), init=init, normal_std=0.05)
+    v = layer.W.data[res.new_positions].astype(np.float64)
+    assert v.size > 4000
+    if init == "normal":
+        assert abs(v.std() - 0.05) < 0.003 and abs(v.mean()) < 0.003
+        assert 0.005 < np.mean(np.abs(v) > 2.5 * 0.05) < 0.02  # Gaussian tails (1.2 %)
+    else:
+        lim = math.sqrt(6 / (n if init == "he_uniform" else n + m))
+        assert np.abs(v).max() <= lim and np.abs(v).max() > 0.99 * lim
+        assert abs(v.std() - lim / math.sqrt(3)) < 0.03 * lim
+
+
+def test_select_in_bracket_reports_a_miss_just_above():
+    """_select_in_bracket returns the idx-th smallest value when the bracket [lo, hi] of the
+    sample holds it, and None when the rank falls just above it (the caller then partitions
+    the whole array; indexing past the bracket would crash)."""
+    from sparsemlp.evolution.thresholds import _select_in_bracket
+
+    v = np.random.default_rng(0).permutation(2000).astype(np.float64)
+    # n = 2000, m = 1000: for idx 500 the bracket is s[187] .. s[313]
+    s = np.concatenate([np.linspace(0, 100, 188), np.linspace(101, 499, 126),
+                        np.linspace(500, 1999, 686)])
+    assert s[187] == 100 and s[313] == 499
+    assert _select_in_bracket(v, s, 500) is None  # rank 500 is the value 500, just above hi
+    assert _select_in_bracket(v, s, 499) == 499  # the last rank inside [lo, hi]
 
 
 def test_evolve_original_generator():
@@ -619,7 +779,102 @@ def test_importance_prune_removes_whole_neurons():
     assert (in_deg == 0).sum() >= 5  # 20 % of 25 output neurons lose everything
 
 
+def test_importance_prune_counts_empty_neurons_and_leaves_w_alone_when_nothing_goes():
+    """Neurons without connections count in the percentile (importance 0); when only they
+    fall at or below it, nothing is removed and W keeps its very arrays."""
+    rng = np.random.default_rng(0)
+    dense = np.zeros((6, 10))
+    dense[:, :5] = rng.uniform(0.5, 1.0, (6, 5))  # the last 5 outputs have no input
+    layer = SparseLinear(sp.csr_array(dense), kernels="numpy")
+    arrays = snapshot(layer)
+    objs = (layer.W.indptr, layer.W.indices, layer.W.data)
+    keep = importance_prune(layer, 50)  # t = median of [s_0..s_4, 0, 0, 0, 0, 0] = 0
+    assert keep.dtype == np.int64
+    np.testing.assert_array_equal(keep, np.arange(30))
+    assert all(a is b for a, b in zip(objs, (layer.W.indptr, layer.W.indices, layer.W.data)))
+    for a, b in zip(arrays, snapshot(layer), strict=True):
+        np.testing.assert_array_equal(a, b)
+    keep = importance_prune(layer, 60)  # t = mean of 0 and the smallest s: one neuron goes
+    assert keep.dtype == np.int64 and layer.nnz == 24
+    assert np.bincount(layer.W.indices, minlength=10)[:5].tolist().count(0) == 1
+
+
 def test_importance_prune_errors():
     with pytest.raises(ValueError, match=r"'percentile' parameter of importance_prune must be "
                                          r"a float in the range \[0, 100\]\. Got 101"):
         importance_prune(make_layer(5, 5, 10, 0), 101)
+
+
+# --------------------------------------------------------------------------------------------
+# apply: every rule with the optimizer's state carried along (the one remap)
+
+
+@pytest.mark.parametrize("rule, params", [
+    ("set", dict(zeta=0.3)),
+    ("set-original", dict(zeta=0.3, normal_std=0.05)),
+    ("degree-preserving", dict(zeta=0.3)),
+    ("set", dict(zeta=0.3, regrow=False)),
+    ("regrow", dict(n=37)),
+    ("importance", dict(percentile=30)),
+])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_apply_remaps_the_optimizer_state_of_every_rule(rule, params, optimizer):
+    """Per connection (tracked by its coordinates, not its position), the state after the
+    change is the state before for a connection that stays, and zero for a new one; the
+    optimizer points at the new W.data; other parameters are untouched."""
+    from sparsemlp.evolution import apply
+    from sparsemlp.nn.optim import make_optimizer
+
+    layer = make_layer(30, 20, 200, 5)
+    b = np.zeros(20)
+    opt = make_optimizer(optimizer, [layer.W.data, b], lr=0.1, kernels="numpy")
+    for arrays in opt.state.values():
+        arrays[0][:] = np.arange(1, layer.nnz + 1)  # a recognisable state per connection
+        arrays[1][:] = -1.0
+    old_state = {name: dict(zip(coords(layer.W), arrays[0].tolist(), strict=True))
+                 for name, arrays in opt.state.items()}
+    nnz0 = layer.nnz
+    if "zeta" in params or "n" in params:
+        params = dict(params, rng=np.random.default_rng(3))
+    res = apply(layer, rule, optimizer=opt, param_index=0, **params)
+    assert isinstance(res, EvolutionResult)
+    assert layer.nnz == nnz0 - res.n_removed + res.n_regrown and res.n_removed + res.n_regrown > 0
+    assert opt.params[0] is layer.W.data and opt.params[1] is b
+    fresh = set(res.new_positions.tolist())
+    for name, arrays in opt.state.items():
+        assert arrays[0].shape == (layer.nnz,)
+        want = [0.0 if t in fresh else old_state[name][c] for t, c in enumerate(coords(layer.W))]
+        np.testing.assert_array_equal(arrays[0], want)
+        assert np.all(arrays[1] == -1.0)
+
+
+def test_apply_errors():
+    from sparsemlp.evolution import apply
+
+    with pytest.raises(ValueError, match=r"'rule' parameter of apply must be one of 'set', "
+                                         r"'set-original', 'degree-preserving', 'regrow', "
+                                         r"'importance'\. Got 'prune'"):
+        apply(make_layer(5, 5, 10, 0), "prune", zeta=0.3, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="'zeta' parameter of evolve"):
+        apply(make_layer(5, 5, 10, 0), "set", zeta=1.0, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("call", ["evolve", "evolve_original", "evolve_degree_preserving",
+                                  "set_thresholds", "removal_mask", "kept_positions", "apply"])
+def test_zeta_is_validated_once_per_call(monkeypatch, call):
+    import sparsemlp.evolution as ev
+    import sparsemlp.evolution.thresholds as thresholds
+
+    seen = []
+    real = thresholds.check_zeta
+    monkeypatch.setattr(thresholds, "check_zeta", lambda z, owner: seen.append(owner) or real(z, owner))
+    layer = make_layer(20, 10, 60, 1)
+    rng = np.random.default_rng(0)
+    if call in ("set_thresholds", "removal_mask", "kept_positions"):
+        getattr(ev, call)(layer.W.data, 0.3)
+    elif call == "apply":
+        ev.apply(layer, "set", zeta=0.3, rng=rng)
+    else:
+        kw = dict(normal_std=0.1) if call == "evolve_original" else {}
+        getattr(ev, call)(layer, zeta=0.3, rng=rng, **kw)
+    assert len(seen) == 1, seen

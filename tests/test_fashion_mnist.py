@@ -7,7 +7,7 @@ import pytest
 from conftest import shared_data
 
 from sparsemlp.data import load, read_idx
-from sparsemlp.download import FASHION_DIRS
+from sparsemlp.data.download import FASHION_DIRS
 
 FMNIST = next((d for d in FASHION_DIRS if os.path.isdir(d)), None)
 pytestmark = pytest.mark.skipif(
@@ -33,7 +33,7 @@ def test_default_mode_reaches_0_89(tmp_path):
     """Issue 3 acceptance: 784-1000-1000-1000-10, default mode, test accuracy >= 0.89."""
     import json
 
-    from sparsemlp.train import main
+    from sparsemlp.cli.train import main
 
     out = tmp_path / "fm"
     assert main(["--dataset", "fashion-mnist", "--no-download", "--epochs", "20", "--seed", "0",

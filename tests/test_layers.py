@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sparsemlp import layers
-from sparsemlp.layers import SparseLinear
+from sparsemlp.nn import layers
+from sparsemlp.nn.layers import SparseLinear
 from sparsemlp.topology import erdos_renyi
 
 

@@ -7,9 +7,9 @@ import scipy.sparse as sp
 from conftest import random_csr
 
 from sparsemlp import _kernels
-from sparsemlp.functions import loss_value, make_activation, output_delta
-from sparsemlp.layers import SparseLinear
-from sparsemlp.models import SparseMLP
+from sparsemlp.nn.functions import loss_value, make_activation, output_delta
+from sparsemlp.nn.layers import SparseLinear
+from sparsemlp.nn.mlp import SparseMLP
 
 CASES = [
     # hidden activation, output activation, loss
@@ -142,7 +142,7 @@ def test_dropout_gradient_matches_dense_reference(backend, seed):
 
 
 def test_set_quirk_delta_matches_reference_formula():
-    """REFERENCE §1.3: (yhat - y) * s(yhat) * (1 - s(yhat)), no 2/C factor."""
+    """The SET-MLP code's output delta (Mocanu et al. 2018): (yhat - y) * s(yhat) * (1 - s(yhat)), no 2/C."""
     rng = np.random.default_rng(0)
     yhat = rng.random((5, 3))
     y = np.eye(5)[:, :3]

@@ -10,7 +10,8 @@ import scipy.sparse as sp
 pytest.importorskip("matplotlib")
 import matplotlib.image  # noqa: E402
 
-from sparsemlp import plot, topology, train  # noqa: E402
+from sparsemlp import topology
+from sparsemlp.cli import plot, train  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("learning_curves.png", "time_per_epoch.png", "degrees.png")

@@ -10,13 +10,13 @@ import pytest
 from scipy import stats
 
 from sparsemlp import Callback, TrainConfig, Trainer
-from sparsemlp.config import ConfigError
+from sparsemlp.cli.info import main as info_main
+from sparsemlp.cli.info import run_info
+from sparsemlp.cli.train import main as train_main
 from sparsemlp.data import load
-from sparsemlp.functions import kl_divergence
-from sparsemlp.info import main as info_main
-from sparsemlp.info import run_info
+from sparsemlp.nn.functions import kl_divergence
 from sparsemlp.topology import ClashFreeSchedule
-from sparsemlp.train import main as train_main
+from sparsemlp.training.config import ConfigError
 
 # digits: 64 features, 10 classes. [64, 40, 10] with fan-out [5, 5]: fan-in 8 and 20;
 # cycles 20 gives z = [16, 10].
@@ -119,7 +119,7 @@ def test_set_rewiring_drops_a_schedule(digits):
     records = []
     handler = logging.Handler()
     handler.emit = records.append
-    log = logging.getLogger("sparsemlp.trainer")
+    log = logging.getLogger("sparsemlp.training.mlp")
     log.addHandler(handler)
     try:
         tr.fit(digits.X_train, digits.y_train)
@@ -131,7 +131,7 @@ def test_set_rewiring_drops_a_schedule(digits):
 
 @pytest.mark.parametrize("kw,msg", [
     (dict(topology="regular"), "needs fan_out"),
-    (dict(topology="regular", fan_out=(5,)), "one value per layer"),
+    (dict(topology="regular", fan_out=(5, 5, 5)), "one value per layer"),
     (dict(topology="clash-free", fan_out=(5, 5)), "either z"),
     (dict(topology="clash-free", fan_out=(5, 5), z=(16, 10), cycles=20), "either z"),
     (dict(topology="regular", fan_out=(5, 5), z=(16, 10)), "clash-free' only"),
@@ -192,7 +192,7 @@ def test_cli_clash_free_schedule_files_and_info(tmp_path, capsys):
 def test_info_reports_a_clash(tmp_path, capsys):
     out = tmp_path / "cf"
     assert train_main([*CF, "--epochs", "1", "--out", str(out)]) == 0
-    from sparsemlp import checkpoint
+    from sparsemlp.training import checkpoint
 
     weights, arrays, meta = checkpoint.load(out / "final")
     s = ClashFreeSchedule.from_state_dict(arrays, "layers.0.schedule.")

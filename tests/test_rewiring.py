@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sparsemlp.evolution import evolve, removal_mask
-from sparsemlp.layers import SparseLinear
-from sparsemlp.optim import SGD
-from sparsemlp.rewiring import evolve_degree_preserving, swap_rows
+from sparsemlp.evolution import evolve, evolve_degree_preserving, removal_mask, swap_rows
+from sparsemlp.nn.layers import SparseLinear
+from sparsemlp.nn.optim import SGD
 from sparsemlp.topology import clash_free, erdos_renyi, regular
 
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from sparsemlp.train import main
+from sparsemlp.cli.train import main
 
 FAST = ["--hidden", "64", "64", "--epsilon", "5", "--epochs", "2", "--batch-size", "32", "-q"]
 
@@ -90,7 +90,7 @@ def test_cli_resume_from_mid_run_checkpoint_is_exact(tmp_path):
     """4 epochs straight == the same run resumed by the CLI from its epoch-2 checkpoint."""
     import shutil
 
-    from sparsemlp import checkpoint
+    from sparsemlp.training import checkpoint
 
     a = tmp_path / "a"
     assert main([*FAST[:-1], "--epochs", "4", "--checkpoint-every", "1", "--keep-checkpoints", "5",

@@ -6,12 +6,13 @@ import os
 
 import numpy as np
 import pytest
-from conftest import InterruptAfter, StopAt, assert_same
+from conftest import InterruptAfter, StopAt, assert_same, wait_until_training
 
-from sparsemlp import TrainConfig, Trainer, checkpoint
-from sparsemlp import trainer as trainer_mod
+from sparsemlp import TrainConfig, Trainer
 from sparsemlp._rng import Streams
 from sparsemlp.data import load as load_data
+from sparsemlp.training import checkpoint
+from sparsemlp.training import mlp as trainer_mod
 
 SMALL = dict(hidden=(48, 32), epsilon=4.0, epochs=4, batch_size=16, checkpoint_every=1)
 
@@ -74,7 +75,7 @@ def test_interrupt_saves_and_resumes_exactly(digits, tmp_path, monkeypatch):
     run = tmp_path / "run"
     tr = _trainer(cfg, digits, run_dir=run)
     n_batches = -(-digits.X_train.shape[0] // 16)
-    monkeypatch.setattr(trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 7))
+    monkeypatch.setattr(trainer_mod, "_InterruptFlag", lambda: InterruptAfter(n_batches + 1 + 7))
     with pytest.raises(KeyboardInterrupt):
         tr.fit(digits.X_train, digits.y_train, digits.X_test, digits.y_test)
     monkeypatch.undo()
@@ -135,8 +136,27 @@ def test_callback_can_stop(digits):
 def test_divergence_names_epoch_and_hint(digits):
     X = digits.X_train * 1e30
     tr = _trainer(_cfg(lr=10.0, epochs=2), digits)
-    with pytest.raises(FloatingPointError, match="Lower the learning rate"):
+    with pytest.raises(FloatingPointError, match="at epoch 1, .*lower the learning rate "
+                                                 "\\(now 10; e.g. --lr 1\\).*scale the inputs: "
+                                                 "they reach \\|x\\| = "):
         tr.fit(X, digits.y_train)
+
+
+def test_divergence_advice_is_new_when_inputs_are_standardised(digits):
+    """Already z-scored data: no advice to z-score it; the inputs' range decides the rest."""
+    tr = _trainer(_cfg(lr=1e4, epochs=2), digits)
+    tr.preprocessing = digits.preprocessing  # the command line sets it: zscore
+    with pytest.raises(FloatingPointError) as e:
+        tr.fit(digits.X_train, digits.y_train)
+    msg = str(e.value)
+    big = np.abs(digits.X_train).max()  # oracle: the largest standardised input
+    assert "zscore" not in msg and "--lr 1000" in msg and "--warmup-epochs 5" in msg
+    assert f"after z-scoring they reach |x| = {big:.3g}" in msg and "--normalize minmax" in msg
+    tr = _trainer(_cfg(lr=1e4, epochs=2, warmup_epochs=1), digits)
+    Xb = np.clip(digits.X_train, -3, 3)  # bounded inputs: only the learning rate is left
+    with pytest.raises(FloatingPointError) as e:
+        tr.fit(Xb, digits.y_train)
+    assert "inputs" not in str(e.value) and "warmup" not in str(e.value)
 
 
 def test_bad_input_messages(digits):
@@ -188,6 +208,40 @@ def test_corrupted_and_foreign_checkpoints(digits, tmp_path):
         Trainer.from_checkpoint(newer)
 
 
+@pytest.mark.parametrize("name", ["layer_0.npz", "layer_1.npz", "state.npz", "meta.json"])
+def test_well_formed_file_of_another_run_is_refused(digits, tmp_path, name):
+    """A file copied from another run's checkpoint (same architecture, other seed) is
+    complete and readable, and still refused: it does not belong to this checkpoint."""
+    import shutil
+
+    a = _trainer(_cfg(epochs=1, seed=0), digits)
+    a.fit(digits.X_train, digits.y_train)
+    b = _trainer(_cfg(epochs=1, seed=1), digits)
+    b.fit(digits.X_train, digits.y_train)
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    shutil.copyfile(tmp_path / "b" / name, tmp_path / "a" / name)
+    with pytest.raises(checkpoint.CheckpointError, match="corrupted|digest mismatch"):
+        Trainer.from_checkpoint(tmp_path / "a")
+
+
+def test_checkpoint_of_another_run_is_refused_by_resume(tmp_path, capsys):
+    """A whole, valid checkpoint of another run put into a run directory: config.json
+    and the checkpoint's config disagree, so --resume refuses it."""
+    import shutil
+
+    from sparsemlp.cli.train import main
+
+    flags = ["--hidden", "16", "--epochs", "1", "--batch-size", "64", "-q"]
+    assert main([*flags, "--out", str(tmp_path / "a"), "--seed", "0"]) == 0
+    assert main([*flags, "--out", str(tmp_path / "b"), "--seed", "1"]) == 0
+    shutil.rmtree(tmp_path / "a" / "final")
+    shutil.copytree(tmp_path / "b" / "final", tmp_path / "a" / "final")
+    assert main(["--resume", str(tmp_path / "a"), "--epochs", "2", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "disagree on seed" in err and err.count("\n") == 1
+
+
 def test_checkpoint_is_plain_scipy(digits, tmp_path):
     import scipy.sparse as sp
 
@@ -211,7 +265,7 @@ def test_atomic_save_replaces_existing(digits, tmp_path):
 
 
 def test_config_validation_errors():
-    from sparsemlp.config import ConfigError
+    from sparsemlp.training.config import ConfigError
 
     msg = "'zeta' parameter of TrainConfig must be a float in the range \\[0, 1\\)"
     with pytest.raises(ConfigError, match=msg):
@@ -244,7 +298,6 @@ def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
@@ -252,12 +305,9 @@ def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
                           "--epochs", "500", "--batch-size", "2", "--lr", "0.01",
                           "--out", str(out)],
                          stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
-    while not (out / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.5)
+    head = wait_until_training(p)
     p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
+    err = head + p.communicate(timeout=120)[1]
     assert p.returncode == 130, err
     latest = checkpoint.read_latest(out)
     assert latest is not None and "-step-" in latest

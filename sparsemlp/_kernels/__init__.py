@@ -9,9 +9,11 @@ import types
 import numpy as np
 
 from . import _flags, _reference
+from ._flags import FUSED_BACKWARD
 
-__all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "unavailable_reasons",
-           "cython_variants", "cython_info"]
+__all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "resolve",
+           "unavailable_reasons", "cython_variants", "cython_info", "numba_threads",
+           "FUSED_BACKWARD"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +64,8 @@ def _load(name):
         mod = _reference
     elif name == "cython":
         # Idle OpenMP threads sleep instead of spinning (unless the user chose otherwise):
-        # on a shared 2-core machine spinning threads made an epoch 4x slower (0.56 vs
-        # 0.14 s/epoch, digits, load average 4). Read by libgomp when it first loads.
+        # spinning threads slow a shared machine down (benchmarks/README.md, "Measurements
+        # behind design choices"). Read by libgomp when it first loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from . import _cython as base  # compiled at install time from csrc/_cython.pyx
@@ -268,6 +270,22 @@ def _kernel_set(name, mod):
     return KernelSet(name=name, isa=getattr(mod, "ISA", None), **fns)
 
 
+def resolve(kernels="auto"):
+    """A KernelSet as given, or the one a backend name selects (what constructors accept).
+
+    Parameters
+    ----------
+    kernels : KernelSet or str or None, default="auto"
+        A KernelSet (returned as is) or a name for :func:`get`.
+
+    Returns
+    -------
+    KernelSet
+        The kernels.
+    """
+    return kernels if isinstance(kernels, KernelSet) else get(kernels)
+
+
 def active():
     """Name of the backend ``get("auto")`` selects.
 
@@ -277,6 +295,29 @@ def active():
         ``"cython"``, ``"numba"`` or ``"numpy"``.
     """
     return get("auto").name
+
+
+def numba_threads():
+    """Numba's thread count and threading layer, or None when Numba was never imported.
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        ``(threads, layer)``; the layer reads ``"not yet initialised"`` before the first
+        parallel kernel ran. None when this process has not imported Numba (it is not
+        imported here just to report on it).
+    """
+    import sys
+
+    if "numba" not in sys.modules:
+        return None
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not yet initialised"
+    return numba.get_num_threads(), layer
 
 
 def index_dtype(*sizes):

@@ -1,1 +1,0 @@
-"""Small built-in data sets shipped with the package."""
