@@ -374,7 +374,8 @@ def run(args):
                     expected[op] = ref_calls[op][1]().copy()
                 for threads in args.threads:
                     if threads not in triads:
-                        triads[threads] = measure_triad(threads)
+                        triads[threads] = (measure_triad(threads) if not args.no_triad
+                                           else (None, "--no-triad"))
                         gbs, why = triads[threads]
                         rec = {**base, "op": "triad", "threads": threads, "gbytes_per_s": gbs,
                                "skipped": why, "time": datetime.datetime.now().isoformat()}
@@ -383,8 +384,9 @@ def run(args):
                               + (f"{gbs:.1f} GB/s" if gbs else f"skipped ({why})"), flush=True)
                     triad_gbs = triads[threads][0]
                     with thread_limit(threads) as nt:
-                        competitors = {"scipy": layer.scipy_calls()}
-                        if torch_mod is not None:  # before ours: their best time is the ratio
+                        competitors = {} if args.no_competitors else {"scipy": layer.scipy_calls()}
+                        # torch before ours: their best time is the ratio
+                        if torch_mod is not None and not args.no_competitors:
                             torch_mod.set_num_threads(nt)
                             competitors["torch"] = layer.torch_calls(torch_mod, False)
                             competitors["torch-out"] = layer.torch_calls(torch_mod, True)
@@ -482,6 +484,9 @@ def main(argv=None):
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                    help="before each point, wait up to SECONDS for the other processes on a "
                         "shared machine to leave the CPUs < 10%% busy (0: do not wait)")
+    p.add_argument("--no-competitors", action="store_true",
+                   help="time sparsemlp's backends only (no SciPy, no torch)")
+    p.add_argument("--no-triad", action="store_true", help="skip the triad bandwidth run")
     p.add_argument("--out", default=str(HERE / "results" / "kernels.jsonl"),
                    help="JSON-lines file to append to")
     args = p.parse_args(argv)
