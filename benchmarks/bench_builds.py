@@ -36,7 +36,8 @@ def run_build(tree, args, dtype, out):
            "--n", *map(str, args.n), "--batch", *map(str, args.batch),
            "--threads", *map(str, args.threads), "--repeats", str(args.repeats),
            "--min-time", str(args.min_time), "--ops", *args.ops, "--dtype", dtype,
-           "--backends", *(f"cython-{v}" for v in args.variants), "--out", str(out)]
+           "--backends", *(f"cython-{v}" for v in args.variants), "--out", str(out),
+           *(["--cpu-time"] if args.cpu_time else [])]
     env = {**os.environ, "PYTHONPATH": str(pathlib.Path(tree).resolve())}
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
 
@@ -99,6 +100,8 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=["baseline", "avx2", "avx512"])
     p.add_argument("--repeats", type=int, default=5, help="timed repeats within a process")
     p.add_argument("--min-time", type=float, default=0.02)
+    p.add_argument("--cpu-time", action="store_true",
+                   help="CPU time of the calling thread (with --threads 1), see bench_kernels.py")
     p.add_argument("--out", default=None, help="JSON-lines file for every record (appended)")
     args = p.parse_args(argv)
     for tree in (args.before, args.after):
