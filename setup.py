@@ -1,4 +1,4 @@
-"""Build the optional compiled kernels (csrc/_cython.pyx); all metadata is in pyproject.toml."""
+"""Build the optional compiled kernels (csrc/_cython.pyx, smlp_dot.h); all metadata is in pyproject.toml."""
 
 import os
 import platform
@@ -10,10 +10,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 REQUIRED = os.environ.get("SPARSEMLP_REQUIRE_EXTENSIONS") == "1"
-# -ffp-contract=off: no FMA contraction in any variant, so the gathers (forward, backward)
-# give the same bits whatever instruction set runs them.
-CFLAGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros",
-          "-fno-trapping-math", "-ffp-contract=off"]
+# Every variant computes the same bits (csrc/_cython.pyx, "Same bits in every instruction-set
+# variant"): no FMA contraction (-ffp-contract=off) and no reassociation (-fno-fast-math
+# also cancels a -ffast-math or -fassociative-math in the user's CFLAGS, which come first),
+# so the compiler evaluates each sum in the order the source writes, whatever the vector width.
+CFLAGS = ["-O3", "-fno-fast-math", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
 if os.environ.get("SPARSEMLP_NATIVE") == "1":  # opt-in for local builds only
     CFLAGS.append("-march=native")
 OMP = ["-fopenmp"]
@@ -64,14 +65,20 @@ def _extensions():
             raise
         print("sparsemlp: Cython missing, skipping compiled kernels", file=sys.stderr)
         return []
+    from Cython import __version__ as cython_version
+
+    version = [("SMLP_CYTHON_VERSION", f'"{cython_version}"')]  # reported by show_versions()
+    dep = ["csrc/_cython.pyx", "csrc/smlp_dot.h"]  # rebuild on change; shipped in the sdist
     exts = [Extension("sparsemlp._kernels._cython", ["csrc/_cython.pyx"],
-                      extra_compile_args=CFLAGS + OMP, extra_link_args=OMP)]
+                      extra_compile_args=CFLAGS + OMP, extra_link_args=OMP,
+                      define_macros=version, depends=dep)]
     x86 = platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32"
     if x86 and os.environ.get("SPARSEMLP_ISA_VARIANTS", "1") != "0":
         for isa, flags in X86_VARIANTS.items():
             exts.append(Extension(f"sparsemlp._kernels._cython_{isa}", [f"csrc/_cython_{isa}.pyx"],
                                   extra_compile_args=CFLAGS + flags + OMP, extra_link_args=OMP,
-                                  define_macros=[("SMLP_ISA", f'"{isa}"')]))
+                                  define_macros=[("SMLP_ISA", f'"{isa}"'), *version],
+                                  depends=dep))
     exts = cythonize(
         exts,
         compiler_directives={

@@ -111,19 +111,21 @@ def git_describe():
         return "unknown"
 
 
-def time_call(fn, repeats, min_time):
-    """(min, median, number) seconds per call; each repeat runs ``number`` calls >= min_time."""
+def time_call(fn, repeats, min_time, clock=time.perf_counter):
+    """(min, median, number) seconds per call; each repeat runs ``number`` calls >= min_time.
+    ``clock=time.thread_time`` counts the calling thread's CPU time only (1-thread runs on a
+    shared machine: time spent descheduled is not counted)."""
     fn()  # warm-up (first-touch, JIT, caches)
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
-    one = max(time.perf_counter() - t0, 1e-7)
+    one = max(clock() - t0, 1e-7)
     number = max(1, int(np.ceil(min_time / one)))
     samples = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(number):
             fn()
-        samples.append((time.perf_counter() - t0) / number)
+        samples.append((clock() - t0) / number)
     return float(np.min(samples)), float(np.median(samples)), number
 
 
@@ -374,7 +376,8 @@ def run(args):
                     expected[op] = ref_calls[op][1]().copy()
                 for threads in args.threads:
                     if threads not in triads:
-                        triads[threads] = measure_triad(threads)
+                        triads[threads] = (measure_triad(threads) if not args.no_triad
+                                           else (None, "--no-triad"))
                         gbs, why = triads[threads]
                         rec = {**base, "op": "triad", "threads": threads, "gbytes_per_s": gbs,
                                "skipped": why, "time": datetime.datetime.now().isoformat()}
@@ -383,8 +386,9 @@ def run(args):
                               + (f"{gbs:.1f} GB/s" if gbs else f"skipped ({why})"), flush=True)
                     triad_gbs = triads[threads][0]
                     with thread_limit(threads) as nt:
-                        competitors = {"scipy": layer.scipy_calls()}
-                        if torch_mod is not None:  # before ours: their best time is the ratio
+                        competitors = {} if args.no_competitors else {"scipy": layer.scipy_calls()}
+                        # torch before ours: their best time is the ratio
+                        if torch_mod is not None and not args.no_competitors:
                             torch_mod.set_num_threads(nt)
                             competitors["torch"] = layer.torch_calls(torch_mod, False)
                             competitors["torch-out"] = layer.torch_calls(torch_mod, True)
@@ -398,7 +402,9 @@ def run(args):
                                 fn, result = calls[op]
                                 busy = wait_idle(args.wait_idle) if args.wait_idle else None
                                 la0 = os.getloadavg()
-                                tmin, tmed, number = time_call(fn, args.repeats, args.min_time)
+                                clock = time.thread_time if args.cpu_time else time.perf_counter
+                                tmin, tmed, number = time_call(fn, args.repeats, args.min_time,
+                                                               clock)
                                 la1 = os.getloadavg()
                                 err = None
                                 key = {"fused": "sddmm", "forward_vcopy": "forward",
@@ -421,7 +427,8 @@ def run(args):
                                 rec = {
                                     **base, "op": op, "backend": name, "n_in": n, "n_out": n,
                                     "nnz": layer.nnz, "batch": batch, "threads": nt,
-                                    "number": number, "min_s": tmin, "median_s": tmed,
+                                    "number": number, "cpu_time": args.cpu_time, "min_s": tmin,
+                                    "median_s": tmed,
                                     "gflops": f / tmed / 1e9 if f else None,
                                     "bytes": nbytes, "gbytes_per_s": gbs,
                                     "triad_gbytes_per_s": triad_gbs,
@@ -482,9 +489,16 @@ def main(argv=None):
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                    help="before each point, wait up to SECONDS for the other processes on a "
                         "shared machine to leave the CPUs < 10%% busy (0: do not wait)")
+    p.add_argument("--no-competitors", action="store_true",
+                   help="time sparsemlp's backends only (no SciPy, no torch)")
+    p.add_argument("--no-triad", action="store_true", help="skip the triad bandwidth run")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time the calling thread's CPU time, not wall time (1 thread only)")
     p.add_argument("--out", default=str(HERE / "results" / "kernels.jsonl"),
                    help="JSON-lines file to append to")
     args = p.parse_args(argv)
+    if args.cpu_time and args.threads != [1]:
+        p.error("--cpu-time counts one thread's CPU time: use it with --threads 1")
     run(args)
     return 0
 

@@ -20,15 +20,25 @@
 #   num_threads=1). The bits are therefore the same for any thread count. No atomics, no
 #   scatter-add across threads.
 #
-#   Vectorisation: the innermost loop always runs over the contiguous batch axis B. The gathers
-#   (spmm, spmm_t) are elementwise over B: each out[j, b] gets the bits of a plain sequential
-#   loop (checked for B = 1-69, 96, 127-130), in every instruction-set variant (setup.py builds
-#   this file for baseline x86-64, x86-64-v3 and x86-64-v4, all with -ffp-contract=off; see
-#   _cython_avx2.pyx, _cython_avx512.pyx). The build's -fassociative-math lets GCC vectorise the
-#   B-dot-products of sddmm/backward_fused; that order depends only on B and the compiled code
-#   (so also on the variant), not on threads.
-#   The optimizer updates are compiled without reassociation/contraction (C block below) and
-#   give the reference's bits.
+#   Same bits in every instruction-set variant: setup.py builds this file for baseline x86-64
+#   (SSE2), x86-64-v3 (AVX2) and x86-64-v4 (AVX-512) (_cython_avx2.pyx, _cython_avx512.pyx),
+#   all with -ffp-contract=off (no FMA) and without -fassociative-math (no reassociation), so
+#   every kernel evaluates each sum in the order written here and each + and * is rounded
+#   once, whatever the vector width. Every float output of every kernel is therefore
+#   bit-identical across the variants and whole training runs are too (tests/
+#   test_isa_variants.py: every kernel against a NumPy emulation of these orders; MLP and RBM
+#   runs in float32/float64 trained once per variant). The orders:
+#   * gathers (spmm, spmm_t, the dX half of backward_fused) and spmm_scatter: out[j, b] =
+#     sum of the terms one at a time in ascending k (i for the scatter), starting from 0;
+#     elementwise over the contiguous batch axis B, which is what gets vectorised.
+#   * sddmm and the dW half of backward_fused, a dot product over B: 32-byte lanes (8
+#     floats, 4 doubles) summed in ascending b, halved to 16 bytes, one more 16-byte group
+#     lane by lane, halved to one value, then the last < 16 bytes one term at a time (the
+#     exact order is in csrc/smlp_dot.h).
+#   * optimizer updates: elementwise, the reference's expressions (so also its bits).
+#   Not covered: the Numba backend (compiled for the host CPU at run time, its own fastmath
+#   flags) and the NumPy reference give close but not identical bits; NumPy's own routines
+#   (losses, activations) pick SIMD paths by the running CPU, identically for every variant.
 #
 #   Threading: a kernel runs on one thread when its work 2*nnz*B is below the threshold set by
 #   set_parallel_threshold (65536 at import, from _kernels/_flags.py), else on
@@ -64,6 +74,11 @@ cdef extern from *:
     #ifndef SMLP_ISA
     #define SMLP_ISA "baseline"
     #endif
+    /* The Cython version that generated this file (setup.py defines it; Cython itself is a
+       build-time dependency only, so show_versions reports this one). */
+    #ifndef SMLP_CYTHON_VERSION
+    #define SMLP_CYTHON_VERSION "unknown (not built by sparsemlp's setup.py)"
+    #endif
 
     /* What the running CPU (and OS) supports: 0 baseline, 1 x86-64-v3 (AVX2, FMA, BMI2),
        2 x86-64-v4 (AVX-512 F/BW/CD/DQ/VL). Decides which variant _kernels imports, so it is
@@ -92,14 +107,15 @@ cdef extern from *:
     #define SMLP_PREFETCH_W(p) ((void)0)
     #endif
 
-    /* Optimizer updates in the reference's exact evaluation order. The build's
-       -fassociative-math (needed by the vectorised dot products) let GCC rewrite
-       w + (v - wd*w) in a Cython version of these loops: 26 of 48 checked cases then differed
-       from the reference in the last bit. So these loops are compiled with reassociation and
-       FMA contraction off (checked: 0 of 48 differ, also in a -march=native build; GCC then
-       keeps them out of line, one call per 8192-element chunk). They are elementwise and
-       still vectorise. Written in C because Cython cannot scope compiler options to one
-       function; a macro stamps out float and double. */
+    /* Optimizer updates in the reference's exact evaluation order. An earlier build with
+       -fassociative-math let GCC rewrite w + (v - wd*w) in a Cython version of these loops:
+       26 of 48 checked cases then differed from the reference in the last bit. The build no
+       longer reassociates anywhere; these loops also switch reassociation and FMA
+       contraction off themselves (checked: 0 of 48 differ, also in a -march=native build;
+       GCC then keeps them out of line, one call per 8192-element chunk), so that they keep
+       the reference's bits under any added CFLAGS. They are elementwise and still
+       vectorise. Written in C because Cython cannot scope compiler options to one function;
+       a macro stamps out float and double. */
     #if defined(__clang__)
     #define SMLP_STRICT_BEGIN
     #define SMLP_STRICT_END
@@ -192,6 +208,7 @@ cdef extern from *:
     """
     int SMLP_HAVE_OPENMP
     const char* SMLP_ISA
+    const char* SMLP_CYTHON_VERSION
     int smlp_cpu_level() nogil
     int smlp_max_threads() nogil
     enum: SMLP_VEC_BYTES
@@ -210,6 +227,21 @@ cdef extern from *:
                        Py_ssize_t e, double lr, double b1, double b2, double eps, double wd,
                        double div, double bc1, double bc2, int decoupled) nogil
 
+# The dot products of sddmm / backward_fused in their fixed order (see the header)
+cdef extern from "smlp_dot.h":
+    void smlp_sddmm_row_f32_i32(float* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
+                                Py_ssize_t lim, const int* idx, const float* x,
+                                const float* dy, Py_ssize_t pf) nogil
+    void smlp_sddmm_row_f32_i64(float* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
+                                Py_ssize_t lim, const long long* idx, const float* x,
+                                const float* dy, Py_ssize_t pf) nogil
+    void smlp_sddmm_row_f64_i32(double* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
+                                Py_ssize_t lim, const int* idx, const double* x,
+                                const double* dy, Py_ssize_t pf) nogil
+    void smlp_sddmm_row_f64_i64(double* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
+                                Py_ssize_t lim, const long long* idx, const double* x,
+                                const double* dy, Py_ssize_t pf) nogil
+
 ctypedef fused index_t:
     int
     long long
@@ -222,11 +254,12 @@ __all__ = [
     "spmm", "spmm_scatter", "spmm_t", "sddmm", "backward_fused", "csr_transpose", "csr_merge",
     "csr_compact", "merge_values", "empty_slots", "sgd_update",
     "adam_update", "set_parallel_threshold", "openmp_enabled", "max_threads", "cpu_level",
-    "ISA",
+    "ISA", "CYTHON_VERSION",
 ]
 
 NAME = "cython"
 ISA = SMLP_ISA.decode("ascii")  # "baseline", "avx2" or "avx512": what this copy was built for
+CYTHON_VERSION = SMLP_CYTHON_VERSION.decode("ascii")  # the Cython that compiled this module
 
 cdef enum:
     # Elements per task of the elementwise optimizer updates (each task a vectorised stream;
@@ -376,53 +409,19 @@ cdef inline void _gather_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_s
 cdef inline void _sddmm_row(floating* dst, Py_ssize_t B, Py_ssize_t start, Py_ssize_t end,
                             Py_ssize_t lim, const index_t* idx, const floating* x,
                             const floating* dy) noexcept nogil:
-    """dst[k] = <x[:B], dy[idx[k], :B]> for k in [start, end).
-
-    Four dot products per pass over x (x loads shared, four independent accumulator chains),
-    then one at a time. Which path an entry takes depends only on its position in the row.
-    """
-    cdef Py_ssize_t k = start, b
-    cdef floating s0, s1, s2, s3, xb
-    cdef const floating* d0
-    cdef const floating* d1
-    cdef const floating* d2
-    cdef const floating* d3
-    cdef Py_ssize_t nbytes = B * sizeof(floating)
-    cdef Py_ssize_t pf = _pf_dist(nbytes)
-    while k + 4 <= end:
-        if k + pf + 3 < lim:
-            _prefetch_row(dy + <Py_ssize_t>idx[k + pf] * B, nbytes)
-            _prefetch_row(dy + <Py_ssize_t>idx[k + pf + 1] * B, nbytes)
-            _prefetch_row(dy + <Py_ssize_t>idx[k + pf + 2] * B, nbytes)
-            _prefetch_row(dy + <Py_ssize_t>idx[k + pf + 3] * B, nbytes)
-        d0 = dy + <Py_ssize_t>idx[k] * B
-        d1 = dy + <Py_ssize_t>idx[k + 1] * B
-        d2 = dy + <Py_ssize_t>idx[k + 2] * B
-        d3 = dy + <Py_ssize_t>idx[k + 3] * B
-        s0 = 0
-        s1 = 0
-        s2 = 0
-        s3 = 0
-        for b in range(B):
-            xb = x[b]
-            s0 = s0 + xb * d0[b]
-            s1 = s1 + xb * d1[b]
-            s2 = s2 + xb * d2[b]
-            s3 = s3 + xb * d3[b]
-        dst[k] = s0
-        dst[k + 1] = s1
-        dst[k + 2] = s2
-        dst[k + 3] = s3
-        k += 4
-    while k < end:
-        if k + pf < lim:
-            _prefetch_row(dy + <Py_ssize_t>idx[k + pf] * B, nbytes)
-        d0 = dy + <Py_ssize_t>idx[k] * B
-        s0 = 0
-        for b in range(B):
-            s0 = s0 + x[b] * d0[b]
-        dst[k] = s0
-        k += 1
+    """dst[k] = <x[:B], dy[idx[k], :B]> for k in [start, end), in the fixed order of
+    csrc/smlp_dot.h (32-byte lanes, a halving reduction, a 16-byte group, single terms)."""
+    cdef Py_ssize_t pf = _pf_dist(B * sizeof(floating))
+    if floating is float:
+        if index_t is int:
+            smlp_sddmm_row_f32_i32(dst, B, start, end, lim, idx, x, dy, pf)
+        else:
+            smlp_sddmm_row_f32_i64(dst, B, start, end, lim, idx, x, dy, pf)
+    else:
+        if index_t is int:
+            smlp_sddmm_row_f64_i32(dst, B, start, end, lim, idx, x, dy, pf)
+        else:
+            smlp_sddmm_row_f64_i64(dst, B, start, end, lim, idx, x, dy, pf)
 
 
 cdef inline void _fused_row(floating* dx, floating* dw, Py_ssize_t B, Py_ssize_t start,
@@ -669,10 +668,10 @@ def sddmm(const index_t[::1] indptr, const index_t[::1] indices, const floating[
     Complexity
         O(nnz * B) time, O(1) extra memory.
     Determinism / threading
-        Parallel over W's rows i (static schedule); one dot product per entry in local
-        accumulators over the contiguous B axis, four entries per pass over xt[i] (vectorised;
-        the order of the B-sum is fixed by B and the compiled code); same bits for any thread
-        count.
+        Parallel over W's rows i (static schedule); one dot product per entry, four entries
+        per pass over xt[i]. The order of the B-sum is fixed by B alone (32-byte lanes and a
+        halving reduction; see csrc/smlp_dot.h): same bits for any thread count and in every
+        instruction-set variant.
     """
     cdef Py_ssize_t n_in = xt.shape[0], B = xt.shape[1], nnz = indices.shape[0], i
     _check(indptr.shape[0] == n_in + 1, "indptr must have n_in+1 entries")
@@ -705,7 +704,8 @@ def backward_fused(const index_t[::1] indptr, const index_t[::1] indices,
     Determinism / threading
         Parallel over W's rows i (static schedule); both results of row i are written by one
         thread with the row functions of spmm_t and sddmm, so dxt has the bits of spmm_t and
-        dw those of sddmm (checked for B = 1-69, 96, 127-130); same bits for any thread count.
+        dw those of sddmm (checked for B = 1-69, 96, 127-130); same bits for any thread count
+        and in every instruction-set variant.
     """
     cdef Py_ssize_t n_in = xt.shape[0], B = xt.shape[1], nnz = indices.shape[0], i
     _check(indptr.shape[0] == n_in + 1, "indptr must have n_in+1 entries")

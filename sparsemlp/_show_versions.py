@@ -9,6 +9,19 @@ from ._version import __version__
 __all__ = ["show_versions"]
 
 
+def _version(mod):
+    """Version of an importable or installed package, else None (imports nothing new)."""
+    m = sys.modules.get(mod)
+    if m is not None:
+        return getattr(m, "__version__", "?")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version({"sklearn": "scikit-learn"}.get(mod, mod))
+    except PackageNotFoundError:
+        return None
+
+
 def _info():
     import numpy
     import scipy
@@ -16,34 +29,26 @@ def _info():
     lines = [("sparsemlp", __version__), ("python", sys.version.split()[0]),
              ("platform", platform.platform()), ("numpy", numpy.__version__),
              ("scipy", scipy.__version__)]
-    for mod in ("Cython", "numba", "threadpoolctl", "tqdm", "sklearn", "torch", "mpi4py",
-                "matplotlib"):
-        m = sys.modules.get(mod)
-        if m is None:
-            try:
-                from importlib.metadata import version
-
-                dist = {"sklearn": "scikit-learn"}.get(mod, mod)
-                lines.append((mod, version(dist)))
-            except Exception:  # noqa: BLE001 - absent package
-                lines.append((mod, "not installed"))
-        else:
-            lines.append((mod, getattr(m, "__version__", "?")))
+    for mod in ("numba", "threadpoolctl", "tqdm", "sklearn", "torch", "mpi4py", "matplotlib"):
+        lines.append((mod, _version(mod) or "not installed"))
     active = _kernels.active()
     lines.append(("active backend", active))
     avail = _kernels.available()
     lines.append(("available backends", ", ".join(avail)))
     for name, why in _kernels.unavailable_reasons().items():
         lines.append((f"{name} backend", f"unavailable: {why}"))
-    if "cython" in avail:
-        cy = _kernels._modules["cython"]
-        omp = getattr(cy, "openmp_enabled", lambda: False)()
-        lines.append(("cython OpenMP", f"yes, max {cy.max_threads()} threads" if omp else
-                      "no (serial kernels: the compiler had no OpenMP at install time)"))
-        usable = _kernels.cython_variants()
-        others = "; ".join(f"{k}: {v}" for k, v in _kernels._isa_reasons.items())
-        lines.append(("cython ISA", f"{cy.ISA} (usable here: {', '.join(usable)}"
+    cy = _kernels.cython_info()
+    if cy is not None:
+        lines.append(("cython kernels", f"compiled with Cython {cy['cython_version']}"))
+        lines.append(("cython OpenMP", f"yes, max {cy['max_threads']} threads" if cy["openmp"]
+                      else "no (serial kernels: the compiler had no OpenMP at install time)"))
+        usable = [k for k, v in cy["variants"].items() if v == "usable"]
+        others = "; ".join(f"{k}: {v}" for k, v in cy["variants"].items() if v != "usable")
+        lines.append(("cython ISA", f"{cy['isa']} (usable here: {', '.join(usable)}"
                       + (f"; unavailable {others})" if others else ")")))
+    # Cython is needed only to build the kernels (above: the version that built them)
+    lines.append(("Cython (build-time)", _version("Cython")
+                  or "not installed (needed only to compile the kernels)"))
     nt = _kernels.numba_threads()
     if nt is not None:
         lines.append(("numba threads", f"{nt[0]} ({nt[1]})"))

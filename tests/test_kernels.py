@@ -1,5 +1,7 @@
 """Every kernel of every available backend against the NumPy reference backend."""
 
+import pathlib
+
 import numpy as np
 import pytest
 from conftest import random_csr, tol
@@ -309,3 +311,31 @@ def test_csr_compact_and_merge_values(backend, dtype, index_dtype, shape, frac, 
     ks.merge_values(from_b, a, b, out)
     np.testing.assert_array_equal(out[from_b == 0], a)
     np.testing.assert_array_equal(out[from_b == 1], b)
+
+
+def test_show_versions_reports_the_cython_that_built_the_kernels():
+    """show_versions names the Cython that compiled the kernels (recorded at build time; the
+    module embeds Cython's ABI name, e.g. _cython_3_3_1, an independent witness) and reports
+    the build-time Cython package separately, as installed or not."""
+    import importlib.util
+    import io
+
+    import sparsemlp
+
+    buf = io.StringIO()
+    sparsemlp.show_versions(file=buf)
+    lines = dict(line.split(": ", 1) for line in buf.getvalue().splitlines())
+    lines = {k.strip(): v for k, v in lines.items()}
+    installed = importlib.util.find_spec("Cython") is not None
+    assert lines["Cython (build-time)"].startswith("not installed") != installed
+    info = _kernels.cython_info()
+    if info is None:
+        assert "cython kernels" not in lines
+        return
+    from sparsemlp._kernels import _cython
+
+    so = pathlib.Path(_cython.__file__).read_bytes()
+    version = info["cython_version"]
+    assert f"_cython_{version.replace('.', '_')}".encode() in so, version
+    assert lines["cython kernels"] == f"compiled with Cython {version}"
+    assert lines["cython ISA"].startswith(f"{info['isa']} (usable here: ")

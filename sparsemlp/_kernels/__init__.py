@@ -12,7 +12,8 @@ from . import _flags, _reference
 from ._flags import FUSED_BACKWARD
 
 __all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "resolve",
-           "unavailable_reasons", "cython_variants", "numba_threads", "FUSED_BACKWARD"]
+           "unavailable_reasons", "cython_variants", "cython_info", "numba_threads",
+           "FUSED_BACKWARD"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,11 @@ KERNEL_NAMES = (
 
 
 class KernelSet(types.SimpleNamespace):
-    """Frozen namespace of one backend's kernels (``ks.spmm(...)``) plus ``ks.name`` and
-    ``ks.isa`` (the Cython module's instruction-set variant, None for the other backends)."""
+    """Frozen namespace of one backend's kernels (``ks.spmm(...)``).
+
+    Besides one function per name in ``KERNEL_NAMES`` it holds ``ks.name`` and ``ks.isa``
+    (the Cython module's instruction-set variant, None for the other backends).
+    """
 
     def __setattr__(self, key, value):
         raise AttributeError("KernelSet is read-only")
@@ -85,9 +89,10 @@ def _load(name):
 
 
 # Instruction-set variants of the Cython module, fastest first, with the CPU level each needs
-# (the baseline module's cpu_level(): 1 = x86-64-v3, 2 = x86-64-v4). Same source, same
-# results for the gathers (no FMA contraction); the dot products of sddmm may differ in the
-# last bits between variants (vector width sets the summation order).
+# (the baseline module's cpu_level(): 1 = x86-64-v3, 2 = x86-64-v4). Same source, same bits:
+# every kernel's order of additions is fixed in the source and compiled without FMA
+# contraction or reassociation (csrc/_cython.pyx, "Same bits in every instruction-set
+# variant"), so whole training runs are bit-identical whichever variant runs them.
 ISAS = {"avx512": 2, "avx2": 1, "baseline": 0}
 _isa_reasons: dict[str, str] = {}
 
@@ -145,6 +150,32 @@ def cython_variants():
             mod.set_parallel_threshold(_flags.PAR_MIN_FLOPS)
             out[isa] = _kernel_set("cython", mod)
     return out
+
+
+def cython_info():
+    """What the Cython backend is here: its build and its instruction-set variants.
+
+    Returns
+    -------
+    dict or None
+        None when the Cython backend is unavailable (see ``unavailable_reasons``); else
+        ``isa`` (the variant the ``"cython"`` backend uses), ``variants`` (every variant
+        name -> ``"usable"`` or why it is not), ``openmp`` (compiled with OpenMP),
+        ``max_threads`` (threads a parallel kernel would use now) and ``cython_version``
+        (the Cython that compiled the kernels, recorded at build time: Cython itself is
+        needed only to build them).
+    """
+    mod = _load("cython")
+    if mod is None:
+        return None
+    usable = cython_variants()
+    return {
+        "isa": mod.ISA,
+        "variants": {isa: "usable" if isa in usable else _isa_reasons[isa] for isa in ISAS},
+        "openmp": bool(mod.openmp_enabled()),
+        "max_threads": int(mod.max_threads()),
+        "cython_version": getattr(mod, "CYTHON_VERSION", "unknown"),
+    }
 
 
 def _is_available(name):
