@@ -2,13 +2,10 @@
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
 import time
-
-import numpy as np
 
 from .. import _kernels
 from .._parallel import resolve_threads
@@ -17,6 +14,8 @@ from .._version import __version__
 from ..distributed import end_job, from_rank0, quiet_other_ranks, rank0_first, world
 from ..training.config import ConfigError, TrainConfig, load_toml
 from ..training.datasets import load_dataset, pad_features, rbm_data  # noqa: F401 - public here too
+from ..training.modelrun import write_degrees as save_degrees
+from ..training.modelrun import write_json
 from ..training.rundir import NewRunGuard, drop_after, locate_resume, plan_new_run, plan_resume
 from ..training.signals import signals_raise
 from ..training.warmstart import inherited_settings, init_preprocessing
@@ -113,37 +112,6 @@ def save_schedules(run_dir, model):
         out.append(s.to_csv(os.path.join(d, f"layer_{i}.csv"), layer.W))
         out.append(s.to_json(os.path.join(d, f"layer_{i}.json"), layer.W))
     return out
-
-
-def save_degrees(path, model):
-    """Write the in- and out-degrees of every CSR layer (``in_<i>``, ``out_<i>``) to ``path``.
-
-    ``i`` counts the CSR layers (`SparseMLP.sparse_layers`), as the plot tool reads them;
-    structured layers have no degrees.
-
-    Parameters
-    ----------
-    path : str
-        Destination ``.npz`` file (written atomically).
-    model : SparseMLP
-        The model; O(neurons) memory, no dense matrix.
-    """
-    arrays = {}
-    for i, layer in enumerate(model.sparse_layers()):
-        W = layer.W
-        arrays[f"out_{i}"] = np.diff(W.indptr).astype(np.int64)
-        arrays[f"in_{i}"] = np.bincount(W.indices, minlength=W.shape[1]).astype(np.int64)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
-
-
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2)
-    os.replace(tmp, path)
 
 
 def _setup_logging(verbose, quiet):
@@ -246,7 +214,7 @@ def _main_mlp(args, cfg, run_dir, ck, ds, ks, streams, Trainer):
     if prof is not None:
         prof.detach()
         print(prof.report())
-        _write_json(os.path.join(run_dir, "profile.json"), prof.as_dict())
+        write_json(os.path.join(run_dir, "profile.json"), prof.as_dict())
     wall = time.perf_counter() - t0
     last = hist[-1] if len(hist) else {}
     n_ep = max(1, len(hist))
@@ -290,7 +258,7 @@ def _open_run(cls, args, cfg, run_dir, ck, ds, ks, streams, shape):
         os.remove(metrics)
     trainer.preprocessing = ds.preprocessing  # label map and scaling go into checkpoints
     trainer.set_run_dir(run_dir)
-    _write_json(os.path.join(run_dir, "config.json"),
+    write_json(os.path.join(run_dir, "config.json"),
                 {"config": cfg.to_dict(), "sparsemlp_version": __version__,
                  "backend": ks.name, "dataset": ds.name,
                  "n_features": ds.n_features, "n_classes": ds.n_classes,

@@ -12,7 +12,7 @@ from .config import ConfigError, TrainConfig
 from .mlp import Trainer
 from .presets import NO_DATASET
 
-__all__ = ["NO_DATASET", "model_config", "save_model_run", "write_degrees"]
+__all__ = ["NO_DATASET", "model_config", "save_model_run", "write_degrees", "write_json"]
 
 _OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "identity")
 
@@ -103,7 +103,16 @@ def write_degrees(path, model):
     os.replace(tmp, path)
 
 
-def _write_json(path, obj):
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically (a temporary, then a rename).
+
+    Parameters
+    ----------
+    path : str
+        Destination file.
+    obj : object
+        JSON-serialisable value.
+    """
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(obj, fh, indent=2)
@@ -162,7 +171,7 @@ def save_model_run(run_dir, model, config, *, preprocessing=None, epoch=0, histo
     if history:
         trainer.best_accuracy = history[-1].get("best_test_accuracy")
     classes = None if preprocessing is None else np.asarray(preprocessing.classes).tolist()
-    _write_json(os.path.join(run_dir, "config.json"), {
+    write_json(os.path.join(run_dir, "config.json"), {
         "config": config.to_dict(), "sparsemlp_version": __version__,
         "backend": model.kernels.name, "dataset": config.dataset,
         "n_features": model.sizes[0], "n_classes": model.sizes[-1], "classes": classes,
