@@ -90,3 +90,227 @@ def test_adam_gets_its_own_default_learning_rate():
     assert TrainConfig(optimizer="adam", lr=0.02).resolve().lr == 0.02
     assert TrainConfig().resolve().lr == 0.05
     assert TrainConfig(mode="reference").resolve().lr == 0.01
+
+
+# ---------------------------------------------------------------------------------------
+# The rules of TrainConfig.resolve(), checked against the documented range of every field
+# (written here by hand: the oracle is the range, not the code's messages).
+
+# field -> (kind, low, low_open, high, high_open, settings that make the field checked)
+RBM = dict(model="rbm")
+RANGES = {
+    "hidden": ("int", 1, False, None, False, {}),
+    "epsilon": ("float", 0, True, None, False, {}),
+    "zeta": ("float", 0, False, 1, True, {}),
+    "epochs": ("int", 1, False, None, False, {}),
+    "batch_size": ("int", 1, False, None, False, {}),
+    "lr": ("float", 0, True, None, False, {}),
+    "momentum": ("float", 0, False, 1, True, {}),
+    "weight_decay": ("float", 0, False, None, False, {}),
+    "dropout": ("float", 0, False, 1, True, {}),
+    "test_size": ("float", 0, True, 1, True, {}),
+    "train_samples": ("int", 0, False, None, False, {}),
+    "test_samples": ("int", 0, False, None, False, {}),
+    "synthetic_samples": ("int", 2, False, None, False, {}),
+    "synthetic_features": ("int", 1, False, None, False, {}),
+    "synthetic_classes": ("int", 2, False, None, False, {}),
+    "normal_std": ("float", 0, True, None, False, {}),
+    "prune_percentile": ("float", 0, False, 100, True, {}),
+    "prune_every": ("int", 1, False, None, False, {}),
+    "seed": ("int", 0, False, None, False, {}),
+    "threads": ("int", 0, False, None, False, {}),
+    "eval_batch_size": ("int", 1, False, None, False, {}),
+    "checkpoint_every": ("int", 0, False, None, False, {}),
+    "keep_checkpoints": ("int", 1, False, None, False, {}),
+    "warmup_epochs": ("int", 0, False, None, False, {}),
+    "adam_eps": ("float", 0, True, None, False, {}),
+    "adam_beta1": ("float", 0, False, 1, True, {}),
+    "adam_beta2": ("float", 0, False, 1, True, {}),
+    "cycles": ("int", 0, False, None, False, {}),
+    "swaps": ("float", 0, False, None, False, {}),
+    "pad_inputs": ("int", 0, False, None, False, {}),
+    "fan_out": ("int", 1, False, None, False, dict(topology="regular")),
+    "z": ("int", 1, False, None, False, dict(topology="clash-free", fan_out=(4,))),
+    "cd_k": ("int", 1, False, None, False, RBM),
+    "ais_every": ("int", 0, False, None, False, RBM),
+    "ais_chains": ("int", 1, False, None, False, RBM),
+    "ais_betas": ("int", 2, False, None, False, RBM),
+}
+PER_LAYER_FIELDS = ("hidden", "zeta", "fan_out", "z")
+
+
+def _resolve(name, value, extra):
+    v = (value,) if name in PER_LAYER_FIELDS else value
+    return TrainConfig(**{"hidden": (40,), **extra, name: v}).resolve()
+
+
+def _range_message(name, kind, low, low_open, high, high_open, got):
+    lo = ("(" if low_open else "[") + str(low)
+    hi = "inf)" if high is None else str(high) + (")" if high_open else "]")
+    a = "an int" if kind == "int" else "a float"
+    return (f"The {name!r} parameter of TrainConfig must be {a} in the range {lo}, {hi}. "
+            f"Got {got!r} instead.")
+
+
+def _outside(kind, bound, below):
+    """The value just outside a closed bound (ints by one, floats by a thousandth)."""
+    step = 1 if kind == "int" else 1e-3
+    return bound - step if below else bound + step
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+def test_every_field_takes_exactly_its_documented_range(name):
+    kind, low, low_open, high, high_open, extra = RANGES[name]
+    msg = _range_message(name, kind, low, low_open, high, high_open, None)
+    refused = [low if low_open else _outside(kind, low, True)]
+    accepted = [_outside(kind, low, False) if low_open else low]
+    if high is not None:
+        refused.append(high if high_open else _outside(kind, high, False))
+        accepted.append(_outside(kind, high, True) if high_open else high)
+    for v in accepted:
+        assert getattr(_resolve(name, v, extra), name) == ((v,) if name in PER_LAYER_FIELDS
+                                                           else v)
+    for v in refused:
+        with pytest.raises(ConfigError) as info:
+            _resolve(name, v, extra)
+        assert str(info.value) == msg.replace("Got None", f"Got {v!r}")
+    if kind == "int":  # an int setting refuses a float, naming the kind
+        with pytest.raises(ConfigError) as info:
+            _resolve(name, low + 1.0, extra)
+        assert str(info.value) == msg.replace("Got None", f"Got {low + 1.0!r}")
+
+
+def test_every_numeric_field_has_a_documented_range():
+    """The table above covers every numeric setting that resolve() range-checks."""
+    checked = set()
+    for f in dataclasses.fields(TrainConfig):
+        if f.type in ("int", "float", int, float) or f.name in PER_LAYER_FIELDS:
+            checked.add(f.name)
+    unchecked = {"label_column", "alpha", "lr_gamma", "lr_step_size", "lr_min",
+                 "prune_after", "clash_kind"}  # unchecked here, or (clash_kind) a choice
+    assert checked - unchecked == set(RANGES)
+
+
+CHOICES = {f.name: f.metadata["choices"] for f in dataclasses.fields(TrainConfig)
+           if f.metadata.get("choices") and isinstance(f.metadata["choices"][0], str)}
+
+
+@pytest.mark.parametrize("name", sorted(CHOICES))
+def test_every_choice_field_refuses_other_values_listing_the_choices(name):
+    if name == "mode":  # checked first, before its defaults are looked up
+        with pytest.raises(ConfigError, match="^mode must be 'default' or 'reference'. Got "
+                                              "'Bogus'.$"):
+            TrainConfig(mode="Bogus").resolve()
+        return
+    opts = ", ".join(repr(c) for c in CHOICES[name])
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(**{name: "Bogus"}).resolve()
+    assert str(info.value) == (f"The {name!r} parameter of TrainConfig must be one of {opts}. "
+                               "Got 'Bogus' instead.")
+
+
+@pytest.mark.parametrize("kind", [1, 2, 3])
+def test_clash_kinds_accepted(kind):
+    assert TrainConfig(clash_kind=kind).resolve().clash_kind == kind
+
+
+@pytest.mark.parametrize("kind", [0, 4, True, "1"])
+def test_other_clash_kinds_refused(kind):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(clash_kind=kind).resolve()
+    assert str(info.value) == f"clash_kind must be 1, 2 or 3. Got {kind!r}."
+
+
+# (settings, the exact message): each rule's message names the problem and the fix.
+H = dict(hidden=(40,))
+RULES = [
+    (dict(hidden=()), "hidden must list at least one hidden layer size."),
+    (dict(hidden=(40, 20), zeta=(0.1, 0.2)),
+     "zeta needs 1 value or one per layer (3). Got 2."),
+    (dict(H, topology="regular", fan_out=(4, 4, 4)),
+     "fan_out needs 1 value (for every layer) or one value per layer (2 for hidden=[40]). "
+     "Got 3: [4, 4, 4]."),
+    (dict(H, topology="clash-free", fan_out=(4,), z=(4, 4, 4)),
+     "z needs 1 value (for every layer) or one value per layer (2 for hidden=[40]). "
+     "Got 3: [4, 4, 4]."),
+    (dict(H, topology="set", rewire="none"),
+     "topology='set' contradicts rewire='none'. Use --topology static or drop --rewire."),
+    (dict(H, topology="static", rewire="set"),
+     "topology='static' contradicts rewire='set'. Use --topology set or drop --rewire."),
+    (dict(H, topology="static", rewire="degree-preserving"),
+     "topology='static' contradicts rewire='degree-preserving'. Use --topology set or drop "
+     "--rewire."),
+    (dict(H, topology="set", fan_out=(4,)),
+     "fan_out applies to the pre-defined topologies only (random, regular, clash-free). Got "
+     "topology='set'; pass --topology regular or clash-free, or drop --fan-out."),
+    (dict(H, topology="static", z=(4,)),
+     "z applies to the pre-defined topologies only (random, regular, clash-free). Got "
+     "topology='static'; pass --topology regular or clash-free, or drop --z."),
+    (dict(H, topology="regular"),
+     "topology='regular' needs fan_out, one value per layer (2) or one for all, e.g. "
+     "--fan-out 50 10 for hidden=[100]."),
+    (dict(H, topology="clash-free"),
+     "topology='clash-free' needs fan_out, one value per layer (2) or one for all, e.g. "
+     "--fan-out 50 10 for hidden=[100]."),
+    (dict(H, topology="regular", fan_out=(4,), z=(4,)),
+     "z and cycles apply to topology 'clash-free' only. Drop them or pass --topology "
+     "clash-free."),
+    (dict(H, topology="random", cycles=5),
+     "z and cycles apply to topology 'clash-free' only. Drop them or pass --topology "
+     "clash-free."),
+    (dict(H, topology="clash-free", fan_out=(4,)),
+     "topology 'clash-free' needs either z (memory banks per layer, e.g. --z 200 5) or cycles "
+     "(z balanced so every layer takes that many cycles, e.g. --cycles 200). Got z=[], "
+     "cycles=0."),
+    (dict(H, topology="clash-free", fan_out=(4,), z=(2,), cycles=3),
+     "topology 'clash-free' needs either z (memory banks per layer, e.g. --z 200 5) or cycles "
+     "(z balanced so every layer takes that many cycles, e.g. --cycles 200). Got z=[2], "
+     "cycles=3."),
+    (dict(H, loss="cross_entropy", output_activation="identity"),
+     "loss='cross_entropy' needs output_activation 'softmax' or 'sigmoid'. Set "
+     "--output-activation softmax or --loss mse."),
+    (dict(H, model="rbm", topology="regular", fan_out=(4,)),
+     "--model rbm supports --topology set or static (Erdős–Rényi, evolved or frozen). Got "
+     "topology='regular', rewire='none'; the pre-defined topologies are for the MLP."),
+    (dict(H, model="rbm", rewire="degree-preserving"),
+     "--model rbm supports --topology set or static (Erdős–Rényi, evolved or frozen). Got "
+     "topology='set', rewire='degree-preserving'; the pre-defined topologies are for the MLP."),
+    (dict(model="rbm", hidden=(40, 20)),
+     "--model rbm takes one hidden layer size (--hidden N). Got 2: [40, 20]."),
+    (dict(H, model="rbm", zeta=(0.1, 0.2)), "--model rbm takes one zeta value. Got [0.1, 0.2]."),
+    (dict(H, model="rbm", prune_percentile=5.0),
+     "importance pruning (--prune-percentile) is for the MLP; set it to 0 with --model rbm."),
+    (dict(H, model="rbm", visible_units="gaussian", normalize="minmax"),
+     "Gaussian visible units have unit variance: standardise the data with --normalize zscore "
+     "(or none if it already is)."),
+]
+
+
+@pytest.mark.parametrize("kw,msg", RULES, ids=[str(i) for i in range(len(RULES))])
+def test_each_rule_gives_its_message(kw, msg):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(**kw).resolve()
+    assert str(info.value) == msg
+
+
+@pytest.mark.parametrize("kw", [
+    dict(hidden=(40, 20), zeta=(0.1, 0.2, 0.3)),  # one zeta per layer
+    dict(hidden=(40, 20), topology="regular", fan_out=(4, 4, 2)),  # one fan_out per layer
+    dict(hidden=(40, 20), topology="clash-free", fan_out=(4,), z=(2, 2, 2)),
+    dict(H, topology="clash-free", fan_out=(4,), cycles=3),  # cycles instead of z
+    dict(H, topology="random"),  # 'random' needs no fan_out
+    dict(H, topology="set", rewire="degree-preserving"),
+    dict(H, topology="static", rewire="none"),
+    dict(H, topology="regular", fan_out=(4,), rewire="set"),
+    dict(H, loss="mse", output_activation="identity"),
+    dict(H, loss="cross_entropy", output_activation="sigmoid"),
+    dict(H, model="rbm", topology="static"),
+    dict(H, model="rbm", visible_units="gaussian"),  # zscore by default
+    dict(H, model="rbm", visible_units="gaussian", normalize="none"),
+    dict(H, model="rbm", visible_units="binary", normalize="minmax"),
+    dict(H, model="rbm", ais_every=0, cd_k=1),
+])
+def test_valid_combinations_are_accepted(kw):
+    cfg = TrainConfig(**kw).resolve()
+    for k, v in kw.items():
+        assert getattr(cfg, k) == v

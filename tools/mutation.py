@@ -133,14 +133,23 @@ def equivalents():
     """Names and diff patterns listed in the equivalents file (with their reasons there).
 
     Every ```sparsemlp.<...>__mutmut_N``` in it names one mutant; a line
-    ``- pattern `REGEX`: reason`` covers every mutant with an added line matching REGEX.
+    ``- pattern `REGEX`: reason`` covers every mutant with an added line matching REGEX, and
+    ``- pattern `REGEX` (was `OLD`): reason`` only those whose removed line matches OLD too.
     """
     if not EQUIVALENTS.exists():
         return set(), []
     text = EQUIVALENTS.read_text()
     names = set(re.findall(r"`(sparsemlp\.[^`\s]+?__mutmut_\d+)`", text))
-    patterns = [re.compile(p) for p in re.findall(r"^- pattern `([^`]+)`", text, re.M)]
+    patterns = [(re.compile(p), re.compile(q) if q else None)
+                for p, q in re.findall(r"^- pattern `([^`]+)`(?: \(was `([^`]+)`\))?", text, re.M)]
     return names, patterns
+
+
+def _matches(lines, pattern):
+    """Whether a mutant's diff lines match an equivalents pattern (added, and removed, line)."""
+    new, old = pattern
+    return any(new.search(ln) for ln in lines if ln[0] == "+") and \
+        (old is None or any(old.search(ln) for ln in lines if ln[0] == "-"))
 
 
 _DIFF = """
@@ -179,8 +188,7 @@ def classify(module):
     for k, v in res.items():
         if v in KILLED:
             out[k] = "killed"
-        elif k in names or any(p.search(ln) for ln in d.get(k, ()) if ln[0] == "+"
-                               for p in patterns):
+        elif k in names or any(_matches(d.get(k, ()), p) for p in patterns):
             out[k] = "equivalent"
         else:
             out[k] = NOT_KILLED.get(v, "survived")
