@@ -314,3 +314,169 @@ def test_valid_combinations_are_accepted(kw):
     cfg = TrainConfig(**kw).resolve()
     for k, v in kw.items():
         assert getattr(cfg, k) == v
+
+
+# ---------------------------------------------------------------------------------------
+# Mode defaults, per-layer values, JSON and TOML.
+
+from sparsemlp.training import presets  # noqa: E402
+from sparsemlp.training.config import load_toml  # noqa: E402
+
+
+@pytest.mark.parametrize("mode", ["default", "reference"])
+@pytest.mark.parametrize("model", ["mlp", "rbm"])
+def test_unset_fields_take_the_presets_of_the_mode_and_model(mode, model):
+    """The oracle: presets.py's tables (RBM_DEFAULTS before MODE_DEFAULTS for the RBM)."""
+    cfg = TrainConfig(mode=mode, model=model).resolve()
+    want = dict(presets.MODE_DEFAULTS[mode])
+    want.update(ais_every=0, pll="none")
+    if model == "rbm":
+        want.update(presets.RBM_DEFAULTS[mode])
+    for k, v in want.items():
+        assert getattr(cfg, k) == v, k
+    assert cfg.rewire == "set"
+
+
+def test_given_values_are_kept_and_only_none_is_filled():
+    given = dict(hidden=(7,), epochs=3, batch_size=5, lr=0.5, momentum=0.25, dropout=0.5,
+                 normalize="minmax", ais_every=2, pll="exact", evolve_output=True,
+                 drop_last=True, legacy_rng=True)
+    for model in ("mlp", "rbm"):
+        cfg = TrainConfig(model=model, **given).resolve()
+        assert {k: getattr(cfg, k) for k in given} == given
+
+
+def test_gaussian_rbm_defaults_to_zscore_and_binary_to_minmax():
+    assert TrainConfig(model="rbm", visible_units="gaussian").resolve().normalize == "zscore"
+    assert TrainConfig(model="rbm").resolve().normalize == "minmax"
+    # the MLP ignores visible_units
+    assert TrainConfig(visible_units="gaussian").resolve().normalize == "zscore"
+    assert TrainConfig(visible_units="gaussian", mode="reference",
+                       model="rbm").resolve().normalize == "zscore"
+
+
+@pytest.mark.parametrize("topology,rewire", [("set", "set"), ("static", "none"),
+                                             ("random", "none"), ("regular", "none")])
+def test_rewire_auto_follows_the_topology(topology, rewire):
+    extra = {} if topology in ("set", "static", "random") else dict(fan_out=(4,))
+    assert TrainConfig(hidden=(40,), topology=topology, **extra).resolve().rewire == rewire
+    given = "degree-preserving" if topology != "static" else "none"
+    assert TrainConfig(hidden=(40,), topology=topology, rewire=given,
+                       **extra).resolve().rewire == given
+
+
+def test_unknown_mode_is_named_before_any_default():
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(mode="fast").resolve()
+    assert str(info.value) == "mode must be 'default' or 'reference'. Got 'fast'."
+
+
+def test_per_layer_and_zeta_for():
+    cfg = TrainConfig(hidden=(8, 8), zeta=(0.1, 0.2, 0.3))
+    assert cfg.per_layer("zeta", 3) == (0.1, 0.2, 0.3)
+    assert [cfg.zeta_for(i, 3) for i in range(3)] == [0.1, 0.2, 0.3]
+    one = TrainConfig(zeta=0.4, fan_out=(3,))
+    assert one.per_layer("zeta", 4) == (0.4,) * 4 and one.per_layer("fan_out", 2) == (3, 3)
+    assert [one.zeta_for(i, 4) for i in range(4)] == [0.4] * 4
+    assert one.per_layer("z", 3) == ()
+
+
+@pytest.mark.parametrize("value,want", [
+    (np.array([[1, 2], [3, 4]]), (1, 2, 3, 4)),  # any array is flattened
+    ("ab", ("ab",)), (b"ab", (b"ab",)), ({"a": 1}, ({"a": 1},)),  # not split into items
+    ((np.int32(3), np.float32(0.5)), (3, 0.5)),
+    (range(2), (0, 1)),
+])
+def test_per_layer_values_become_tuples_of_python_objects(value, want):
+    got = TrainConfig(hidden=value).hidden
+    assert got == want
+    assert [type(x) for x in got] == [type(x) for x in want]
+
+
+def test_json_round_trip_and_layout():
+    cfg = TrainConfig(hidden=(5, 6), zeta=0.2, mode="reference").resolve()
+    d = cfg.to_dict()
+    assert d["hidden"] == [5, 6] and d["zeta"] == [0.2] and d["fan_out"] == []
+    assert set(d) == {f.name for f in dataclasses.fields(TrainConfig)}
+    text = cfg.to_json()
+    assert json.loads(text) == d
+    assert TrainConfig.from_dict(json.loads(text)) == cfg
+    lines = text.splitlines()  # indented by 2, keys sorted
+    assert lines[0] == "{" and lines[1].startswith('  "') and not lines[1].startswith('   ')
+    keys = [ln.split('"')[1] for ln in lines if ln.startswith('  "')]
+    assert keys == sorted(d)
+
+
+def test_from_dict_takes_dashed_names_and_names_unknown_ones():
+    assert TrainConfig.from_dict({"batch-size": 3, "fan_out": 2}) == \
+        TrainConfig(batch_size=3, fan_out=(2,))
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"batch-sise": 3}, source="run.toml")
+    assert str(info.value) == "Unknown setting 'batch-sise' in run.toml. Did you mean 'batch_size'?"
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"qqqqqqqq": 1})
+    assert str(info.value) == "Unknown setting 'qqqqqqqq' in config."
+
+
+def test_load_toml_reads_the_top_level_or_a_train_table(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('epochs = 3\nhidden = [4, 5]\n')
+    assert load_toml(p) == {"epochs": 3, "hidden": [4, 5]}
+    p.write_text('[train]\nepochs = 3\n[other]\nx = 1\n')
+    assert load_toml(str(p)) == {"epochs": 3}
+
+
+def test_load_toml_errors_name_the_file_and_the_fix(tmp_path):
+    cases = []
+    missing = tmp_path / "missing.toml"
+    cases.append((missing, f"config file {missing} not found. Check the --config path."))
+    cases.append((tmp_path, f"config file {tmp_path} is a folder. Pass a TOML file to --config."))
+    (tmp_path / "f").write_text("")
+    below_file = tmp_path / "f" / "c.toml"  # a file used as a folder: another OSError
+    cases.append((below_file, f"config file {below_file} cannot be read (Not a directory). Check "
+                              "the --config path and its permissions."))
+    table = tmp_path / "t.toml"
+    table.write_text('train = 3\n')
+    cases.append((table, f"config file {table}: [train] must be a table of settings."))
+    for path, msg in cases:
+        with pytest.raises(ConfigError) as info:
+            load_toml(path)
+        assert str(info.value) == msg
+    for name, content in (("bad.toml", b"epochs = = 3\n"), ("bin.toml", b"\xff\xfe epochs")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ConfigError, match=f"^config file {tmp_path / name} is not valid TOML: "
+                                              ".*\\. Write settings as 'name = value' lines "
+                                              "\\(see --print-config\\)\\.$"):
+            load_toml(tmp_path / name)
+
+
+def _fresh_config_module():
+    """config.py executed anew (its class body runs now, not at the suite's first import).
+
+    Under the module's own name (so that mutation testing reaches the class body), but not
+    put into ``sys.modules``: the rest of the suite keeps the TrainConfig it imported.
+    """
+    import importlib.util
+
+    from sparsemlp.training import config
+
+    spec = importlib.util.spec_from_file_location(config.__name__, config.__file__)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_field_has_help_and_the_documented_default():
+    """Every setting has a --help text, and the defaults are the documented ones."""
+    fresh = _fresh_config_module().TrainConfig
+    for f in dataclasses.fields(fresh):
+        assert isinstance(f.metadata.get("help"), str) and f.metadata["help"], f.name
+    d = fresh()
+    assert (d.mode, d.model, d.dataset, d.topology, d.rewire, d.optimizer) == \
+        ("default", "mlp", "digits", "set", "auto", "sgd")
+    assert (d.zeta, d.fan_out, d.seed, d.threads, d.download, d.test_size) == \
+        ((0.3,), (), 0, 0, True, 1 / 3)
+    assert d.hidden is None and d.epochs is None  # the mode's
+    choices = {f.name: f.metadata.get("choices") for f in dataclasses.fields(fresh)}
+    assert choices["mode"] == ("default", "reference") and choices["clash_kind"] == (1, 2, 3)
+    assert choices["dataset"] is None
