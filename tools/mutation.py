@@ -59,8 +59,10 @@ MODULES = {
     "sparsemlp/training/config.py": ["tests/test_config.py", "tests/test_train_cli.py"],
     "sparsemlp/training/checks.py": ["tests/test_config.py", "tests/test_train_cli.py",
                                      "tests/test_predefined_training.py"],
-    "sparsemlp/data/core.py": ["tests/test_data.py", "tests/test_labels.py"],
-    "sparsemlp/data/preprocessing.py": ["tests/test_data.py", "tests/test_labels.py"],
+    "sparsemlp/data/core.py": ["tests/test_data.py", "tests/test_labels.py",
+                               "tests/test_preprocessing.py"],
+    "sparsemlp/data/preprocessing.py": ["tests/test_preprocessing.py", "tests/test_data.py",
+                                        "tests/test_labels.py"],
     "sparsemlp/estimators/mlp.py": ["tests/test_estimators.py"],
 }
 CI_MODULES = ["sparsemlp/nn/optim.py"]
