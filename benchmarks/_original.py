@@ -1,16 +1,21 @@
-"""Baseline that follows the original SET-MLP code's approach (REFERENCE sections 1 and 8).
+"""Baseline that follows the original SET-MLP code's approach (Mocanu et al., Nat. Commun. 2018).
 
-Written from the specification, for timing and memory comparisons only. What it keeps from
-the original, because that is what the published figures (REFERENCE section 8) measure:
+Written by us from the description of the SET-MLP code of Mocanu et al., "Scalable training of
+artificial neural networks with adaptive sparse connectivity inspired by network science",
+Nature Communications 9:2383 (2018), for timing and memory comparisons only. What it keeps from
+the original, because that is what the original code's per-epoch times and memory (timed with
+the authors' code on the lung demo shape, see benchmarks/README.md) are made of:
 
 * float64 weights as ``scipy.sparse`` CSR matrices, activations ``(batch, features)``;
 * forward ``a @ W + b`` and backward ``delta @ W.T`` as SciPy dense-by-CSR products;
-* the weight gradient as a COO matrix on W's pattern (a copy, never aliasing W, REFERENCE
-  1.4) whose values come from a serial SDDMM loop (the original's Cython kernel; here Numba
-  when installed, else a chunked NumPy gather), then converted to CSR;
+* the weight gradient as a COO matrix on W's pattern (a copy, never aliasing W: with current
+  SciPy the original's ``coo_matrix(W)`` shares ``W.data`` and its gradient would overwrite W)
+  whose values come from a serial SDDMM loop (the original's Cython kernel; here Numba when
+  installed, else a chunked NumPy gather), then converted to CSR;
 * the momentum / decay update with allocating CSR arithmetic:
-  ``V = mu*V - lr*G``, ``W = W + (V - lam*W)`` (REFERENCE 1.5);
-* the fast evolution (``weightsEvolution_Amar``, REFERENCE 1.7-1.8) after every epoch:
+  ``V = mu*V - lr*G``, ``W = W + (V - lam*W)`` (the original's per-step decay, not
+  scaled by ``lr``; the first step of a layer is ``V = -lr*G``);
+* the fast evolution (the original's ``weightsEvolution_Amar``) after every epoch:
   thresholds from a full sort, COO coordinates, set operations on structured (row, col) views
   (``np.isin``, ``np.unique(axis=0)``) to carry the velocity and to reject occupied positions,
   rejection rounds for regrowth, the output layer included;
@@ -134,7 +139,7 @@ class OriginalSETMLP:
         yhat = acts[-1]
         loss = float(np.mean((yhat - y) ** 2))
         s = sigmoid(yhat)
-        delta = (yhat - y) * s * (1 - s)  # the original's output delta (REFERENCE 1.3)
+        delta = (yhat - y) * s * (1 - s)  # the original's output delta: sigmoid' at yhat, no 2/C
         B = x.shape[0]
         grads = [None] * len(self.W)
         for i in range(len(self.W) - 1, -1, -1):
@@ -177,7 +182,7 @@ class OriginalSETMLP:
         """The fast evolution of layer ``i``; returns the number of rejection rounds."""
         W = self.W[i]
         n_in, n_out = W.shape
-        # thresholds (REFERENCE 1.7) from a full sort of the values
+        # the original's thresholds (largestNegative / smallestPositive) from a full sort
         v = np.sort(W.data)
         N = v.shape[0]
         absv = np.abs(v)

@@ -1,17 +1,21 @@
-"""Baseline that follows the original SET-RBM code's approach (REFERENCE section 3 and 8.4).
+"""Baseline that follows the original SET-RBM code's approach (Mocanu et al., Nat. Commun. 2018).
 
-Written from the specification, for timing and memory comparisons only. What it keeps from
+Written by us from the description of the SET-RBM code of Mocanu et al., "Scalable training of
+artificial neural networks with adaptive sparse connectivity inspired by network science",
+Nature Communications 9:2383 (2018), for timing and memory comparisons only. What it keeps from
 the original, because that is what the original's cost is made of:
 
 * float64 weights as a ``scipy.sparse`` CSR matrix, activations ``(batch, units)``;
 * the Gibbs chain with SciPy dense-by-CSR products: ``DV @ W + bH`` and ``DH @ W.T + bV``
-  (REFERENCE 3.2), sigmoid, sampling by masked assignment against a ``uniform`` draw;
-* the CD update (REFERENCE 3.3) as the original does it: ``W.tocoo()``, a serial loop over
-  the connections that adds ``lr*(S1/B - S2/B) - wd*w`` in place (the original's Cython
-  kernel; here Numba when installed, else a chunked NumPy gather), then ``tocsr()``;
-* the original evolution (REFERENCE 3.4): thresholds from a full sort, ``tolil()``, the kept
-  weights copied one by one into a ``dok_matrix``, then per new connection scalar
-  ``randint`` draws until the position is free and a ``randn() / 20`` value, ``tocsr()``;
+  (CD-1: sampled hidden units, mean-field visible units), sigmoid, sampling by masked
+  assignment against a ``uniform`` draw;
+* the CD update with the sampled DH and MH, as the original does it: ``W.tocoo()``, a serial
+  loop over the connections that adds ``lr*(S1/B - S2/B) - wd*w`` in place (the original's
+  Cython kernel; here Numba when installed, else a chunked NumPy gather), then ``tocsr()``;
+* the original evolution after every epoch (the SET-MLP removal thresholds): thresholds from a
+  full sort, ``tolil()``, the kept weights copied one by one into a ``dok_matrix``, then per
+  new connection scalar ``randint`` draws until the position is free and a ``randn() / 20``
+  value, ``tocsr()``;
 * one legacy ``RandomState`` stream.
 
 What it does not keep: the initialisation draws are vectorised (the original inserts them one

@@ -7,8 +7,9 @@ For sparse (about 1 % dense) and narrow, ~98 %-dense layers it times
 * ``evolve``: one ``sparsemlp.evolution.set.evolve(zeta=0.3)`` with a Generator and the
   rebuild of the layer's transposed index it implies (``ensure_index``), plus the share
   spent in the backend kernels (``csr_merge``, ``csr_transpose``) and the optimizer remap
-  that follows a step (DESIGN section 4.6); with a tracemalloc pass for the temporaries
-  (bytes per connection) of one init and one evolve;
+  that follows a step (kept connections keep their relative order, so the state moves as
+  ``new[~fresh] = old[keep_index]`` and is 0 at the regrown positions); with a tracemalloc
+  pass for the temporaries (bytes per connection) of one init and one evolve;
 * ``evolve_legacy``: the same step with a RandomState (reference mode, RNG-exact port of
   the original fast routine);
 * competitors (cases up to ``--original-max-nnz``): ``original_init``, the original
@@ -216,7 +217,7 @@ def point_sparsemlp(case, args):
         _rebuild_index(layer)  # the transposed index is rebuilt lazily: count it here
         t1 = time.perf_counter()
         t_kernels.append(proxy.seconds)
-        fresh = np.zeros(nnz, bool)  # the optimizer remap of DESIGN 4.6, in place
+        fresh = np.zeros(nnz, bool)  # the optimizer remap (Optimizer.remap's rule), in place
         fresh[res.new_positions] = True
         velocity[~fresh] = velocity[res.keep_index]
         velocity[fresh] = 0

@@ -4,7 +4,8 @@ Times the forward product (spmm), the backward product (spmm_t), the weight grad
 the fused backward and the SGD update on Erdos-Renyi-like layers, plus ``forward_vcopy``: the
 forward as ``spmm_t`` over the transposed index with a column-order copy of the values
 (``data[perm]``, +4 B per connection, refreshed once per optimizer step; the copy is not in
-the timing, its cost is recorded as ``vcopy_s``; DESIGN.md 3.3 asks to benchmark both), and
+the timing, its cost is recorded as ``vcopy_s``; timed against the default forward, which
+reads ``data[perm[k]]`` through the transposed index, to weigh the two layouts), and
 ``forward_scatter``: the forward as ``spmm_scatter``, a row-order scatter over W's CSR arrays
 (what layers use for batches of at most 4 on layers of at least 2M connections; its torch
 competitor is torch's forward).

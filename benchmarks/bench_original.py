@@ -1,4 +1,4 @@
-"""sparsemlp against the original SET-MLP approach on the original demo shape (REFERENCE 8.1).
+"""sparsemlp against the original SET-MLP approach on the original demo shape (lung, 3312-h-h-h-5).
 
 Lung-shaped synthetic data (203 x 3312, 5 classes, 135 / 68 split, z-scored with training
 statistics), 3312-h-h-h-5, epsilon 20, zeta 0.3, batch 2, lr 0.01, momentum 0.9, decay 2e-4,
@@ -33,7 +33,9 @@ sys.path.insert(0, HERE)
 
 from _common import append_jsonl, conditions, peak_rss, run_worker, vm_bytes  # noqa: E402
 
-# REFERENCE 8.1: the original code, seconds per epoch (training + fast evolution); ~107 B/conn
+# The original SET-MLP code (Mocanu et al. 2018: the authors' code and Cython kernel, plus two
+# compatibility fixes for NumPy 2 / SciPy 1.17), timed on a 2-vCPU x86-64 VM on this lung shape:
+# seconds per epoch (training + fast evolution), and ~107 bytes per connection net of imports
 PUBLISHED = {1000: 1.93, 3000: 6.2, 10000: 22.9, 30000: 72.5}
 PUBLISHED_BYTES = 107.0
 N_SAMPLES, N_FEATURES, N_CLASSES, N_TRAIN = 203, 3312, 5, 135

@@ -1,4 +1,4 @@
-"""COIL20 SET-RBM (REFERENCE §3.6): the original's settings, SET against a static topology.
+"""COIL20 SET-RBM (the demo of Mocanu et al.'s SET-RBM code): its settings, SET against a static topology.
 
 Example::
 
@@ -13,7 +13,9 @@ import numpy as np
 import scipy.io as sio
 from _common import SHARED, append_jsonl, conditions
 
-from sparsemlp.rbm import SparseRBM
+from sparsemlp._rng import Streams
+from sparsemlp.training import TrainConfig
+from sparsemlp.training.rbm import RBMTrainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PUBLISHED = {"set": ("coil20_set_rbm_metrics.txt", 0.01359),
@@ -31,14 +33,15 @@ def main():
         raise SystemExit(f"COIL20 not found at {path}; set SPARSEMLP_SHARED_DATA")
     X = sio.loadmat(path)["X"].astype(np.float64)
     for topo in a.topologies:
-        rs = np.random.RandomState(0)
+        streams = Streams(0, legacy=True)  # one RandomState(0): split, topology, training
         idx = np.arange(X.shape[0])
-        rs.shuffle(idx)
+        streams.get("split").shuffle(idx)
         ntr = int(X.shape[0] * 2 / 3)
-        rbm = SparseRBM.erdos_renyi(1024, 200, epsilon=10, rng=rs)
+        cfg = TrainConfig(model="rbm", mode="reference", epochs=a.epochs, topology=topo,
+                          pll="none", ais_every=0, checkpoint_every=0)
+        tr = RBMTrainer.from_config(cfg, 1024, streams=streams, verbose=False)
         t0 = time.perf_counter()
-        hist = rbm.fit(X[idx[:ntr]], X[idx[ntr:]], epochs=a.epochs, batch_size=10, lr=0.1,
-                       weight_decay=2e-7, zeta=0.3, rng=rs, topology=topo)
+        hist = tr.fit(X[idx[:ntr]], X[idx[ntr:]]).records
         wall = time.perf_counter() - t0
         ref = np.loadtxt(os.path.join(SHARED, "set-reference-results", PUBLISHED[topo][0]))
         n = min(len(hist), len(ref))
@@ -48,7 +51,7 @@ def main():
         rec = {"bench": "rbm_coil20", "topology": topo, "epochs": a.epochs,
                "final_test_recon": hist[-1]["test_recon"], "published_final": PUBLISHED[topo][1],
                "published_at_epoch": float(ref[n - 1, 1]), "max_rel_dev_first10": float(rel[:10].max()),
-               "first_epoch_off_by_1e-6": first_off, "final_nnz": hist[-1]["nnz"], "wall_s": wall,
+               "first_epoch_off_by_1e-6": first_off, "final_nnz": hist[-1]["nnz"][0], "wall_s": wall,
                "s_per_epoch": wall / a.epochs, "conditions": conditions()}
         append_jsonl(a.out, rec)
         print(f"{topo}: final test recon {rec['final_test_recon']:.5f} (published "

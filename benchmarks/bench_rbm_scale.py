@@ -2,8 +2,8 @@
 
 COIL20 (1440 x 1024 in [0, 1]) split as the original demo (``RandomState(seed).shuffle``,
 960 train / 480 test), 1024 visible and H hidden units, epsilon 10, CD-1, batch 10 (96
-updates per epoch), lr 0.1, weight decay 2e-7, zeta 0.3, no momentum: the original's settings
-(REFERENCE 3.6) at any H. Implementations:
+updates per epoch), lr 0.1, weight decay 2e-7, zeta 0.3, no momentum: the settings of the
+original SET-RBM demo (Mocanu et al. 2018, H = 200) at any H. Implementations:
 
 * ``original``: ``benchmarks/_original_rbm.py``, the original code's approach (float64 SciPy
   CSR products, COO round trip with a serial CD loop per batch, dok/lil evolution), one
@@ -11,11 +11,11 @@ updates per epoch), lr 0.1, weight decay 2e-7, zeta 0.3, no momentum: the origin
 * ``sparsemlp``: ``RBMTrainer`` (``--model rbm``) with keyed Generator streams, the fast
   evolution and float32 (``--dtype``), pseudo-log-likelihood and AIS off.
 
-Each (H, implementation) point runs in its own subprocess (under ``flock LOCK``), which
-records RSS after imports and data, builds the model (init time apart), runs the epochs and
-reports seconds per epoch (training + evolution, REFERENCE 8; the test pass apart), the
-median over epochs, peak RSS and bytes per connection. One JSON line per point in ``--out``
-and a table with ratios at the end.
+Each (H, implementation) point runs in its own subprocess (under ``flock LOCK``), which records
+RSS after imports and data, builds the model (init time apart), runs the epochs and reports
+seconds per epoch (training + evolution, as for the original code; the test pass apart), the
+median over epochs, peak RSS and bytes per connection. One JSON line per point in ``--out`` and
+a table with ratios at the end.
 
 Example::
 
@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 from _common import SHARED, append_jsonl, conditions, peak_rss, run_worker, vm_bytes  # noqa: E402
 
 GIB = 2**30
-PUBLISHED = {200: 0.53}  # REFERENCE 8.4: the original at the demo size, CPU s/epoch
+PUBLISHED = {200: 0.53}  # the original SET-RBM code at the demo size, CPU s/epoch on a 2-vCPU VM
 
 
 

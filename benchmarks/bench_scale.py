@@ -1,10 +1,11 @@
 """Full SET epochs at scale and the scaling curve (seconds per epoch against connections).
 
-The lung demo shape of REFERENCE 8.1 (synthetic 203 x 3312, 5 classes, 135 / 68 split,
-batch 2, 67 steps per epoch), 3312-h-h-h-5, epsilon 20, zeta 0.3, ``mode="reference"``
-(sigmoid + MSE, N(0, 0.1^2) draws init, original decay, output layer evolved), float32, with
-keyed Generator streams (``legacy_rng=False``: the legacy stream replays one scalar draw per
-connection at init, minutes at 60 M connections; training is the same algorithm).
+The lung demo shape of the original SET-MLP code of Mocanu et al. (2018): synthetic 203 x 3312,
+5 classes, 135 / 68 split, batch 2, 67 steps per epoch, 3312-h-h-h-5, epsilon 20, zeta 0.3,
+``mode="reference"`` (sigmoid + MSE, N(0, 0.1^2) draws init, original decay, output layer
+evolved), float32, with keyed Generator streams (``legacy_rng=False``: the legacy stream
+replays one scalar draw per connection at init, minutes at 60 M connections; training is the
+same algorithm).
 
 Every h runs in its own subprocess (under ``flock --lock``): RSS after imports and data is the
 baseline; then the model is built (``init_s``), and ``--epochs`` full epochs run with a run

@@ -1,4 +1,7 @@
-"""The original SET tutorials on Fashion-MNIST subsets (REFERENCE §2.8) against their published curves.
+"""The original SET tutorials on Fashion-MNIST subsets against their published curves.
+
+The tutorials are Mocanu et al.'s "Scalable Deep Learning" tutorial at ECMLPKDD 2019 and its
+SCADS Summer School 2020 version; their settings and result files:
 
 ECMLPKDD 2019 (TUT): 2000 train / 1000 test, 784-1000³-10, sigmoid + MSE, N(0, 0.1²) init by
 draws, dropout 0.2, ε 13, batch 40, lr 0.05, output layer evolved, 400 epochs.

@@ -63,6 +63,8 @@ BENCHMARKS = {
                   ["--h", "200", "10000", "--epochs", "1", "--original-epochs", "1", "--out",
                    "{out}/rbm_scale.jsonl"],
                   ["--out", "{out}/rbm_scale.jsonl"]),
+    "export": ("bench_export.py", ["--quick", "--out", "{out}/export.jsonl"],
+               ["--out", "{out}/export.jsonl"]),
 }
 
 

@@ -2,7 +2,7 @@
 # cython: initializedcheck=False
 """Compiled kernels: fused float x index types, nogil, prange (twins of _kernels/_reference.py)."""
 
-# Conventions shared by every kernel (see DESIGN.md section 3):
+# Conventions shared by every kernel (docs/ARCHITECTURE.md, "How a batch travels"):
 #
 #   W is a canonical CSR matrix of shape (n_in, n_out): indptr[n_in+1], indices[nnz], data[nnz].
 #   Its transposed index (rows = output neurons) is indptr_t[n_out+1], indices_t[nnz], perm[nnz],
@@ -10,9 +10,9 @@
 #   Activations are feature-major and C-contiguous: xt[n_in, B], dyt[n_out, B].
 #
 #   Outputs come last, are preallocated and are fully overwritten (rows without entries included);
-#   kernels return None. Inputs are trusted (validated at the public boundary, DESIGN.md 1.6);
-#   only O(1) shape checks are made here, so that a shape mix-up raises instead of writing out of
-#   bounds.
+#   kernels return None. Inputs are trusted (validated at the public boundary: nn/ and
+#   training/checks.py); only O(1) shape checks are made here, so that a shape mix-up raises
+#   instead of writing out of bounds.
 #
 #   Determinism: every output element is written by exactly one thread; each sum over nonzeros
 #   runs in ascending k, one term at a time, inside one compiled row function that serves the

@@ -44,14 +44,9 @@ def _info():
         others = "; ".join(f"{k}: {v}" for k, v in _kernels._isa_reasons.items())
         lines.append(("cython ISA", f"{cy.ISA} (usable here: {', '.join(usable)}"
                       + (f"; unavailable {others})" if others else ")")))
-    if "numba" in sys.modules:
-        import numba
-
-        try:
-            layer = numba.threading_layer()
-        except ValueError:
-            layer = "not yet initialised"
-        lines.append(("numba threads", f"{numba.get_num_threads()} ({layer})"))
+    nt = _kernels.numba_threads()
+    if nt is not None:
+        lines.append(("numba threads", f"{nt[0]} ({nt[1]})"))
     try:
         from threadpoolctl import threadpool_info
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from sparsemlp import _kernels
 from sparsemlp._validation import check_csr
-from sparsemlp.evolution.set import (
+from sparsemlp.evolution import (
     EvolutionResult,
     evolve,
     evolve_original,
@@ -28,11 +28,12 @@ BACKENDS = _kernels.available()
 
 
 # --------------------------------------------------------------------------------------------
-# oracles, written straight from REFERENCE 1.7 / 1.8 / 2.5 / 3.4
+# oracles, written straight from the original SET code (Mocanu et al. 2018): the removal
+# thresholds, weightsEvolution_Amar, importance pruning and the SET-RBM's scalar regrowth
 
 
 def oracle_thresholds(w, zeta):
-    """REFERENCE 1.7 with a full sort, find_first_pos / find_last_pos as in the original."""
+    """The SET thresholds with a full sort, find_first_pos / find_last_pos as in the original."""
     values = np.sort(w)
     first = (np.abs(values - 0)).argmin()
     last = values.shape[0] - (np.abs(values - 0))[::-1].argmin()
@@ -62,7 +63,7 @@ def cells_to_csr(cells, shape, dtype, idt):
 
 
 def amar_oracle(W, zeta, rs, std=0.1):
-    """weightsEvolution_Amar with Python sets and loops (REFERENCE 1.8)."""
+    """The original's weightsEvolution_Amar with Python sets and loops."""
     n, m = W.shape
     w = W.data
     t_neg, t_pos = oracle_thresholds(w, zeta)
@@ -89,7 +90,7 @@ def amar_oracle(W, zeta, rs, std=0.1):
 
 
 def original_oracle(W, zeta, rs, std):
-    """The original scalar loop (REFERENCE 3.4): positions until free, then the value."""
+    """The SET-RBM's original scalar loop: positions until free, then the value."""
     n, m = W.shape
     t_neg, t_pos = oracle_thresholds(W.data, zeta)
     cells = {p: v for p, v in zip(coords(W), W.data.tolist(), strict=True)
@@ -184,7 +185,7 @@ def test_tiny_worked_example():
                          [(True, 14981, 15020), (False, 14981, 15021)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_worked_example_1e5(neg_closest, n_neg_removed, n_pos_removed, dtype):
-    """REFERENCE 1.7: N = 10^5, zeta = 0.3, 49,934 negatives and 50,066 positives."""
+    """The thresholds on N = 10^5 values, zeta = 0.3, 49,934 negatives and 50,066 positives."""
     neg = -np.arange(1, 49935, dtype=np.float64)
     pos = np.arange(1, 50067, dtype=np.float64)
     if neg_closest:
@@ -278,17 +279,18 @@ def test_evolve_properties(spec, zeta):
 _PATHS = {
     "small": dict(_SELECT_MIN=1 << 60, _GAPS_MIN=1 << 60, _SEARCH_RATIO=1 << 60,
                   _DENSE_SLOTS=1 << 60),
-    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0, _CHUNK=5),
+    "large": dict(_SELECT_MIN=1, _GAPS_MIN=1, _SEARCH_RATIO=0, _DENSE_SLOTS=0, _CHUNK=5,
+                  CHUNK=5),
 }
 
 
 def _force_paths(monkeypatch, which):
     import sparsemlp._kernels._reference as reference
-    import sparsemlp.evolution.set as ev
-    import sparsemlp.topology.laws as laws
+    import sparsemlp.evolution.thresholds as thresholds
+    import sparsemlp.topology.csr as csr
     import sparsemlp.topology.sampling as sampling
 
-    mods = (ev, laws, sampling, reference)
+    mods = (thresholds, csr, sampling, reference)
     for name, value in _PATHS[which].items():
         assert any(hasattr(mod, name) for mod in mods), f"path switch {name} no longer exists"
         for mod in mods:
@@ -725,7 +727,7 @@ def test_select_in_bracket_reports_a_miss_just_above():
     """_select_in_bracket returns the idx-th smallest value when the bracket [lo, hi] of the
     sample holds it, and None when the rank falls just above it (the caller then partitions
     the whole array; indexing past the bracket would crash)."""
-    from sparsemlp.evolution.set import _select_in_bracket
+    from sparsemlp.evolution.thresholds import _select_in_bracket
 
     v = np.random.default_rng(0).permutation(2000).astype(np.float64)
     # n = 2000, m = 1000: for idx 500 the bracket is s[187] .. s[313]
@@ -801,3 +803,78 @@ def test_importance_prune_errors():
     with pytest.raises(ValueError, match=r"'percentile' parameter of importance_prune must be "
                                          r"a float in the range \[0, 100\]\. Got 101"):
         importance_prune(make_layer(5, 5, 10, 0), 101)
+
+
+# --------------------------------------------------------------------------------------------
+# apply: every rule with the optimizer's state carried along (the one remap)
+
+
+@pytest.mark.parametrize("rule, params", [
+    ("set", dict(zeta=0.3)),
+    ("set-original", dict(zeta=0.3, normal_std=0.05)),
+    ("degree-preserving", dict(zeta=0.3)),
+    ("set", dict(zeta=0.3, regrow=False)),
+    ("regrow", dict(n=37)),
+    ("importance", dict(percentile=30)),
+])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_apply_remaps_the_optimizer_state_of_every_rule(rule, params, optimizer):
+    """Per connection (tracked by its coordinates, not its position), the state after the
+    change is the state before for a connection that stays, and zero for a new one; the
+    optimizer points at the new W.data; other parameters are untouched."""
+    from sparsemlp.evolution import apply
+    from sparsemlp.nn.optim import make_optimizer
+
+    layer = make_layer(30, 20, 200, 5)
+    b = np.zeros(20)
+    opt = make_optimizer(optimizer, [layer.W.data, b], lr=0.1, kernels="numpy")
+    for arrays in opt.state.values():
+        arrays[0][:] = np.arange(1, layer.nnz + 1)  # a recognisable state per connection
+        arrays[1][:] = -1.0
+    old_state = {name: dict(zip(coords(layer.W), arrays[0].tolist(), strict=True))
+                 for name, arrays in opt.state.items()}
+    nnz0 = layer.nnz
+    if "zeta" in params or "n" in params:
+        params = dict(params, rng=np.random.default_rng(3))
+    res = apply(layer, rule, optimizer=opt, param_index=0, **params)
+    assert isinstance(res, EvolutionResult)
+    assert layer.nnz == nnz0 - res.n_removed + res.n_regrown and res.n_removed + res.n_regrown > 0
+    assert opt.params[0] is layer.W.data and opt.params[1] is b
+    fresh = set(res.new_positions.tolist())
+    for name, arrays in opt.state.items():
+        assert arrays[0].shape == (layer.nnz,)
+        want = [0.0 if t in fresh else old_state[name][c] for t, c in enumerate(coords(layer.W))]
+        np.testing.assert_array_equal(arrays[0], want)
+        assert np.all(arrays[1] == -1.0)
+
+
+def test_apply_errors():
+    from sparsemlp.evolution import apply
+
+    with pytest.raises(ValueError, match=r"'rule' parameter of apply must be one of 'set', "
+                                         r"'set-original', 'degree-preserving', 'regrow', "
+                                         r"'importance'\. Got 'prune'"):
+        apply(make_layer(5, 5, 10, 0), "prune", zeta=0.3, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="'zeta' parameter of evolve"):
+        apply(make_layer(5, 5, 10, 0), "set", zeta=1.0, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("call", ["evolve", "evolve_original", "evolve_degree_preserving",
+                                  "set_thresholds", "removal_mask", "kept_positions", "apply"])
+def test_zeta_is_validated_once_per_call(monkeypatch, call):
+    import sparsemlp.evolution as ev
+    import sparsemlp.evolution.thresholds as thresholds
+
+    seen = []
+    real = thresholds.check_zeta
+    monkeypatch.setattr(thresholds, "check_zeta", lambda z, owner: seen.append(owner) or real(z, owner))
+    layer = make_layer(20, 10, 60, 1)
+    rng = np.random.default_rng(0)
+    if call in ("set_thresholds", "removal_mask", "kept_positions"):
+        getattr(ev, call)(layer.W.data, 0.3)
+    elif call == "apply":
+        ev.apply(layer, "set", zeta=0.3, rng=rng)
+    else:
+        kw = dict(normal_std=0.1) if call == "evolve_original" else {}
+        getattr(ev, call)(layer, zeta=0.3, rng=rng, **kw)
+    assert len(seen) == 1, seen

@@ -142,7 +142,7 @@ def test_dropout_gradient_matches_dense_reference(backend, seed):
 
 
 def test_set_quirk_delta_matches_reference_formula():
-    """REFERENCE §1.3: (yhat - y) * s(yhat) * (1 - s(yhat)), no 2/C factor."""
+    """The SET-MLP code's output delta (Mocanu et al. 2018): (yhat - y) * s(yhat) * (1 - s(yhat)), no 2/C."""
     rng = np.random.default_rng(0)
     yhat = rng.random((5, 3))
     y = np.eye(5)[:, :3]

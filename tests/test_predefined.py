@@ -1,9 +1,11 @@
-"""Pre-defined topologies (REFERENCE §5): random, regular, clash_free, balance_z, schedules.
+"""Pre-defined topologies (Dey et al., IEEE JETCAS 2019): random, regular, clash_free, balance_z, schedules.
 
-Oracles: brute-force degree and clash checks on dense copies of small patterns, a literal
-transcription of the REFERENCE §5.2 construction enumerated over every choice of addresses
-and bank orders (the §5.4 counts), and the exact law of the original's ``adjmat_basic``
-enumerated path by path.
+Dey, Huang, Beerel, Chugg, "Pre-Defined Sparse Neural Networks with Hardware Acceleration", IEEE
+JETCAS 9(2):332-345 (2019), and their code (``adjmatint.py``). Oracles: brute-force degree and
+clash checks on dense copies of small patterns, a literal transcription of their clash-free
+construction (fo sweeps of p/z cycles, z lanes) enumerated over every choice of addresses and
+bank orders (the pattern counts of their ``count_adjmats`` formulas), and the exact law of the
+original's ``adjmat_basic`` enumerated path by path.
 """
 
 import itertools
@@ -68,7 +70,7 @@ def brute_clashes(W, schedule):
 
 
 def ref_edges(p, fo, n, z, t, v):
-    """REFERENCE §5.2 literally: edge e of sweep s, cycle c, lane u reads left t_s[c,u]*z+v_s[u]."""
+    """Dey et al.'s construction: edge e of sweep s, cycle c, lane u reads left t_s[c,u]*z+v_s[u]."""
     fi = p * fo // n
     out = []
     for s in range(fo):
@@ -111,7 +113,11 @@ def enumerate_patterns(p, fo, n, z, kind, dither):
 
 
 def count_formula(kind, p, fo, n, z, dither):
-    """REFERENCE §5.4."""
+    """Number of distinct clash-free patterns, the formulas of Dey et al.'s ``count_adjmats``.
+
+    k = 1 without dither or when fi/z is an integer, else z!/(fi!)^(z/fi); type 1: (k (D!)^z)^fo,
+    type 2: (k D^z)^fo, type 3: k D^z.
+    """
     fi, D = p * fo // n, p // z
     if not dither or fi % z == 0:
         k = 1
@@ -137,7 +143,7 @@ def test_regular_800_100_50_exact_degrees_many_seeds():
 
 
 def test_regular_grid_of_shapes_every_seed_valid():
-    """Like the 1,350 (p, n, fo, seed) checks of REFERENCE §5.2, brute force."""
+    """Like the 1,350 (p, n, fo, seed) checks once run on the original ``adjmat_basic``, brute force."""
     n_cases = 0
     for p in (1, 2, 3, 5, 8, 12):
         for n in (1, 2, 4, 6, 9):
@@ -151,7 +157,7 @@ def test_regular_grid_of_shapes_every_seed_valid():
 
 
 def basic_law(p, fo, n):
-    """Exact probability of every pattern under the original's adjmat_basic (REFERENCE §5.2)."""
+    """Exact probability of every pattern under the original's adjmat_basic (Dey et al.'s code)."""
     fi = p * fo // n
     dist = Counter()
 
@@ -257,7 +263,7 @@ def test_clash_free_every_cycle_every_kind(kind, dither):
             assert s.z == z and s.n_cycles == p * fo // z
             assert brute_clashes(W, s) == []
             assert s.is_clash_free(W) and s.clashes(W).size == 0
-            # every output's fan_in connections are consecutive slots (REFERENCE §5.2)
+            # every output's fan_in connections are consecutive slots (edges are output-major)
             fi = p * fo // n
             assert (W.indices[s.order] == np.arange(W.nnz) // fi).all()
 
@@ -281,7 +287,7 @@ def test_clash_free_balanced_net_of_the_reference():
     (12, 2, 12, 4, 3, True, 486),
 ])
 def test_distinct_pattern_counts_of_the_reference(p, fo, n, z, kind, dither, count):
-    """Enumeration of the REFERENCE construction gives §5.4's counts; the generator's draws
+    """Enumeration of Dey et al.'s construction gives their formulas' counts; the generator's draws
     hit exactly those patterns, all of them, with the enumerated frequencies."""
     law = enumerate_patterns(p, fo, n, z, kind, dither)
     assert len(law) == count == count_formula(kind, p, fo, n, z, dither)
@@ -313,7 +319,7 @@ def test_kind1_count_statistically():
 
 @pytest.mark.parametrize("p,fo,n,z", [(20, 3, 5, 5), (20, 3, 5, 4), (40, 3, 8, 10)])
 def test_original_failing_cases_are_rejected(p, fo, n, z):
-    """REFERENCE §5.5: the original returns invalid patterns for these (fo does not divide n);
+    """Dey et al.'s code returns invalid patterns for these (fo does not divide n: duplicate edges);
     the oracle confirms it on random draws, and clash_free rejects the parameters."""
     rng = np.random.default_rng(0)
     invalid = 0

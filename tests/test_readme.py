@@ -15,6 +15,7 @@ import gzip
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,15 @@ def _plan(cmd):
     if cmd[0] != "python":
         raise AssertionError(f"README command {shlex.join(cmd)!r}: add a rule to test_readme.py")
     args = cmd[1:]
+    target = args[args.index("--target") + 1] if "--target" in args else None
+    if target is not None:  # a cross compiler and qemu, installed by .ci/run
+        from sparsemlp.export._build import TARGETS
+
+        t = TARGETS[target]
+        missing = [x for x in (*t.compilers, *t.runner) if shutil.which(x) is None]
+        if missing and os.environ.get("SPARSEMLP_REQUIRE_TOOLCHAINS") != "1":
+            return None, f"needs {', '.join(missing)} (apt-get install gcc-arm-linux-gnueabihf " \
+                         "gcc-aarch64-linux-gnu qemu-user)"
     if args[:2] != ["-m", "sparsemlp.train"] or "--print-config" in args:
         return [sys.executable, *args], None
     if "--resume" in args:  # the run was trained for 2 epochs: "extend" to 3

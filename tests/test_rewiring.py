@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sparsemlp.evolution.rewiring import evolve_degree_preserving, swap_rows
-from sparsemlp.evolution.set import evolve, removal_mask
+from sparsemlp.evolution import evolve, evolve_degree_preserving, removal_mask, swap_rows
 from sparsemlp.nn.layers import SparseLinear
 from sparsemlp.nn.optim import SGD
 from sparsemlp.topology import clash_free, erdos_renyi, regular

@@ -273,7 +273,7 @@ def test_extending_a_reference_mode_run_equals_training_longer(tmp_path, model):
 @pytest.mark.parametrize("legacy", [False, True])
 def test_regrow_completes_a_removal_only_evolution(original, legacy):
     """evolve(regrow=False) then regrow(n_removed) == evolve(), bit for bit."""
-    from sparsemlp.evolution.set import evolve, evolve_original, regrow
+    from sparsemlp.evolution import evolve, evolve_original, regrow
     from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
 

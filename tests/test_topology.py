@@ -9,7 +9,8 @@ import scipy.sparse as sp
 from scipy import stats
 
 from sparsemlp._validation import check_csr
-from sparsemlp.topology import _sample_distinct, describe, erdos_renyi, init_values
+from sparsemlp.topology import describe, erdos_renyi, init_values
+from sparsemlp.topology.sampling import sample_distinct
 
 P_MIN = 1e-4  # chi-square / z tests: fail only on clear non-uniformity
 
@@ -150,7 +151,7 @@ def test_law_a_legacy_rbm_std_and_uniform_init(seed):
 
 
 def test_law_a_reference_table_lung_h1000():
-    """REFERENCE 1.1: lung net 3312-1000-1000-1000-5, seed 0, after the split shuffle."""
+    """The original SET-MLP's draws: lung net 3312-1000-1000-1000-5, seed 0, after the split shuffle."""
     rs = np.random.RandomState(0)
     rs.shuffle(np.arange(203))  # the demo's data split comes first in the stream
     dims = (3312, 1000, 1000, 1000, 5)
@@ -162,7 +163,7 @@ def test_law_a_reference_table_lung_h1000():
 
 
 def test_law_a_reference_table_rbm():
-    """REFERENCE 3.6: COIL20 RBM 1024x200, epsilon 10, randn/20, after shuffle(arange(1440))."""
+    """The original SET-RBM's draws: COIL20 1024x200, epsilon 10, randn/20, after the shuffle."""
     rs = np.random.RandomState(0)
     rs.shuffle(np.arange(1440))
     W = erdos_renyi(1024, 200, epsilon=10, law="draws", rng=rs, normal_std=0.05)
@@ -170,7 +171,7 @@ def test_law_a_reference_table_rbm():
 
 
 def test_law_a_reference_table_coil20_h3000():
-    """REFERENCE 8.5: COIL20 SET-MLP 1024-3000-3000-3000-20 topology, seed 0."""
+    """The original SET-MLP's COIL20 1024-3000-3000-3000-20 topology, seed 0."""
     rs = np.random.RandomState(0)
     rs.shuffle(np.arange(1440))
     dims = (1024, 3000, 3000, 3000, 20)
@@ -200,7 +201,7 @@ def test_law_a_expected_nnz(rng_kind):
 
 
 def test_law_a_reference_expectation_formula():
-    """E[nnz] column of the REFERENCE 1.1 table."""
+    """E[nnz] of the draws law: n m (1 - (1 - 1/(n m))^T)."""
     for (n, m, eps), expect in [((3312, 3000, 20), 125441), ((3000, 5, 20), 14727),
                                 ((1024, 200, 10), 11881), ((3000, 20, 20), 38074)]:
         assert round(_law_a_moments(n, m, eps)[0]) == pytest.approx(expect, abs=1)
@@ -313,7 +314,7 @@ def test_init_normal_std():
 @pytest.mark.parametrize("rng_kind", ["generator", "legacy"])
 def test_sample_distinct_valid(population, k, rng_kind):
     rng = np.random.default_rng(0) if rng_kind == "generator" else np.random.RandomState(0)
-    s = _sample_distinct(population, k, rng)
+    s = sample_distinct(population, k, rng)
     assert s.dtype == np.int64 and s.shape == (k,)
     assert np.all(np.diff(s) > 0)
     if k:
@@ -326,7 +327,7 @@ def test_sample_distinct_uniform_subsets(population, k):
     counts = {}
     rng = np.random.default_rng(11)
     for _ in range(3000):
-        key = tuple(_sample_distinct(population, k, rng).tolist())
+        key = tuple(sample_distinct(population, k, rng).tolist())
         counts[key] = counts.get(key, 0) + 1
     assert len(counts) == math.comb(population, k)
     assert stats.chisquare(np.array(list(counts.values()))).pvalue > P_MIN
@@ -341,7 +342,7 @@ def test_sample_distinct_uniform_subsets_gap_path(monkeypatch, population, k):
     counts = {}
     rng = np.random.default_rng(12)
     for _ in range(4000):
-        s = _sample_distinct(population, k, rng)
+        s = sample_distinct(population, k, rng)
         assert s.dtype == np.int64 and s.shape == (k,) and np.all(np.diff(s) > 0)
         counts[tuple(s.tolist())] = counts.get(tuple(s.tolist()), 0) + 1
     assert len(counts) == math.comb(population, k)
@@ -351,18 +352,18 @@ def test_sample_distinct_uniform_subsets_gap_path(monkeypatch, population, k):
 @pytest.mark.parametrize("population,k", [(10**6, 3000), (10**9, 50_000), (5000, 2400),
                                           (2**40, 2000)])
 def test_sample_distinct_gap_path_sizes(population, k):
-    s = _sample_distinct(population, k, np.random.default_rng(1))
+    s = sample_distinct(population, k, np.random.default_rng(1))
     assert s.shape == (k,) and np.all(np.diff(s) > 0) and s[0] >= 0 and s[-1] < population
 
 
 @pytest.mark.parametrize("p", [1e-6, 0.01, 0.3, 0.5, 0.7, 0.999])
 def test_bernoulli_positions_law(p):
     """Count ~ Binomial(S, p), positions uniform over the slots (the geometric-gap walk)."""
-    from sparsemlp.topology import _bernoulli_positions
+    from sparsemlp.topology.sampling import bernoulli_positions
 
     size = 200_000
     rng = np.random.default_rng(7)
-    pos = _bernoulli_positions(size, p, rng)
+    pos = bernoulli_positions(size, p, rng)
     assert pos.dtype == np.int64 and np.all(np.diff(pos) > 0)
     assert pos.size == 0 or (pos[0] >= 0 and pos[-1] < size)
     mean, sd = size * p, math.sqrt(size * p * (1 - p))
@@ -373,8 +374,7 @@ def test_bernoulli_positions_law(p):
 
 def test_chunked_paths_equal_one_shot(monkeypatch):
     """Values, positions and CSR conversion do not depend on the chunk length."""
-    import sparsemlp.topology.laws as laws
-    import sparsemlp.topology.sampling as topo
+    import sparsemlp.topology.csr as csr
 
     def build():
         out = []
@@ -385,9 +385,8 @@ def test_chunked_paths_equal_one_shot(monkeypatch):
         return out
 
     ref = build()
-    for mod in (laws, topo):
-        monkeypatch.setattr(mod, "_CHUNK", 64)
-    monkeypatch.setattr(topo, "_SEARCH_RATIO", 0)  # and the search-based row pointer
+    monkeypatch.setattr(csr, "CHUNK", 64)
+    monkeypatch.setattr(csr, "_SEARCH_RATIO", 0)  # and the search-based row pointer
     new = build()
     for a, b in zip(ref[:-1], new[:-1], strict=True):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
@@ -396,9 +395,9 @@ def test_chunked_paths_equal_one_shot(monkeypatch):
     np.testing.assert_array_equal(ref[-1].indptr, new[-1].indptr)
     np.testing.assert_array_equal(ref[-1].indices, new[-1].indices)
     keys = np.sort(np.random.default_rng(5).choice(300 * 200, 5000, replace=False))
-    ip1, c1 = topo._keys_to_csr(keys, 300, 200, np.int32)
-    monkeypatch.setattr(topo, "_SEARCH_RATIO", 1 << 60)  # counting
-    ip2, c2 = topo._keys_to_csr(keys, 300, 200, np.int32)
+    ip1, c1 = csr.keys_to_csr(keys, 300, 200, np.int32)
+    monkeypatch.setattr(csr, "_SEARCH_RATIO", 1 << 60)  # counting
+    ip2, c2 = csr.keys_to_csr(keys, 300, 200, np.int32)
     np.testing.assert_array_equal(ip1, ip2)
     np.testing.assert_array_equal(c1, c2)
     np.testing.assert_array_equal(c1, keys % 200)
@@ -407,7 +406,7 @@ def test_chunked_paths_equal_one_shot(monkeypatch):
 
 def test_sample_distinct_errors():
     with pytest.raises(ValueError, match="cannot draw 5 distinct values from a population of 4"):
-        _sample_distinct(4, 5, np.random.default_rng(0))
+        sample_distinct(4, 5, np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,3 +486,83 @@ def test_init_values_errors():
         init_values("normal", 3, 3, -1, rng)
     with pytest.raises(TypeError, match=r"'rng' parameter of init_values"):
         init_values("normal", 3, 3, 5, 42)
+
+
+# --------------------------------------------------------------------------------------------
+# topology.csr: the shared CSR helpers, each against a plain NumPy / SciPy oracle
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_csr_sorted_unique_and_isin_sorted(inplace):
+    from sparsemlp.topology.csr import isin_sorted, sorted_unique
+
+    rng = np.random.default_rng(3)
+    for size, high in [(0, 5), (1, 5), (2, 1), (1000, 50), (5000, 10**12)]:
+        a = rng.integers(0, high, size)
+        want = np.unique(a)
+        got = sorted_unique(a.copy() if inplace else a, inplace=inplace)
+        np.testing.assert_array_equal(got, want)
+        q = rng.integers(-2, high + 2, 300)
+        np.testing.assert_array_equal(isin_sorted(q, want), np.isin(q, want))
+
+
+def test_csr_keys_round_trip_and_membership(monkeypatch):
+    import scipy.sparse as sp
+
+    import sparsemlp.topology.csr as csr
+
+    rng = np.random.default_rng(4)
+    n_in, n_out = 60, 45
+    W = sp.random_array((n_in, n_out), density=0.2, format="csr", rng=rng)
+    W.sort_indices()
+    coo = W.tocoo()
+    keys = csr.linear_keys(W.indptr, W.indices, n_out)
+    np.testing.assert_array_equal(keys, coo.row.astype(np.int64) * n_out + coo.col)
+    for idt in (np.int32, np.int64):
+        V = csr.csr_from_keys(keys, W.data.copy(), n_in, n_out, np.dtype(idt))
+        assert V.indices.dtype == V.indptr.dtype == idt and V.has_canonical_format
+        np.testing.assert_array_equal(V.toarray(), W.toarray())
+    q = np.unique(rng.integers(0, n_in * n_out, 700))
+    monkeypatch.setattr(csr, "CHUNK", 8)  # 2 keys per chunk: many partial row ranges
+    np.testing.assert_array_equal(csr.in_pattern(q, W.indptr, W.indices, n_out),
+                                  np.isin(q, keys))
+
+
+def test_csr_index_dtype_choice():
+    from sparsemlp.topology.csr import check_float_dtype, choose_index_dtype
+
+    assert choose_index_dtype(None, 10, 10, 50) == np.int32
+    assert choose_index_dtype(None, 2**31, 10, 50) == np.int64
+    assert choose_index_dtype(np.int64, 10, 10, 50) == np.int64
+    with pytest.raises(ValueError, match=r"'index_dtype' parameter of f is int32, but the "
+                                         r"10x10 layer with 3000000000 connections needs int64"):
+        choose_index_dtype(np.int32, 10, 10, 3 * 10**9, "f")
+    with pytest.raises(ValueError, match="int32 or int64. Got int16"):
+        choose_index_dtype(np.int16, 10, 10, 5, "f")
+    with pytest.raises(ValueError, match="float32 or float64. Got float16"):
+        check_float_dtype(np.float16, "f")
+
+
+@pytest.mark.parametrize("init", ["normal", "he_uniform", "xavier_uniform"])
+@pytest.mark.parametrize("rng_kind", ["generator", "legacy"])
+def test_csr_fill_values_and_scalar_draws_follow_the_law(monkeypatch, init, rng_kind):
+    """fill_values (chunked vector draws) and scalar_value_fn (one scalar call per value) give
+    NumPy's own draws of the law, bit for bit: z / (1 / std) or uniform(-lim, lim)."""
+    import sparsemlp.topology.csr as csr
+
+    def rng():
+        return np.random.default_rng(5) if rng_kind == "generator" else np.random.RandomState(5)
+
+    n_in, n_out, size, std = 30, 20, 1001, 0.05
+    r = rng()
+    if init == "normal":
+        want = (r.standard_normal(size) if rng_kind == "generator" else r.randn(size)) / (1 / std)
+    else:
+        lim = math.sqrt(6 / (n_in if init == "he_uniform" else n_in + n_out))
+        want = r.uniform(-lim, lim, size)
+    out = np.empty(size)
+    monkeypatch.setattr(csr, "CHUNK", 64)  # chunked draws equal one vector draw
+    csr.fill_values(out, init, n_in, n_out, rng(), std)
+    np.testing.assert_array_equal(out, want)
+    f = csr.scalar_value_fn(init, n_in, n_out, rng(), std)
+    np.testing.assert_array_equal([f() for _ in range(size)], want)

@@ -43,6 +43,11 @@ EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.md"
 # tests among these that execute a mutated function run for each of its mutants.
 MODULES = {
     "sparsemlp/evolution/set.py": ["tests/test_evolution.py"],
+    "sparsemlp/evolution/thresholds.py": ["tests/test_evolution.py"],
+    "sparsemlp/evolution/regrowth.py": ["tests/test_evolution.py"],
+    "sparsemlp/evolution/steps.py": ["tests/test_evolution.py"],
+    "sparsemlp/evolution/remap.py": ["tests/test_evolution.py"],
+    "sparsemlp/topology/csr.py": ["tests/test_topology.py", "tests/test_evolution.py"],
     "sparsemlp/nn/optim.py": ["tests/test_optim.py", "tests/test_adam.py",
                            "tests/test_training_step.py"],
     "sparsemlp/_kernels/_reference.py": ["tests/test_kernels.py", "tests/test_kernel_edges.py",

@@ -12,7 +12,7 @@ from . import _flags, _reference
 from ._flags import FUSED_BACKWARD
 
 __all__ = ["KERNEL_NAMES", "KernelSet", "available", "active", "get", "resolve",
-           "unavailable_reasons", "cython_variants", "FUSED_BACKWARD"]
+           "unavailable_reasons", "cython_variants", "numba_threads", "FUSED_BACKWARD"]
 
 logger = logging.getLogger(__name__)
 
@@ -264,6 +264,29 @@ def active():
         ``"cython"``, ``"numba"`` or ``"numpy"``.
     """
     return get("auto").name
+
+
+def numba_threads():
+    """Numba's thread count and threading layer, or None when Numba was never imported.
+
+    Returns
+    -------
+    tuple of (int, str) or None
+        ``(threads, layer)``; the layer reads ``"not yet initialised"`` before the first
+        parallel kernel ran. None when this process has not imported Numba (it is not
+        imported here just to report on it).
+    """
+    import sys
+
+    if "numba" not in sys.modules:
+        return None
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not yet initialised"
+    return numba.get_num_threads(), layer
 
 
 def index_dtype(*sizes):

@@ -1,6 +1,6 @@
 """Numba version of every kernel: the no-compiler fallback, cached on disk, serial and parallel."""
 
-# Same positional signatures and semantics as _reference.py (the oracle); see DESIGN.md section 3.
+# Same positional signatures and semantics as _reference.py (the oracle) and csrc/_cython.pyx.
 #
 # Conventions shared by every kernel below:
 # - Inputs are valid, C-contiguous and correctly typed (validated at the public boundary);

@@ -10,9 +10,10 @@ SUBCOMMANDS = {
     "evaluate": ("sparsemlp.cli.evaluate", "score a run's model on a data set"),
     "info": ("sparsemlp.cli.info", "layers, connections, bytes per connection, degrees"),
     "plot": ("sparsemlp.cli.plot", "learning curves, time per epoch, degree distributions (PNG)"),
+    "export": ("sparsemlp.export.__main__", "a trained run as standalone C99 (host, aarch64, armv7)"),
 }
 
-USAGE = "usage: sparsemlp {train,evaluate,info,plot} [ARGS]  (sparsemlp CMD --help for details)"
+USAGE = "usage: sparsemlp {train,evaluate,info,plot,export} [ARGS]  (sparsemlp CMD --help for details)"
 
 
 def main(argv=None):

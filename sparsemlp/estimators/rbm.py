@@ -1,4 +1,4 @@
-"""SparseBernoulliRBM: a scikit-learn transformer around SparseRBM (scikit-learn imported lazily)."""
+"""SparseBernoulliRBM: a scikit-learn transformer over RBMTrainer and SparseRBM."""
 
 import warnings
 import zlib
@@ -9,9 +9,11 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_param
-from ..nn.mlp import batch_t
+from ..nn.batching import batch_t
 from ..rbm import SparseRBM
 from ..rbm.metrics import pseudo_log_likelihood
+from ..training import Callback, TrainConfig
+from ..training.rbm import RBMTrainer
 from .mlp import _seed
 
 __all__ = ["SparseBernoulliRBM"]
@@ -20,6 +22,31 @@ OUT_OF_RANGE = ("warn", "ignore", "clip", "raise")
 # Values per dense temporary of transform / score_samples / gibbs (8 MiB in float64): sparse
 # input is densified this many values at a time, never as a whole.
 _CHUNK_VALUES = 1 << 20
+
+
+class _OneStream:
+    """The ``Streams`` interface over one Generator, consumed in call order.
+
+    scikit-learn's ``random_state``: one generator draws the topology, the persistent
+    chains, every epoch's shuffle and Gibbs samples and the regrowth, in the order the
+    epochs need them (so a fit is a function of ``random_state`` alone).
+    """
+
+    legacy = False
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def get(self, name, *keys):
+        return self.rng
+
+
+class _PrintEpochs(Callback):
+    """``verbose``: one line per epoch on standard output."""
+
+    def on_epoch_end(self, trainer, record):
+        print(f"epoch {record['epoch']}: recon {record['train_recon']:.5f} nnz "
+              f"{record['nnz'][0]}")
 
 
 def _rows(X, sl, dtype):
@@ -118,7 +145,7 @@ class SparseBernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     Examples
     --------
     >>> import numpy as np
-    >>> from sparsemlp.rbm_estimator import SparseBernoulliRBM
+    >>> from sparsemlp.estimators import SparseBernoulliRBM
     >>> X = (np.random.default_rng(0).random((100, 20)) > 0.5).astype(float)
     >>> rbm = SparseBernoulliRBM(n_components=8, epsilon=3, n_iter=2, random_state=0).fit(X)
     >>> rbm.transform(X).shape
@@ -222,13 +249,26 @@ class SparseBernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         self.history_ = []
         if p["epochs"] == 0:
             return self
-        cb = (lambda r: print(f"epoch {r['epoch']}: recon {r['train_recon']:.5f} nnz "
-                              f"{r['nnz']}")) if self.verbose else None
-        self.history_ = self.rbm_.fit(
-            X, epochs=p["epochs"], batch_size=min(p["batch_size"], X.shape[0]), lr=p["lr"],
-            momentum=p["momentum"], weight_decay=p["weight_decay"], zeta=p["zeta"], k=p["k"],
-            persistent=p["persistent"], topology=p["topology"], rng=rng, callback=cb,
-            check_range=False)
+        cfg = TrainConfig(
+            model="rbm", hidden=(p["n_components"],), epsilon=p["epsilon"], zeta=(p["zeta"],),
+            topology=p["topology"], epochs=p["epochs"], batch_size=min(p["batch_size"], X.shape[0]),
+            drop_last=True, lr=p["lr"], lr_schedule="constant", momentum=p["momentum"],
+            weight_decay=p["weight_decay"], decay="original", cd_k=p["k"],
+            persistent=p["persistent"], init="normal", normal_std=0.05, er_law="bernoulli",
+            dtype=X.dtype.name, normalize="none", pll="none", ais_every=0, checkpoint_every=0,
+            backend=self.backend).resolve()
+        trainer = RBMTrainer(self.rbm_, cfg, streams=_OneStream(rng), verbose=False,
+                             callbacks=[_PrintEpochs()] if self.verbose else ())
+        if p["persistent"]:  # the chains come from the one generator too
+            trainer.chains = self.rbm_.init_chains(X, cfg.batch_size, rng)
+        trainer.fit(X, check_range=False)
+        # the trainer's optimizer state and buffers are not kept: the estimator holds the model
+        self.history_ = [
+            {"epoch": r["epoch"], "train_recon": r["train_recon"],
+             "train_recon_original": r["train_recon_original"], "test_recon": None,
+             "nnz": r["nnz"][0], "seconds_train": r["seconds_train"],
+             "seconds_eval": r["seconds_eval"], "seconds_evolution": r["seconds_evolution"]}
+            for r in trainer.history.records]
         return self
 
     @property

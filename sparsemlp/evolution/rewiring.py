@@ -5,8 +5,9 @@ import math
 import numpy as np
 
 from .._validation import check_param
-from ..topology import _fill_values, _isin_sorted
-from .set import EvolutionResult, _check_common, _compact, _linear_keys, _merge_new, _remove, _unchanged
+from ..topology.csr import fill_values, isin_sorted, linear_keys
+from .steps import EvolutionResult, check_rule_args, compact, merge_new
+from .thresholds import kept_positions
 
 __all__ = ["evolve_degree_preserving", "swap_rows"]
 
@@ -109,8 +110,8 @@ def _swap_round(rows, cols, n_out, rng, forbidden, groups, *, apply):
     prop = np.concatenate([rb[idx] * n_out + ca[idx], ra[idx] * n_out + cb[idx]])
     order = np.argsort(prop)
     ps = prop[order]
-    taken = _isin_sorted(ps, forbidden)
-    taken |= _isin_sorted(ps, np.sort(rows * n_out + cols))
+    taken = isin_sorted(ps, forbidden)
+    taken |= isin_sorted(ps, np.sort(rows * n_out + cols))
     bad = np.empty(2 * n, dtype=bool)
     bad[order] = taken
     acc = idx[~(bad[:n] | bad[n:])]
@@ -141,7 +142,7 @@ def evolve_degree_preserving(layer, *, zeta, rng, init="normal", normal_std=0.1,
         The layer; its ``W`` (and ``layer.schedule``, if set) is modified in place and its
         transposed index refreshed.
     zeta : float
-        Fraction in [0, 1) removed per sign, with SET's rule (:func:`sparsemlp.evolve`).
+        Fraction in [0, 1) removed per sign, with SET's rule (:func:`sparsemlp.evolution.evolve`).
         ``zeta=0`` leaves the layer untouched and draws nothing.
     rng : numpy.random.Generator or numpy.random.RandomState
         Source of randomness.
@@ -156,7 +157,8 @@ def evolve_degree_preserving(layer, *, zeta, rng, init="normal", normal_std=0.1,
     Returns
     -------
     EvolutionResult
-        ``keep_index``, ``new_positions`` (ascending, for ``optimizer.remap``),
+        ``keep_index``, ``new_positions`` (ascending, for
+        :func:`~sparsemlp.evolution.remap_optimizer`),
         ``n_removed`` and ``n_regrown`` (equal).
 
     Raises
@@ -169,7 +171,8 @@ def evolve_degree_preserving(layer, *, zeta, rng, init="normal", normal_std=0.1,
 
     See Also
     --------
-    sparsemlp.evolve : Plain SET (degrees drift).
+    sparsemlp.evolution.evolve : Plain SET (degrees drift).
+    sparsemlp.evolution.apply : This step and the optimizer's state carried along.
     swap_rows : The degree-preserving shuffle.
 
     Notes
@@ -199,10 +202,8 @@ def evolve_degree_preserving(layer, *, zeta, rng, init="normal", normal_std=0.1,
 
     Examples
     --------
-    >>> import math
-
-import numpy as np
-    >>> from sparsemlp.layers import SparseLinear
+    >>> import numpy as np
+    >>> from sparsemlp.nn.layers import SparseLinear
     >>> from sparsemlp.topology import regular
     >>> rng = np.random.default_rng(0)
     >>> layer = SparseLinear(regular(40, 20, 5, rng=rng), kernels="numpy")
@@ -211,8 +212,7 @@ import numpy as np
     (True, True)
     """
     owner = "evolve_degree_preserving"
-    zeta, init, normal_std, _, legacy = _check_common(layer, zeta, rng, init, normal_std, True,
-                                                      owner)
+    init, normal_std, legacy = check_rule_args(layer, rng, init, normal_std, owner)
     swaps = check_param("swaps", swaps, "float", low=0, owner=owner)
     W = layer.W
     n_in, n_out = W.shape
@@ -221,17 +221,17 @@ import numpy as np
     if schedule is not None and schedule.order.shape[0] != nnz:
         raise ValueError(f"layer.schedule has {schedule.order.shape[0]} connections but the layer "
                          f"has {nnz}. Set layer.schedule = None or rebuild the layer.")
-    keep_index = _remove(layer, zeta)
+    keep_index = kept_positions(W.data[:nnz], zeta, owner=owner)  # validates zeta
     if keep_index is None:
-        return _unchanged(nnz)
+        return EvolutionResult.unchanged(nnz)
     removed = np.ones(nnz, dtype=bool)
     removed[keep_index] = False
     removed = np.flatnonzero(removed)
     k = removed.shape[0]
     rows = np.searchsorted(W.indptr, removed, side="right") - 1
     cols = W.indices[removed].astype(np.int64)
-    indptr_k, ind_k, data_k = _compact(W, keep_index, layer.kernels)
-    kept = _linear_keys(indptr_k, ind_k, n_out)
+    indptr_k, ind_k, data_k = compact(W, keep_index, layer.kernels)
+    kept = linear_keys(indptr_k, ind_k, n_out)
     groups = None if schedule is None else rows % schedule.z
     if nnz < n_in * n_out:  # a fully dense layer has no swap
         swap_rows(rows, cols, n_out, rng=rng, forbidden=kept, groups=groups, swaps=swaps)
@@ -240,11 +240,11 @@ import numpy as np
     srt = np.argsort(keys)
     keys = keys[srt]
     vals = np.empty(k, dtype=W.data.dtype)
-    _fill_values(vals, init, n_in, n_out, rng, normal_std, legacy=legacy)
+    fill_values(vals, init, n_in, n_out, rng, normal_std, legacy=legacy)
     if schedule is not None:
         slot_of = np.empty(nnz, dtype=np.int64)
         slot_of[schedule.order] = np.arange(nnz, dtype=np.int64)
-    new_positions = _merge_new(layer, indptr_k, ind_k, data_k, keys, vals)
+    new_positions = merge_new(layer, indptr_k, ind_k, data_k, keys, vals)
     if schedule is not None:
         fresh = np.zeros(nnz, dtype=bool)
         fresh[new_positions] = True

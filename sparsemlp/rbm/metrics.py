@@ -1,6 +1,7 @@
 """Likelihood estimates for SparseRBM: exact log-partition, AIS, free energy, pseudo-log-likelihood."""
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, logsumexp
 
 __all__ = ["free_energy", "log_partition_exact", "ais_log_partition", "base_rate",
@@ -112,8 +113,8 @@ def base_rate(X, visible="binary", *, eps=1e-3):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_visible)
-        Training data.
+    X : ndarray or scipy.sparse matrix of shape (n_samples, n_visible)
+        Training data (sparse data is not densified).
     visible : {"binary", "gaussian"}, default="binary"
         Visible unit type.
     eps : float, default=1e-3
@@ -124,7 +125,10 @@ def base_rate(X, visible="binary", *, eps=1e-3):
     ndarray of shape (n_visible,)
         Binary: ``log(p / (1 - p))`` of the clipped means; Gaussian: the means.
     """
-    m = np.asarray(X, np.float64).mean(axis=0)
+    if sp.issparse(X):
+        m = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+    else:
+        m = np.asarray(X, np.float64).mean(axis=0)
     if visible == "gaussian":
         return m
     p = np.clip(m, eps, 1 - eps)

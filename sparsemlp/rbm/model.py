@@ -39,7 +39,10 @@ class SparseRBM(CDLearning):
     Activations are feature-major inside (``vt`` of shape (n_visible, batch)), as in
     :class:`SparseMLP`, and every product is a shared kernel: ``spmm`` for the hidden units,
     ``spmm_t`` for the visible units, ``sddmm`` for the per-connection CD statistics, and
-    the optimizer's ``sgd_update`` / ``adam_update`` for the update of ``W.data``.
+    the optimizer's ``sgd_update`` / ``adam_update`` for the update of ``W.data``. The model
+    holds the pieces of one step (conditionals, sampling, Gibbs chains, CD gradients,
+    :meth:`step`); :class:`~sparsemlp.training.rbm.RBMTrainer` runs the epochs and the SET
+    evolution of ``layer`` between them.
 
     Parameters
     ----------
@@ -65,7 +68,9 @@ class SparseRBM(CDLearning):
 
     See Also
     --------
-    sparsemlp.rbm_metrics : Exact log-partition, AIS, free energy, pseudo-log-likelihood.
+    sparsemlp.rbm.metrics : Exact log-partition, AIS, free energy, pseudo-log-likelihood.
+    sparsemlp.training.rbm.RBMTrainer : Epochs of CD-k / PCD-k steps with SET evolution.
+    sparsemlp.evolution.apply : One SET step on ``rbm.layer`` with the optimizer remapped.
 
     Notes
     -----
@@ -83,13 +88,15 @@ class SparseRBM(CDLearning):
     Examples
     --------
     >>> import numpy as np
-    >>> from sparsemlp import SparseRBM
+    >>> from sparsemlp import SGD, SparseRBM
     >>> rng = np.random.default_rng(0)
     >>> X = (rng.random((100, 20)) > 0.5).astype(float)
     >>> rbm = SparseRBM.erdos_renyi(20, 8, epsilon=3, rng=rng)
-    >>> hist = rbm.fit(X, epochs=2, rng=rng)
-    >>> rbm.W.shape, len(hist)
-    ((20, 8), 2)
+    >>> opt = SGD(rbm.parameters(), lr=0.1, momentum=0.5, kernels=rbm.kernels)
+    >>> _, grads = rbm.make_grads()
+    >>> err = rbm.step(np.ascontiguousarray(X[:10].T), rng, opt, grads, k=1)
+    >>> rbm.W.shape, 0 < err < 1
+    ((20, 8), True)
     """
 
     def __init__(self, W, b_visible=None, b_hidden=None, *, visible="binary", kernels="auto"):
@@ -114,7 +121,7 @@ class SparseRBM(CDLearning):
         n_visible, n_hidden : int
             Layer sizes.
         epsilon : float, default=10.0
-            Sparsity parameter (REFERENCE §3.1: 10).
+            Sparsity parameter (10 in the SET-RBM of Mocanu et al. 2018).
         law : {"draws", "bernoulli"}, default="draws"
             Topology law (the original draws with replacement).
         init : {"normal", "he_uniform", "xavier_uniform"}, default="normal"
@@ -336,7 +343,7 @@ class SparseRBM(CDLearning):
         return dh, mv, mh
 
     def gibbs_pass(self, vt, rng, k=1):
-        """One CD-k chain from data: ``(DH, MV, MH)`` as REFERENCE §3.2.
+        """One CD-k chain from data: ``(DH, MV, MH)`` as the original SET-RBM code runs it.
 
         Parameters
         ----------
@@ -401,5 +408,3 @@ class SparseRBM(CDLearning):
                 f"in [{values.min():.4g}, {values.max():.4g}]. Rescale the data "
                 "(normalize='minmax') or use visible='gaussian' for real-valued data.")
         return X
-
-    # -- training --------------------------------------------------------------------------

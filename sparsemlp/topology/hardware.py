@@ -5,9 +5,9 @@ import math
 import numpy as np
 
 from .._validation import check_param
+from .csr import _shape_str, canonical_csr, choose_index_dtype
 from .laws import init_values
-from .predefined import _REF, _check_common, _check_fan_out, _csr, _divisors, _near
-from .sampling import _index_dtype, _shape_str
+from .predefined import _REF, _check_common, _check_fan_out, _divisors, _near
 from .schedule import ClashFreeSchedule
 
 __all__ = ["clash_free", "balance_z", "feasible_cycles", "CLASH_KINDS"]
@@ -66,7 +66,7 @@ def clash_free(n_in, n_out, fan_out, z, *, kind=1, dither=False, init="normal", 
         If ``z`` does not divide ``n_in``, ``fan_in`` is not an integer, or ``fan_out`` does
         not divide ``n_out``. The original (``adjmat_clash_free``) accepted the last case and
         returned patterns with duplicate connections collapsed, i.e. outputs short of
-        ``fan_in`` inputs (REFERENCE section 5.5); here it is an error that lists valid values.
+        ``fan_in`` inputs (Dey et al. 2019's code); here it is an error that lists valid values.
     TypeError
         If ``rng`` or a parameter has the wrong type.
 
@@ -78,12 +78,12 @@ def clash_free(n_in, n_out, fan_out, z, *, kind=1, dither=False, init="normal", 
 
     Notes
     -----
-    REFERENCE section 5.2: ``fan_out`` sweeps of ``n_in / z`` cycles; in sweep s, cycle c,
-    lane u the connection ``e = s * n_in + c * z + u`` reads input
-    ``t_s[c, u] * z + v_s[u]`` (address pattern t, bank order v) for output
-    ``e // fan_in``. Within a sweep every input is read once, and as ``fan_out`` divides
-    ``n_out`` every output's ``fan_in`` connections lie in one sweep, so the pattern is valid
-    by construction. The CSR position of connection e is the original's interleaver value
+    The construction of Dey et al. (2019): ``fan_out`` sweeps of ``n_in / z`` cycles; in
+    sweep s, cycle c, lane u the connection ``e = s * n_in + c * z + u`` reads input
+    ``t_s[c, u] * z + v_s[u]`` (address pattern t, bank order v) for output ``e // fan_in``.
+    Within a sweep every input is read once, and as ``fan_out`` divides ``n_out`` every
+    output's ``fan_in`` connections lie in one sweep, so the pattern is valid by
+    construction. The CSR position of connection e is the original's interleaver value
     ``input * fan_out + s`` (row ``input`` holds its sweep-s connection s-th, as sweep s
     covers outputs ``[s, s + 1) * n_out / fan_out``): O(nnz) time and memory, no sort, no
     ``n_in x n_out`` array. The schedule costs one index per connection (4 bytes in int32).
@@ -91,7 +91,8 @@ def clash_free(n_in, n_out, fan_out, z, *, kind=1, dither=False, init="normal", 
     The law is the original's, so the numbers of distinct patterns are its formulas:
     with D = n_in / z and k = 1 (no dither, or z divides fan_in) or z!/(fan_in!)^(z/fan_in)
     (dither, fan_in divides z), kind 1 gives (k (D!)^z)^fan_out, kind 2 (k D^z)^fan_out,
-    kind 3 k D^z (e.g. 27, 729, 81 and 486 in REFERENCE section 5.4).
+    kind 3 k D^z (27, 729, 81 and 486 on the small layers that
+    ``tests/test_predefined.py`` enumerates).
 
     References
     ----------
@@ -126,11 +127,11 @@ def clash_free(n_in, n_out, fan_out, z, *, kind=1, dither=False, init="normal", 
             f"The 'fan_out' parameter of clash_free must divide n_out (equivalently fan_in "
             f"divides n_in): otherwise an output's fan_in connections straddle two sweeps and "
             f"can read the same input twice, which the original silently collapsed into a "
-            f"missing connection ({_REF}; REFERENCE section 5.5). Got fan_out={fan_out} for the "
+            f"missing connection ({_REF}). Got fan_out={fan_out} for the "
             f"{_shape_str(n_in, n_out)} layer. Use one of {', '.join(map(str, _near(ok, fan_out)))}"
             ", or regular(), which has no memory-bank constraint.")
     nnz = n_in * fan_out
-    idt = _index_dtype(index_dtype, n_in, n_out, nnz, owner)
+    idt = choose_index_dtype(index_dtype, n_in, n_out, nnz, owner)
     cols = np.empty(nnz, dtype=idt)
     order = np.empty(nnz, dtype=idt)
     e = np.arange(n_in, dtype=np.int64)  # connections of one sweep, cycle-major
@@ -146,7 +147,7 @@ def clash_free(n_in, n_out, fan_out, z, *, kind=1, dither=False, init="normal", 
         order[s * n_in:(s + 1) * n_in] = pos
     indptr = np.arange(n_in + 1, dtype=np.int64) * fan_out
     vals = init_values(init, n_in, n_out, nnz, rng, dtype, normal_std=normal_std)
-    W = _csr(indptr, cols, vals, n_in, n_out, idt)
+    W = canonical_csr(indptr, cols, vals, n_in, n_out, idt)
     return W, ClashFreeSchedule(order, z, kind=kind, dither=dither)
 
 
@@ -224,7 +225,7 @@ def balance_z(sizes, fan_out, n_cycles):
     -----
     A junction with p inputs of out-degree fo and z banks takes ``p * fo / z`` cycles; a
     pipeline of junctions runs at the pace of the slowest, so the z are chosen to make them
-    equal (REFERENCE section 5.6).
+    equal (Dey et al. 2019).
 
     References
     ----------

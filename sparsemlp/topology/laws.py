@@ -7,18 +7,17 @@ import warnings
 import numpy as np
 
 from .._validation import check_param
-from .sampling import (
-    _CHUNK,
-    _GAPS_MAX_POPULATION,
-    _bernoulli_positions,
-    _check_float_dtype,
-    _check_rng,
-    _csr_from_keys,
-    _index_dtype,
-    _sample_distinct,
+from . import csr
+from .csr import (
     _shape_str,
-    _sorted_unique,
+    check_float_dtype,
+    choose_index_dtype,
+    csr_from_keys,
+    fill_values,
+    scalar_value_fn,
+    sorted_unique,
 )
+from .sampling import _GAPS_MAX_POPULATION, bernoulli_positions, check_rng, sample_distinct
 
 __all__ = ["INIT_LAWS", "ER_LAWS", "init_values", "erdos_renyi", "describe"]
 
@@ -80,49 +79,11 @@ def init_values(init, n_in, n_out, size, rng, dtype=np.float32, *, normal_std=0.
     size = check_param("size", size, "int", low=0, owner="init_values")
     normal_std = check_param("normal_std", normal_std, "float", low=0, low_open=True,
                              owner="init_values")
-    legacy = _check_rng(rng, "init_values")
-    dtype = _check_float_dtype(dtype, "init_values")
+    legacy = check_rng(rng, "init_values")
+    dtype = check_float_dtype(dtype, "init_values")
     out = np.empty(size, dtype=dtype)
-    _fill_values(out, init, n_in, n_out, rng, normal_std, legacy)
+    fill_values(out, init, n_in, n_out, rng, normal_std, legacy)
     return out
-
-
-def _fill_values(out, init, n_in, n_out, rng, normal_std, legacy=None):
-    """Write ``out.size`` values of the law into ``out``, drawn in float64 chunks.
-
-    Every law draws value by value from the stream (Generator ziggurat, legacy Box-Muller
-    with its cached second value, ``lo + (hi - lo) * U``), so chunked draws equal one vector
-    draw bit for bit; the float64 temporary is O(_CHUNK), not O(size).
-    """
-    if legacy is None:
-        legacy = isinstance(rng, np.random.RandomState)
-    size = out.shape[0]
-    if init == "normal":
-        scale = 1.0 / normal_std
-        draw = rng.randn if legacy else rng.standard_normal
-    else:
-        fan = n_in if init == "he_uniform" else n_in + n_out
-        lim = math.sqrt(6.0 / fan)
-    for a in range(0, size, _CHUNK):
-        b = min(size, a + _CHUNK)
-        if init == "normal":
-            v = draw(b - a)
-            v /= scale
-        else:
-            v = rng.uniform(-lim, lim, b - a)
-        out[a:b] = v
-
-
-def _scalar_value_fn(init, n_in, n_out, rng, normal_std):
-    """One value per call with the legacy scalar draw of each law (``randn() / 10`` etc.)."""
-    if init == "normal":
-        randn = rng.randn
-        scale = 1.0 / normal_std
-        return lambda: randn() / scale
-    fan = n_in if init == "he_uniform" else n_in + n_out
-    lim = math.sqrt(6.0 / fan)
-    uniform = rng.uniform
-    return lambda: uniform(-lim, lim)
 
 
 def erdos_renyi(n_in, n_out, *, epsilon=None, density=None, nnz=None, law="bernoulli",
@@ -144,7 +105,7 @@ def erdos_renyi(n_in, n_out, *, epsilon=None, density=None, nnz=None, law="berno
     nnz : int, optional
         Exact number of connections, placed uniformly at distinct positions.
     law : {"bernoulli", "draws"}, default="bernoulli"
-        How ``epsilon`` is turned into a topology. ``"bernoulli"`` (REFERENCE Law B): every
+        How ``epsilon`` is turned into a topology. ``"bernoulli"`` (the SET paper's Erdős–Rényi law): every
         entry present independently with probability p. ``"draws"`` (Law A, the original
         SET-MLP / SET-RBM): draws with replacement, last write wins, so
         ``E[nnz] = n m (1 - (1 - 1/(n m))^T)``. Only used with ``epsilon``.
@@ -195,7 +156,8 @@ def erdos_renyi(n_in, n_out, *, epsilon=None, density=None, nnz=None, law="berno
     absent slots, complemented), so the count is ``Binomial(n_in * n_out, p)`` and nothing is
     sorted; then the values, in row-major order. O(nnz) time and memory at any density: no
     ``n_in x n_out`` array is built (the originals used a dense ``rand(n, m)``). ``nnz=``
-    takes a uniform subset of exactly that size (:func:`_sample_distinct`).
+    takes a uniform subset of exactly that size
+    (:func:`sparsemlp.topology.sampling.sample_distinct`).
     ``"draws"`` with a Generator draws the ``T`` linear positions first (``integers(0,
     n_in * n_out)``), then one value per occupied slot in row-major order: the law of the
     original (a slot's value is its last draw's, and values are i.i.d.), not its numbers;
@@ -227,8 +189,8 @@ def erdos_renyi(n_in, n_out, *, epsilon=None, density=None, nnz=None, law="berno
     saturate = check_param("saturate", saturate, "bool", owner=owner)
     normal_std = check_param("normal_std", normal_std, "float", low=0, low_open=True,
                              owner=owner)
-    legacy = _check_rng(rng, owner)
-    dtype = _check_float_dtype(dtype, owner)
+    legacy = check_rng(rng, owner)
+    dtype = check_float_dtype(dtype, owner)
     given = [name for name, v in (("epsilon", epsilon), ("density", density), ("nnz", nnz))
              if v is not None]
     if len(given) != 1:
@@ -289,32 +251,32 @@ def erdos_renyi(n_in, n_out, *, epsilon=None, density=None, nnz=None, law="berno
                 UserWarning,
                 stacklevel=2,
             )
-        idt = _index_dtype(index_dtype, n_in, n_out, keys.size, owner)
-        return _csr_from_keys(keys, vals.astype(dtype, copy=False), n_in, n_out, idt)
+        idt = choose_index_dtype(index_dtype, n_in, n_out, keys.size, owner)
+        return csr_from_keys(keys, vals.astype(dtype, copy=False), n_in, n_out, idt)
 
     if density is not None:
         p = check_param("density", density, "float", low=0, high=1, owner=owner)
         return _bernoulli(n_in, n_out, p, init, rng, dtype, index_dtype, normal_std)
 
     k = check_param("nnz", nnz, "int", low=0, high=slots, owner=owner)
-    keys = _sample_distinct(slots, k, rng)
+    keys = sample_distinct(slots, k, rng)
     vals = init_values(init, n_in, n_out, k, rng, dtype, normal_std=normal_std)
-    idt = _index_dtype(index_dtype, n_in, n_out, k, owner)
-    return _csr_from_keys(keys, vals, n_in, n_out, idt)
+    idt = choose_index_dtype(index_dtype, n_in, n_out, k, owner)
+    return csr_from_keys(keys, vals, n_in, n_out, idt)
 
 
 def _bernoulli(n_in, n_out, p, init, rng, dtype, index_dtype, normal_std):
     """Law B in O(nnz): Bernoulli(p) slots by geometric gaps, then the values, row-major."""
     slots = n_in * n_out
     if slots <= _GAPS_MAX_POPULATION:
-        keys = _bernoulli_positions(slots, p, rng)
+        keys = bernoulli_positions(slots, p, rng)
     else:
         count = int(rng.binomial(slots, p)) if 0.0 < p < 1.0 else (slots if p >= 1.0 else 0)
-        keys = _sample_distinct(slots, count, rng)
+        keys = sample_distinct(slots, count, rng)
     count = keys.shape[0]
     vals = init_values(init, n_in, n_out, count, rng, dtype, normal_std=normal_std)
-    idt = _index_dtype(index_dtype, n_in, n_out, count, "erdos_renyi")
-    return _csr_from_keys(keys, vals, n_in, n_out, idt)
+    idt = choose_index_dtype(index_dtype, n_in, n_out, count, "erdos_renyi")
+    return csr_from_keys(keys, vals, n_in, n_out, idt)
 
 
 def _draws_vector(n_in, n_out, n_draws, init, rng, normal_std, dtype):
@@ -323,16 +285,16 @@ def _draws_vector(n_in, n_out, n_draws, init, rng, normal_std, dtype):
     The stored value of a slot is its last draw's value; values are i.i.d. and independent
     of the positions, so drawing ``n_draws`` linear positions first and then one value per
     occupied slot (row-major) has the same law at a quarter of the random numbers on a
-    98 %-dense layer (4 draws per slot there). Positions are drawn in chunks of _CHUNK.
+    98 %-dense layer (4 draws per slot there). Positions are drawn in chunks of csr.CHUNK.
     """
     slots = n_in * n_out
     if slots <= 2 * n_draws:
         occupied = np.zeros(slots, dtype=bool)  # dense regime: O(slots) <= O(2 n_draws)
-        for a in range(0, n_draws, _CHUNK):
-            occupied[rng.integers(0, slots, size=min(_CHUNK, n_draws - a), dtype=np.int64)] = True
+        for a in range(0, n_draws, csr.CHUNK):
+            occupied[rng.integers(0, slots, size=min(csr.CHUNK, n_draws - a), dtype=np.int64)] = True
         keys = np.flatnonzero(occupied).astype(np.int64, copy=False)
     else:
-        keys = _sorted_unique(rng.integers(0, slots, size=n_draws, dtype=np.int64))
+        keys = sorted_unique(rng.integers(0, slots, size=n_draws, dtype=np.int64))
     vals = init_values(init, n_in, n_out, keys.shape[0], rng, dtype, normal_std=normal_std)
     return keys, vals
 
@@ -344,7 +306,7 @@ def _draws_legacy(n_in, n_out, n_draws, init, rng, normal_std):
     cost ~100 B per draw and made this the peak of a reference-mode run); a stable sort by
     slot then keeps each slot's last draw (last write wins).
     """
-    value = _scalar_value_fn(init, n_in, n_out, rng, normal_std)
+    value = scalar_value_fn(init, n_in, n_out, rng, normal_std)
     randint = rng.randint
     keys = array.array("q", bytes(8 * n_draws))
     vals = array.array("d", bytes(8 * n_draws))

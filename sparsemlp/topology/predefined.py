@@ -3,18 +3,11 @@
 import math
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._validation import check_param
+from .csr import _shape_str, canonical_csr, check_float_dtype, choose_index_dtype, csr_from_keys
 from .laws import INIT_LAWS, init_values
-from .sampling import (
-    _check_float_dtype,
-    _check_rng,
-    _csr_from_keys,
-    _index_dtype,
-    _sample_distinct,
-    _shape_str,
-)
+from .sampling import check_rng, sample_distinct
 
 __all__ = ["random", "regular"]
 
@@ -36,8 +29,8 @@ def _check_common(owner, n_in, n_out, init, rng, dtype, normal_std):
     n_out = check_param("n_out", n_out, "int", low=1, owner=owner)
     init = check_param("init", init, "str", options=INIT_LAWS, owner=owner)
     normal_std = check_param("normal_std", normal_std, "float", low=0, low_open=True, owner=owner)
-    _check_rng(rng, owner)
-    dtype = _check_float_dtype(dtype, owner)
+    check_rng(rng, owner)
+    dtype = check_float_dtype(dtype, owner)
     return n_in, n_out, init, dtype, normal_std
 
 
@@ -54,18 +47,6 @@ def _check_fan_out(owner, n_in, n_out, fan_out):
             f"multiple of {step} (e.g. {', '.join(map(str, _near(ok, fan_out)))}), or change "
             "the layer sizes (TrainConfig.pad_inputs pads the first layer's inputs).")
     return fan_out, n_in * fan_out // n_out
-
-
-def _csr(indptr, indices, values, n_in, n_out, idt):
-    """Canonical csr_array from arrays already in CSR order, with index dtype ``idt``."""
-    indptr = indptr.astype(idt, copy=False)
-    indices = indices.astype(idt, copy=False)
-    W = sp.csr_array((values, indices, indptr), shape=(n_in, n_out), copy=False)
-    if W.indices.dtype != idt:
-        W.indices, W.indptr = indices, indptr
-    W.has_sorted_indices = True
-    W.has_canonical_format = True
-    return W
 
 
 def random(n_in, n_out, *, nnz=None, density=None, fan_out=None, init="normal", rng,
@@ -147,9 +128,9 @@ def random(n_in, n_out, *, nnz=None, density=None, fan_out=None, init="normal", 
         k = min(slots, math.ceil(d * slots))
     else:
         k = check_param("fan_out", fan_out, "int", low=0, high=n_out, owner=owner) * n_in
-    keys = _sample_distinct(slots, k, rng)
+    keys = sample_distinct(slots, k, rng)
     vals = init_values(init, n_in, n_out, k, rng, dtype, normal_std=normal_std)
-    return _csr_from_keys(keys, vals, n_in, n_out, _index_dtype(index_dtype, n_in, n_out, k, owner))
+    return csr_from_keys(keys, vals, n_in, n_out, choose_index_dtype(index_dtype, n_in, n_out, k, owner))
 
 
 def regular(n_in, n_out, fan_out, *, init="normal", rng, dtype=np.float32, index_dtype=None,
@@ -197,7 +178,7 @@ def regular(n_in, n_out, fan_out, *, init="normal", rng, dtype=np.float32, index
 
     Notes
     -----
-    The law of the original's ``adjmat_basic`` (REFERENCE section 5.2): outputs are filled in
+    The law of ``adjmat_basic`` in Dey et al.'s (2019) code: outputs are filled in
     order; output r takes ``fan_in`` distinct inputs uniformly among those with fewer than
     ``fan_out`` connections, except that in the last ``fan_out`` outputs every input that
     would otherwise end short is taken first. This always completes (every input ends with
@@ -223,11 +204,11 @@ def regular(n_in, n_out, fan_out, *, init="normal", rng, dtype=np.float32, index
                                                         normal_std)
     fan_out, fan_in = _check_fan_out(owner, n_in, n_out, fan_out)
     nnz = n_in * fan_out
-    idt = _index_dtype(index_dtype, n_in, n_out, nnz, owner)
+    idt = choose_index_dtype(index_dtype, n_in, n_out, nnz, owner)
     cols = _regular_columns(n_in, n_out, fan_out, fan_in, rng)
     indptr = np.arange(n_in + 1, dtype=np.int64) * fan_out
     vals = init_values(init, n_in, n_out, nnz, rng, dtype, normal_std=normal_std)
-    return _csr(indptr, cols, vals, n_in, n_out, idt)
+    return canonical_csr(indptr, cols, vals, n_in, n_out, idt)
 
 
 def _regular_columns(n_in, n_out, fan_out, fan_in, rng):
@@ -239,7 +220,7 @@ def _regular_columns(n_in, n_out, fan_out, fan_in, rng):
     last = n_out - fan_out
     for r in range(n_out):
         if r < last:
-            idx = _sample_distinct(m, fan_in, rng)
+            idx = sample_distinct(m, fan_in, rng)
         else:
             c = counter[pool[:m]]
             short = c <= r - last  # would end short unless taken in every remaining output
@@ -247,7 +228,7 @@ def _regular_columns(n_in, n_out, fan_out, fan_in, rng):
             need = fan_in - forced.shape[0]
             if need:
                 free = np.flatnonzero(~short)
-                idx = np.concatenate([forced, free[_sample_distinct(free.shape[0], need, rng)]])
+                idx = np.concatenate([forced, free[sample_distinct(free.shape[0], need, rng)]])
             else:
                 idx = forced
         chosen = pool[idx]

@@ -1,4 +1,4 @@
-"""load_model: a trained SparseMLP or SparseRBM back from a run, checkpoint or final/ directory."""
+"""Models back from disk: load_model and load_run read a run, checkpoint or final/ directory."""
 
 import dataclasses
 import os

@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 
+from .. import evolution
 from .._parallel import thread_limit
 from .._validation import check_array
 from ..data.preprocessing import Preprocessing
-from ..evolution.rewiring import evolve_degree_preserving
-from ..evolution.set import evolve, importance_prune
 from ..nn.batching import batch_t
 from ..nn.functions import accuracy, loss_value, output_delta
 from . import checkpoint
@@ -296,24 +295,21 @@ class Trainer(TrainerBase):
             for i in range(upto):
                 layer = layers[i]
                 rng = self.streams.get("evolve", e, i)
+                remap = dict(optimizer=self.optimizer, param_index=2 * i)
                 if prune_now and i < n - 1:
-                    keep = importance_prune(layer, cfg.prune_percentile)
-                    self.optimizer.remap(2 * i, keep, np.empty(0, np.int64),
-                                         new_param=layer.W.data)
+                    evolution.apply(layer, "importance", percentile=cfg.prune_percentile, **remap)
                     changed = True
                     self._drop_schedule(i, "importance pruning")
                 if cfg.rewire == "degree-preserving":
-                    res = evolve_degree_preserving(layer, zeta=cfg.zeta_for(i, n), rng=rng,
-                                                   init=cfg.init, normal_std=cfg.normal_std,
-                                                   swaps=cfg.swaps)
+                    evolution.apply(layer, "degree-preserving", zeta=cfg.zeta_for(i, n), rng=rng,
+                                    init=cfg.init, normal_std=cfg.normal_std, swaps=cfg.swaps,
+                                    **remap)
                 else:
-                    res = evolve(layer, zeta=cfg.zeta_for(i, n), rng=rng, init=cfg.init,
-                                 normal_std=cfg.normal_std)
+                    res = evolution.apply(layer, "set", zeta=cfg.zeta_for(i, n), rng=rng,
+                                          init=cfg.init, normal_std=cfg.normal_std, **remap)
                     if res.n_removed:
                         self._drop_schedule(i, "SET rewiring")
-                self.optimizer.remap(2 * i, res.keep_index, res.new_positions,
-                                     new_param=layer.W.data)
-                del res
+                    del res
         finally:
             for layer in layers:
                 layer.ensure_index()

@@ -5,6 +5,8 @@ import time
 
 import numpy as np
 
+from .. import evolution
+
 __all__ = ["Profiler"]
 
 
@@ -13,7 +15,8 @@ class Profiler:
 
     Wraps, for the profiled trainer only: each layer's ``forward`` and ``backward``
     (sparse kernels + bias), each activation's ``forward``/``backward``, the optimizer's
-    ``step``, the trainer's per-layer evolution calls, evaluation and checkpointing
+    ``step``, the trainer's per-layer topology changes (:func:`sparsemlp.evolution.apply`,
+    optimizer remap included), evaluation and checkpointing
     (the epoch checkpoints and ``final/``).
     Everything else inside the training loop (batch gathering, loss, output delta, Python
     overhead) is reported as ``train: other``. The wrappers cost about a microsecond per call.
@@ -53,16 +56,17 @@ class Profiler:
         self._wrap(trainer, "_save_epoch_checkpoint", "checkpoint")
         self._wrap(trainer, "save", "checkpoint")  # final/ at the end of fit
         self._wrap(trainer, "_evolve", "evolution: total")
-        from . import mlp as trainer_mod
+        # every topology change of a layer (and its optimizer remap) goes through
+        # evolution.apply, which the trainer looks up at each call
+        orig_apply = evolution.apply
 
-        orig_evolve = trainer_mod.evolve
-        def evolve(layer, **kw):
+        def apply(layer, rule, **kw):
             i = next((k for k, la in enumerate(trainer.model.layers) if la is layer), "?")
             with self._time(f"evolution: layer {i}"):
-                return orig_evolve(layer, **kw)
+                return orig_apply(layer, rule, **kw)
 
-        trainer_mod.evolve = evolve
-        self._undo.append(lambda: setattr(trainer_mod, "evolve", orig_evolve))
+        evolution.apply = apply
+        self._undo.append(lambda: setattr(evolution, "apply", orig_apply))
 
     @contextlib.contextmanager
     def _time(self, key):
@@ -112,7 +116,7 @@ class Profiler:
         rows["train: other (batching, loss, delta, Python)"] = max(0.0, train - inner)
         rows.pop("evolution: total", None)
         layer_evo = sum(v for k, v in rows.items() if k.startswith("evolution: layer"))
-        rows["evolution: other (optimizer remap, index refresh)"] = max(0.0, evo - layer_evo)
+        rows["evolution: other (index refresh, gradient buffers)"] = max(0.0, evo - layer_evo)
         lines = [f"profile over {len(recs)} epoch(s): {total / n:.4f} s/epoch",
                  f"{'phase':<52} {'s/epoch':>10} {'share':>7} {'calls/epoch':>12}"]
         for phase in ("train", "evolution", "evaluation", "checkpoint"):

@@ -6,9 +6,10 @@ import time
 
 import numpy as np
 
+from .. import evolution
 from .._rng import Streams
 from ..data.preprocessing import Preprocessing
-from ..nn.mlp import batch_t
+from ..nn.batching import batch_t
 from ..rbm import metrics as metrics
 from . import checkpoint
 from .base import TrainerBase
@@ -28,7 +29,7 @@ _PLL_EXACT_MAX = 10_000_000
 class RBMTrainer(TrainerBase):
     """Trains a SparseRBM with contrastive divergence and Sparse Evolutionary Training.
 
-    The RBM counterpart of :class:`~sparsemlp.trainer.Trainer`: the same run directory
+    The RBM counterpart of :class:`~sparsemlp.training.mlp.Trainer`: the same run directory
     (``metrics.jsonl``, ``checkpoints/``, ``latest``, ``final/``), atomic checkpoints, exact
     resume (also from a Ctrl-C checkpoint in the middle of an epoch) and callbacks.
 
@@ -54,6 +55,9 @@ class RBMTrainer(TrainerBase):
         Per-epoch records.
     epoch : int
         Completed epochs.
+    chains : ndarray of shape (n_visible, batch_size) or None
+        The persistent chains of PCD (``config.persistent``): started by the first
+        :meth:`fit` from training samples drawn with their own stream, unless set before.
 
     Notes
     -----
@@ -161,7 +165,7 @@ class RBMTrainer(TrainerBase):
         ais : bool, default=False
             Also estimate log Z by AIS and the mean log-likelihood.
         ais_base : ndarray of shape (n_visible,), optional
-            AIS base model (default: :func:`~sparsemlp.rbm_metrics.base_rate` of the data
+            AIS base model (default: :func:`~sparsemlp.rbm.metrics.base_rate` of the data
             last passed to :meth:`fit`, else the uniform model).
 
         Returns
@@ -197,17 +201,21 @@ class RBMTrainer(TrainerBase):
         return out
 
     # -- training ------------------------------------------------------------------------
-    def fit(self, X, X_test=None, *, epochs=None):
+    def fit(self, X, X_test=None, *, epochs=None, check_range=True):
         """Train until ``config.epochs`` (or ``epochs``) epochs are complete.
 
         Parameters
         ----------
-        X : ndarray of shape (n_samples, n_visible)
-            Training data (in [0, 1] for binary visible units).
+        X : ndarray or scipy.sparse matrix of shape (n_samples, n_visible)
+            Training data (in [0, 1] for binary visible units); sparse data is densified
+            one batch at a time, never as a whole.
         X_test : ndarray, optional
             Data scored after every epoch.
         epochs : int, optional
             Total epochs to reach (default ``config.epochs``).
+        check_range : bool, default=True
+            Refuse data outside [0, 1] for binary visible units; False uses such values as
+            given (as scikit-learn's ``BernoulliRBM`` does).
 
         Returns
         -------
@@ -216,6 +224,9 @@ class RBMTrainer(TrainerBase):
 
         Raises
         ------
+        ValueError
+            If the data have the wrong shape, non-finite values or (with ``check_range``)
+            values outside [0, 1] for binary visible units.
         KeyboardInterrupt
             After Ctrl-C, once a checkpoint of the last completed step is written.
         FloatingPointError
@@ -223,9 +234,9 @@ class RBMTrainer(TrainerBase):
         """
         cfg = self.config
         n_epochs = cfg.epochs if epochs is None else int(epochs)
-        X = self.model.check_data(X)
+        X = self.model.check_data(X, check_range=check_range, accept_sparse=True)
         if X_test is not None:
-            X_test = self.model.check_data(X_test, "X_test")
+            X_test = self.model.check_data(X_test, "X_test", check_range=check_range)
         self._ais_base = metrics.base_rate(X, self.model.visible)
         if cfg.persistent and self.chains is None:
             self.chains = self.model.init_chains(X, cfg.batch_size, self.metric_streams.get("chains"))
@@ -238,10 +249,9 @@ class RBMTrainer(TrainerBase):
         if self._pending_evolution is not None:  # an extended run: the skipped regrowth first
             with self.timer("evolution"):
                 p = self._pending_evolution
-                self._flat = self._grads = None
-                model.regrow(p["regrow"], rng=st.get("evolve", p["epoch"], 0), original=st.legacy,
-                             optimizer=self.optimizer, init=cfg.init, normal_std=cfg.normal_std)
-                self._flat, self._grads = model.make_grads()
+                self._change_topology("regrow", n=p["regrow"], rng=st.get("evolve", p["epoch"], 0),
+                                      original=st.legacy, init=cfg.init,
+                                      normal_std=cfg.normal_std)
             self._pending_evolution = None
         e, B = self.epoch, cfg.batch_size
         order, start, errs, gibbs = self._epoch_start(X.shape[0])
@@ -297,17 +307,29 @@ class RBMTrainer(TrainerBase):
 
     def _evolve(self, e, n_epochs):
         """SET evolution after epoch ``e`` (removal only, without regrowth, after the last)."""
-        cfg, model = self.config, self.model
+        cfg, st = self.config, self.streams
         with self.timer("evolution"):
             if cfg.topology == "set":
-                self._flat = self._grads = None  # dead between epochs: free them during evolution
-                st, last = self.streams, e == n_epochs - 1
-                res = model.evolve(zeta=cfg.zeta[0], rng=st.get("evolve", e, 0), regrow=not last,
-                                   original=st.legacy, optimizer=self.optimizer, init=cfg.init,
-                                   normal_std=cfg.normal_std)
+                last = e == n_epochs - 1
+                res = self._change_topology(
+                    "set-original" if st.legacy else "set", zeta=cfg.zeta[0],
+                    rng=st.get("evolve", e, 0), regrow=not last, init=cfg.init,
+                    normal_std=cfg.normal_std)
                 if last and res.n_removed:
                     self._pending_evolution = {"epoch": e, "regrow": int(res.n_removed)}
-                self._flat, self._grads = model.make_grads()
+
+    def _change_topology(self, rule, **params):
+        """One topology change of the weights by ``rule`` (:func:`sparsemlp.evolution.apply`).
+
+        The optimizer's state follows; the gradient buffer and the model's per-connection
+        work arrays are dead between epochs and freed while the change's temporaries peak.
+        """
+        self._flat = self._grads = None
+        self.model.release_buffers()
+        res = evolution.apply(self.model.layer, rule, optimizer=self.optimizer, param_index=0,
+                              **params)
+        self._flat, self._grads = self.model.make_grads()
+        return res
 
     def _log_parts(self, r):
         parts = [f"train_recon {r['train_recon']:.5g}"]
