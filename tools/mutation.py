@@ -17,6 +17,8 @@ Usage (from the repository root, after ``pip install mutmut``)::
     python tools/mutation.py --survivors    # the diff of every surviving, unlisted mutant
     python tools/mutation.py --rerun        # rerun only the survivors (after adding tests;
                                             # with the selection the module's run began with)
+    python tools/mutation.py estimators/rbm --only '*_check_params*' '*fit*'
+                                            # a module in chunks: these functions' mutants
 
 Surviving mutants that cannot change behaviour are listed, each with its reason, in
 ``tests/mutation_equivalents.md``; the score is killed / (total - equivalent), where
@@ -67,6 +69,7 @@ MODULES = {
                                      "tests/test_predefined_training.py"],
     "sparsemlp/data/core.py": ["tests/test_data_core.py", "tests/test_data.py",
                                "tests/test_labels.py", "tests/test_preprocessing.py"],
+    "sparsemlp/data/readers.py": ["tests/test_data.py", "tests/test_data_core.py"],
     "sparsemlp/data/preprocessing.py": ["tests/test_preprocessing.py", "tests/test_data.py",
                                         "tests/test_labels.py"],
     # without the ~290 scikit-learn checks and the two wide training runs (2.5 min per
@@ -121,9 +124,12 @@ def env():
     return e
 
 
-def run(module, max_children, names=()):
-    d = WORK / slug(module) if names else prepare(module)
-    if names:  # refresh the tests (new ones kill survivors); mutants/ is kept
+def run(module, max_children, names=(), fresh=None):
+    """Run mutmut on ``module``: all its mutants in a fresh copy, or ``names`` (mutant names
+    or fnmatch patterns) in the existing one (``fresh=True``: in a fresh copy)."""
+    fresh = not names if fresh is None else fresh
+    d = prepare(module) if fresh else WORK / slug(module)
+    if names and not fresh:  # refresh the tests (new ones kill survivors); mutants/ is kept
         shutil.copytree(ROOT / "tests", d / "tests", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
     t0 = time.time()
@@ -270,6 +276,10 @@ def main(argv=None):
     p.add_argument("--report", action="store_true", help="print the score of the last runs only")
     p.add_argument("--survivors", action="store_true", help="print the surviving mutants' diffs")
     p.add_argument("--rerun", action="store_true", help="rerun only the surviving mutants")
+    p.add_argument("--only", nargs="+", metavar="FUNCTION",
+                   help="a fresh run of the mutants of these functions only (fnmatch "
+                        "patterns on mutmut's mangled names, e.g. '*_check_params*': a "
+                        "module in chunks; the others stay 'not checked')")
     p.add_argument("--markdown", action="store_true", help="print the score table in Markdown")
     p.add_argument("--max-children", type=int, default=1, help="parallel mutants (default 1)")
     a = p.parse_args(argv)
@@ -282,7 +292,10 @@ def main(argv=None):
         return 0
     if not (a.report or a.survivors):
         for m in modules:
-            if a.rerun:
+            if a.only:
+                run(m, a.max_children, [f"{m.removesuffix('.py').replace('/', '.')}.{f}"
+                                        for f in a.only], fresh=True)
+            elif a.rerun:
                 names = survivors(m)
                 if names:
                     run(m, a.max_children, names)
