@@ -77,7 +77,8 @@ MODULES = {
     "sparsemlp/estimators/mlp.py": ["tests/test_estimator_mlp.py", "tests/test_estimators.py",
                                     "-k", "not test_sklearn_compatible and not digits_accuracy"
                                     " and not keeps_the_model"],
-    "sparsemlp/estimators/rbm.py": ["tests/test_rbm_estimator.py", "-k",
+    "sparsemlp/estimators/rbm.py": ["tests/test_rbm_estimator_unit.py",
+                                    "tests/test_rbm_estimator.py", "-k",
                                     "not test_sklearn_compatible and not test_example"],
 }
 CI_MODULES = ["sparsemlp/nn/optim.py"]
