@@ -17,6 +17,8 @@ Usage (from the repository root, after ``pip install mutmut``)::
     python tools/mutation.py --survivors    # the diff of every surviving, unlisted mutant
     python tools/mutation.py --rerun        # rerun only the survivors (after adding tests;
                                             # with the selection the module's run began with)
+    python tools/mutation.py estimators/rbm --only '*_check_params*' '*fit*'
+                                            # a module in chunks: these functions' mutants
 
 Surviving mutants that cannot change behaviour are listed, each with its reason, in
 ``tests/mutation_equivalents.md``; the score is killed / (total - equivalent), where
@@ -59,14 +61,25 @@ MODULES = {
     "sparsemlp/topology/predefined.py": ["tests/test_predefined.py"],
     "sparsemlp/topology/hardware.py": ["tests/test_predefined.py"],
     "sparsemlp/topology/schedule.py": ["tests/test_predefined.py"],
-    "sparsemlp/training/checkpoint.py": ["tests/test_checkpoint_integrity.py",
-                                         "tests/test_run_lifecycle.py", "tests/test_trainer.py"],
+    "sparsemlp/training/checkpoint.py": ["tests/test_checkpoint.py",
+                                         "tests/test_checkpoint_integrity.py",
+                                         "tests/test_run_lifecycle.py"],
     "sparsemlp/training/config.py": ["tests/test_config.py", "tests/test_train_cli.py"],
     "sparsemlp/training/checks.py": ["tests/test_config.py", "tests/test_train_cli.py",
                                      "tests/test_predefined_training.py"],
-    "sparsemlp/data/core.py": ["tests/test_data.py", "tests/test_labels.py"],
-    "sparsemlp/data/preprocessing.py": ["tests/test_data.py", "tests/test_labels.py"],
-    "sparsemlp/estimators/mlp.py": ["tests/test_estimators.py"],
+    "sparsemlp/data/core.py": ["tests/test_data_core.py", "tests/test_data.py",
+                               "tests/test_labels.py", "tests/test_preprocessing.py"],
+    "sparsemlp/data/readers.py": ["tests/test_data.py", "tests/test_data_core.py"],
+    "sparsemlp/data/preprocessing.py": ["tests/test_preprocessing.py", "tests/test_data.py",
+                                        "tests/test_labels.py"],
+    # without the ~290 scikit-learn checks and the two wide training runs (2.5 min per
+    # surviving mutant on 2 cores); test_estimator_mlp.py checks what they would
+    "sparsemlp/estimators/mlp.py": ["tests/test_estimator_mlp.py", "tests/test_estimators.py",
+                                    "-k", "not test_sklearn_compatible and not digits_accuracy"
+                                    " and not keeps_the_model"],
+    "sparsemlp/estimators/rbm.py": ["tests/test_rbm_estimator_unit.py",
+                                    "tests/test_rbm_estimator.py", "-k",
+                                    "not test_sklearn_compatible and not test_example"],
 }
 CI_MODULES = ["sparsemlp/nn/optim.py"]
 
@@ -112,9 +125,12 @@ def env():
     return e
 
 
-def run(module, max_children, names=()):
-    d = WORK / slug(module) if names else prepare(module)
-    if names:  # refresh the tests (new ones kill survivors); mutants/ is kept
+def run(module, max_children, names=(), fresh=None):
+    """Run mutmut on ``module``: all its mutants in a fresh copy, or ``names`` (mutant names
+    or fnmatch patterns) in the existing one (``fresh=True``: in a fresh copy)."""
+    fresh = not names if fresh is None else fresh
+    d = prepare(module) if fresh else WORK / slug(module)
+    if names and not fresh:  # refresh the tests (new ones kill survivors); mutants/ is kept
         shutil.copytree(ROOT / "tests", d / "tests", dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__"))
     t0 = time.time()
@@ -138,14 +154,23 @@ def equivalents():
     """Names and diff patterns listed in the equivalents file (with their reasons there).
 
     Every ```sparsemlp.<...>__mutmut_N``` in it names one mutant; a line
-    ``- pattern `REGEX`: reason`` covers every mutant with an added line matching REGEX.
+    ``- pattern `REGEX`: reason`` covers every mutant with an added line matching REGEX, and
+    ``- pattern `REGEX` (was `OLD`): reason`` only those whose removed line matches OLD too.
     """
     if not EQUIVALENTS.exists():
         return set(), []
     text = EQUIVALENTS.read_text()
     names = set(re.findall(r"`(sparsemlp\.[^`\s]+?__mutmut_\d+)`", text))
-    patterns = [re.compile(p) for p in re.findall(r"^- pattern `([^`]+)`", text, re.M)]
+    patterns = [(re.compile(p), re.compile(q) if q else None)
+                for p, q in re.findall(r"^- pattern `([^`]+)`(?: \(was `([^`]+)`\))?", text, re.M)]
     return names, patterns
+
+
+def _matches(lines, pattern):
+    """Whether a mutant's diff lines match an equivalents pattern (added, and removed, line)."""
+    new, old = pattern
+    return any(new.search(ln) for ln in lines if ln[0] == "+") and \
+        (old is None or any(old.search(ln) for ln in lines if ln[0] == "-"))
 
 
 _DIFF = """
@@ -184,8 +209,7 @@ def classify(module):
     for k, v in res.items():
         if v in KILLED:
             out[k] = "killed"
-        elif k in names or any(p.search(ln) for ln in d.get(k, ()) if ln[0] == "+"
-                               for p in patterns):
+        elif k in names or any(_matches(d.get(k, ()), p) for p in patterns):
             out[k] = "equivalent"
         else:
             out[k] = NOT_KILLED.get(v, "survived")
@@ -253,6 +277,10 @@ def main(argv=None):
     p.add_argument("--report", action="store_true", help="print the score of the last runs only")
     p.add_argument("--survivors", action="store_true", help="print the surviving mutants' diffs")
     p.add_argument("--rerun", action="store_true", help="rerun only the surviving mutants")
+    p.add_argument("--only", nargs="+", metavar="FUNCTION",
+                   help="a fresh run of the mutants of these functions only (fnmatch "
+                        "patterns on mutmut's mangled names, e.g. '*_check_params*': a "
+                        "module in chunks; the others stay 'not checked')")
     p.add_argument("--markdown", action="store_true", help="print the score table in Markdown")
     p.add_argument("--max-children", type=int, default=1, help="parallel mutants (default 1)")
     a = p.parse_args(argv)
@@ -265,7 +293,10 @@ def main(argv=None):
         return 0
     if not (a.report or a.survivors):
         for m in modules:
-            if a.rerun:
+            if a.only:
+                run(m, a.max_children, [f"{m.removesuffix('.py').replace('/', '.')}.{f}"
+                                        for f in a.only], fresh=True)
+            elif a.rerun:
                 names = survivors(m)
                 if names:
                     run(m, a.max_children, names)
