@@ -207,8 +207,10 @@ def divergence_advice(cfg, X, preprocessing=None):
 
 
 def check_xy(model, X, y, xn, yn):
-    """Validate training or test data for an MLP: features against the model's inputs,
-    labels as integer class indices of its outputs.
+    """Validate training or test data of an MLP.
+
+    Features are checked against the model's inputs, labels as integer class indices of
+    its outputs.
 
     Parameters
     ----------
