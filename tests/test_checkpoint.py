@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from sparsemlp._version import __version__
-from sparsemlp.training import checkpoint
+from sparsemlp.training import checkpoint, layerinfo
 from sparsemlp.training.checkpoint import CheckpointError
 
 
@@ -81,8 +81,8 @@ def test_topology_digest_is_sha1_of_int64_indptr_then_indices(index_dtype, chunk
     W = _layers(index_dtype)[0]
     want = hashlib.sha1(W.indptr.astype(np.int64).tobytes()
                         + W.indices.astype(np.int64).tobytes()).hexdigest()
-    real = checkpoint._update_int64
-    monkeypatch.setattr(checkpoint, "_update_int64", lambda h, a: real(h, a, chunk=chunk))
+    real = layerinfo._update_int64  # the digests live in training/layerinfo.py
+    monkeypatch.setattr(layerinfo, "_update_int64", lambda h, a: real(h, a, chunk=chunk))
     assert checkpoint.topology_digest(W) == want
     h = hashlib.sha1()
     real(h, W.indices, chunk)
@@ -129,7 +129,8 @@ def test_save_records_meta_with_digests(tmp_path):
     assert digest == hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":"))
                                     .encode()).hexdigest()
     W = _layers()
-    assert raw["format_version"] == 2 == checkpoint.FORMAT_VERSION
+    assert raw["format_version"] == 2  # CSR layers only: format 3 is for structured layers
+    assert checkpoint.FORMAT_VERSION == 3
     assert raw["sparsemlp_version"] == __version__
     assert raw["n_layers"] == 2 and raw["shapes"] == [[3, 4], [4, 2]] and raw["nnz"] == [4, 4]
     assert raw["topology_digests"] == [checkpoint.topology_digest(w) for w in W]
@@ -293,14 +294,14 @@ def test_read_meta_of_foreign_json(tmp_path, doc):
                             "(no format_version).")
 
 
-@pytest.mark.parametrize("version,writer", [(3, {"sparsemlp_version": "9.0"}), (0, {})])
+@pytest.mark.parametrize("version,writer", [(4, {"sparsemlp_version": "9.0"}), (0, {})])
 def test_read_meta_of_an_unknown_format(tmp_path, version, writer):
     (tmp_path / "meta.json").write_text(json.dumps({"format_version": version, **writer}))
     with pytest.raises(CheckpointError) as e:
         checkpoint.read_meta(tmp_path)
     assert str(e.value) == (f"{tmp_path} has checkpoint format {version} (written by sparsemlp "
                             f"{writer.get('sparsemlp_version', '?')}); this sparsemlp "
-                            f"{__version__} reads formats 1, 2. Use a matching sparsemlp "
+                            f"{__version__} reads formats 1, 2, 3. Use a matching sparsemlp "
                             "version.")
 
 

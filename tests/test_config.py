@@ -135,6 +135,10 @@ RANGES = {
     "ais_every": ("int", 0, False, None, False, RBM),
     "ais_chains": ("int", 1, False, None, False, RBM),
     "ais_betas": ("int", 2, False, None, False, RBM),
+    "regrow_batch": ("int", 1, False, None, False, {}),
+    "regrow_candidates": ("float", 1, False, None, False, {}),
+    "update_every": ("int", 1, False, None, False, {}),
+    "augment_shift": ("int", 0, False, None, False, {}),
 }
 PER_LAYER_FIELDS = ("hidden", "zeta", "fan_out", "z")
 

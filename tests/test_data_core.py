@@ -238,7 +238,8 @@ def test_unknown_name_message():
     with pytest.raises(DataError) as e:
         load("nope", rng=_rng())
     assert str(e.value) == ("Unknown data set 'nope'. Use one of digits, synthetic, "
-                            "fashion-mnist, mnist, madelon, a path to a .npz, .mat or .csv file, "
+                            "fashion-mnist, mnist, madelon, cifar10, a path to a .npz, .mat or "
+                            ".csv file, "
                             "or a folder of IDX or Madelon files.")
 
 
