@@ -169,21 +169,12 @@ def test_predictions_on_sparse_input_are_those_on_the_dense_one():
 
 def test_verbose_logs_one_line_per_epoch(caplog):
     X, y = _blobs()
-    # the command-line tests of the same process stop "sparsemlp" from propagating to the
-    # root logger, where caplog listens: listen on it directly
-    lg = logging.getLogger("sparsemlp")
-    propagate, lg.propagate = lg.propagate, False
-    lg.addHandler(caplog.handler)
-    try:
-        with caplog.at_level(logging.INFO, logger="sparsemlp"):
-            _small(max_iter=2).fit(X, y)
-        assert not [r for r in caplog.records if "epoch" in r.getMessage()]
-        with caplog.at_level(logging.INFO, logger="sparsemlp"):
-            _small(max_iter=2, verbose=True).fit(X, y)
-        assert len([r for r in caplog.records if r.getMessage().startswith("epoch ")]) == 2
-    finally:
-        lg.removeHandler(caplog.handler)
-        lg.propagate = propagate
+    with caplog.at_level(logging.INFO, logger="sparsemlp"):
+        _small(max_iter=2).fit(X, y)
+    assert not [r for r in caplog.records if "epoch" in r.getMessage()]
+    with caplog.at_level(logging.INFO, logger="sparsemlp"):
+        _small(max_iter=2, verbose=True).fit(X, y)
+    assert len([r for r in caplog.records if r.getMessage().startswith("epoch ")]) == 2
 
 
 # -- outputs from known raw outputs ----------------------------------------------------------

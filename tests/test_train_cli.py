@@ -29,6 +29,17 @@ def test_main_trains_and_writes_run_dir(tmp_path, capsys):
     assert (out / "final" / "meta.json").exists()
 
 
+def test_main_leaves_the_package_logger_as_it_found_it(tmp_path, capsys):
+    """main() called in-process (a notebook, a test) logs to stderr while it runs, then
+    restores the "sparsemlp" logger: its records reach the root logger's handlers again."""
+    import logging
+
+    lg = logging.getLogger("sparsemlp")
+    before = (lg.handlers[:], lg.level, lg.propagate)
+    assert main([*FAST, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert (lg.handlers[:], lg.level, lg.propagate) == before
+
+
 def test_print_config_precedence(tmp_path, capsys):
     toml = tmp_path / "c.toml"
     toml.write_text('epsilon = 7.0\nbatch_size = 10\nhidden = [5, 6]\n')

@@ -1,6 +1,7 @@
 """Command line: ``python -m sparsemlp.train``; ``main(argv=None) -> int``."""
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -114,14 +115,24 @@ def save_schedules(run_dir, model):
     return out
 
 
-def _setup_logging(verbose, quiet):
+@contextlib.contextmanager
+def _logging_to_stderr(verbose, quiet):
+    """The package logger prints bare messages to stderr for the duration of one ``main`` call;
+    its handlers, level and propagation are restored afterwards (``main`` called in-process,
+    from a notebook or a test, leaves logging as it found it)."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     h = logging.StreamHandler(sys.stderr)
     h.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("sparsemlp")
+    saved = root.handlers[:], root.level, root.propagate
     root.handlers[:] = [h]
     root.setLevel(level)
     root.propagate = False
+    try:
+        yield
+    finally:
+        root.handlers[:], root.propagate = saved[0], saved[2]
+        root.setLevel(saved[1])
 
 
 def main(argv=None):
@@ -141,9 +152,8 @@ def main(argv=None):
     args, code = parse(_parser(), argv)
     if args is None:
         return code
-    _setup_logging(args.verbose, args.quiet)
     args.comm = None  # set by _main: this process's rank (SerialComm unless under mpiexec)
-    with signals_raise():
+    with _logging_to_stderr(args.verbose, args.quiet), signals_raise():
         return end_job(args.comm, run_tool(_main, args))
 
 
