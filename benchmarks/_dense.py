@@ -1,6 +1,8 @@
 """A dense NumPy/BLAS MLP trained with the same rules as sparsemlp's default mode (competitor)."""
 
+import json
 import math
+import os
 import time
 
 import numpy as np
@@ -86,15 +88,40 @@ class DenseMLP:
         return loss / X.shape[0], correct / X.shape[0]
 
 
-def train_dense(cfg, ds, *, rng, log=print):
-    """Train a DenseMLP with a resolved TrainConfig's hyperparameters; per-epoch records."""
+def _save_state(path, model, rng, recs):
+    """Weights, velocities, generator state and records after an epoch (write, then rename)."""
+    arrays = {f"{k}{i}": a for k in ("W", "b", "vW", "vb") for i, a in enumerate(getattr(model, k))}
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, rng=json.dumps(rng.bit_generator.state), recs=json.dumps(recs), **arrays)
+    os.replace(tmp, path)
+
+
+def _load_state(path, model, rng):
+    with np.load(path) as z:
+        for k in ("W", "b", "vW", "vb"):
+            for i, a in enumerate(getattr(model, k)):
+                a[...] = z[f"{k}{i}"]
+        rng.bit_generator.state = json.loads(str(z["rng"]))
+        return json.loads(str(z["recs"]))
+
+
+def train_dense(cfg, ds, *, rng, log=print, state=None, save_every=5):
+    """Train a DenseMLP with a resolved TrainConfig's hyperparameters; per-epoch records.
+
+    With ``state`` (a ``.npz`` path) the training state is saved every ``save_every`` epochs
+    and a rerun continues from it, to the same result as an uninterrupted run.
+    """
     sizes = [ds.n_features, *cfg.hidden, ds.n_classes]
     model = DenseMLP(sizes, rng=rng, dtype=np.dtype(cfg.dtype), dropout=cfg.dropout)
     X = np.ascontiguousarray(ds.X_train, dtype=model.dtype)
     Xte = np.ascontiguousarray(ds.X_test, dtype=model.dtype)
     eye = np.eye(ds.n_classes, dtype=model.dtype)
     recs, best = [], 0.0
-    for e in range(cfg.epochs):
+    if state is not None and os.path.exists(state):
+        recs = _load_state(state, model, rng)
+        best = recs[-1]["best_test_accuracy"] if recs else 0.0
+        log(f"dense: continuing from {state} after epoch {len(recs)}")
+    for e in range(len(recs), cfg.epochs):
         lr = lr_at(cfg.lr_schedule, cfg.lr, e, cfg.epochs, lr_min=cfg.lr_min,
                    warmup=cfg.warmup_epochs)
         t0 = time.perf_counter()
@@ -113,4 +140,6 @@ def train_dense(cfg, ds, *, rng, log=print):
                      "seconds_eval": t2 - t1})
         log(f"dense epoch {e + 1}/{cfg.epochs} acc {acc:.4f} best {best:.4f} "
             f"{t1 - t0:.1f}+{t2 - t1:.1f}s")
+        if state is not None and ((e + 1) % save_every == 0 or e + 1 == cfg.epochs):
+            _save_state(state, model, rng, recs)
     return model, recs

@@ -18,9 +18,16 @@ Examples::
     python benchmarks/bench_dst.py accuracy --rules set gradient gradient-sampled static dense \\
         --seeds 0 1 2 --epochs 100
     python benchmarks/bench_dst.py cost --h 1000 10000 100000
+
+The 100-epoch table takes about nine hours on two cores: with ``--work DIR`` every cell is a
+run folder that checkpoints every 5 epochs, so the same command, started again after a stop,
+continues where it stopped and skips the cells already written to ``--out``.
 """
 
 import argparse
+import json
+import os
+import shutil
 import sys
 import time
 
@@ -43,19 +50,23 @@ def accuracy_point(rule, seed, a):
         kw = dict(lr=a.dense_lr)
     cfg = TrainConfig(dataset=a.dataset, epochs=a.epochs, seed=seed, hidden=tuple(a.hidden),
                       epsilon=a.epsilon, threads=a.threads, train_samples=a.train_samples,
-                      regrow_batch=a.regrow_batch, **kw).resolve()
+                      regrow_batch=a.regrow_batch, checkpoint_every=5, **kw).resolve()
     streams = Streams(cfg.seed)
     ds = load_dataset(cfg, streams)
+    run = os.path.join(a.work, _cell_name(rule, seed, a)) if a.work else None
     if rule == "dense":
         sys.path.insert(0, "benchmarks")
         from _dense import train_dense
 
+        if run:
+            os.makedirs(run, exist_ok=True)
         with thread_limit(a.threads):
             m, recs = train_dense(cfg, ds, rng=np.random.default_rng(seed),
-                                  log=lambda s: print(s, file=sys.stderr))
+                                  log=lambda s: print(s, file=sys.stderr),
+                                  state=run and os.path.join(run, "dense-state.npz"))
         params = m.n_params()
     else:
-        tr = Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams, verbose=False)
+        tr = _sparse_trainer(Trainer, cfg, ds, streams, run)
         tr.fit(ds.X_train, ds.y_train, ds.X_test, ds.y_test)
         recs = tr.history.records
         params = sum(tr.model.nnz()) + sum(la.n_out for la in tr.model.layers)
@@ -69,6 +80,38 @@ def accuracy_point(rule, seed, a):
             "s_per_epoch_median": float(np.median(spe)),
             "s_evolution_median": float(np.median(evo)),
             "curve": [r["test_accuracy"] for r in recs]}
+
+
+def _cell_name(rule, seed, a):
+    """The run folder of one (rule, seed) cell: every setting that changes its result."""
+    h = "-".join(map(str, a.hidden))
+    return (f"{a.dataset}-h{h}-eps{a.epsilon:g}-n{a.train_samples}-e{a.epochs}-rb{a.regrow_batch}"
+            f"-c{a.candidates:g}-dlr{a.dense_lr:g}/{rule}-seed{seed}")
+
+
+def _sparse_trainer(Trainer, cfg, ds, streams, run):
+    """A trainer for one cell; with a run folder it checkpoints every 5 epochs and a rerun
+    continues from the newest checkpoint (resume is exact: the same result as one run)."""
+    from sparsemlp.training import checkpoint
+
+    if run is None:
+        return Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams,
+                                   verbose=False)
+    if os.path.isdir(run) and checkpoint.read_latest(run) is not None:
+        print(f"continuing {run}", file=sys.stderr)
+        return Trainer.from_checkpoint(run, run_dir=run, verbose=False)
+    shutil.rmtree(run, ignore_errors=True)  # stopped before its first checkpoint: start over
+    return Trainer.from_config(cfg, ds.n_features, ds.n_classes, streams=streams, run_dir=run,
+                               verbose=False)
+
+
+def _done(path):
+    """(rule, seed, settings) of the accuracy cells already in the output file."""
+    if not os.path.exists(path):
+        return set()
+    keys = ("rule", "seed", "dataset", "epochs", "hidden", "epsilon", "train_samples")
+    recs = [json.loads(x) for x in open(path) if x.strip()]
+    return {json.dumps([r.get(k) for k in keys]) for r in recs if r.get("part") == "accuracy"}
 
 
 def _median_time(fn, repeats):
@@ -154,6 +197,10 @@ def main(argv=None):
     p.add_argument("--blocked-max", type=int, default=10**9,
                    help="positions above which the blocked update is timed on a column slice")
     p.add_argument("--out", default="results/dst.jsonl")
+    p.add_argument("--work", default="",
+                   help="folder of resumable runs (checkpoints every 5 epochs): a rerun "
+                        "continues unfinished cells; cells already in --out are skipped")
+    p.add_argument("--force", action="store_true", help="run cells already in --out again")
     a = p.parse_args(argv)
     cond = conditions()
     if a.part == "cost":
@@ -164,8 +211,14 @@ def main(argv=None):
                   f"({100 * r['blocked_share']:.2g}%{' extrapolated' if r['extrapolated'] else ''})"
                   f", sampled {r['s_sampled']:.3g}s ({100 * r['sampled_share']:.2g}%)", flush=True)
         return 0
+    done = set() if a.force else _done(a.out)
     for seed in a.seeds:
         for rule in a.rules:
+            key = json.dumps([rule, seed, a.dataset, a.epochs, list(a.hidden), a.epsilon,
+                              a.train_samples])
+            if key in done:
+                print(f"{rule} seed {seed}: already in {a.out} (--force to run again)")
+                continue
             r = {**accuracy_point(rule, seed, a), "conditions": cond}
             append_jsonl(a.out, r)
             print(f"{rule} seed {seed}: final {r['final_acc']:.4f} best {r['best_acc']:.4f} "
