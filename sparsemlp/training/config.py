@@ -79,8 +79,9 @@ class TrainConfig:
     er_law: str = _f(None, "topology law", choices=("bernoulli", "draws"))
     init: str = _f(None, "weight init", choices=("normal", "he_uniform", "xavier_uniform"))
     normal_std: float = _f(None, "standard deviation of init='normal'")
-    activation: str = _f(None, "hidden activation",
-                         choices=("relu", "leaky_relu", "all_relu", "sigmoid", "tanh"))
+    activation: str = _f(None, "hidden activation ('srelu': S-shaped ReLU with four learned "
+                         "parameters per unit, Jin et al. 2016)",
+                         choices=("relu", "leaky_relu", "all_relu", "sigmoid", "tanh", "srelu"))
     output_activation: str = _f(None, "output activation", choices=("softmax", "sigmoid", "identity"))
     alpha: float = _f(0.6, "slope of leaky_relu / all_relu")
     loss: str = _f(None, "loss", choices=("mse", "cross_entropy"))
