@@ -289,7 +289,8 @@ class SparseMLP(LayerStack):
             :meth:`make_layer_grads` together with ``on_layer``), overwritten.
         on_layer : callable, optional
             Called as ``on_layer(i)`` as soon as layer i's gradients are complete, layers
-            from last to first (the activations' parameters are complete at ``on_layer(0)``). Layer i's weights are no longer read by the rest of the
+            from last to first; the activations' parameters are complete at
+            ``on_layer(0)``. Layer i's weights are no longer read by the rest of the
             backward pass by then, so ``on_layer`` may update them in place (same bits as
             updating every layer afterwards).
         """

@@ -62,7 +62,13 @@ class SReLU:
 
     @property
     def flat(self):
-        """The parameters as one 1-D view (``t_l``, then ``a_l``, ``d``, ``a_r``)."""
+        """The parameters as one 1-D view (``t_l``, then ``a_l``, ``d``, ``a_r``).
+
+        Returns
+        -------
+        ndarray of shape (4 * n_units,)
+            A view of :attr:`params` (what the optimizer updates).
+        """
         return self.params.reshape(-1)
 
     def _pieces(self, z):

@@ -189,7 +189,8 @@ class LayerStack:
     def state_dict(self):
         """Flat dict of the model's arrays (``layers.<i>.{indptr,indices,data,bias}``).
 
-        SReLU activations give ``activations.<i>.params``; structured layers give ``layers.<i>.values`` and ``layers.<i>.bias``.
+        SReLU activations give ``activations.<i>.params``; structured layers give
+        ``layers.<i>.values`` and ``layers.<i>.bias``.
 
         Returns
         -------
