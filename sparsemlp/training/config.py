@@ -145,7 +145,11 @@ class TrainConfig:
     prune_schedule: str = _f("constant", "zeta over the run: 'constant', or 'cosine' (RigL: "
                              "zeta * (1 + cos(pi * epoch / epochs)) / 2)",
                              choices=("constant", "cosine"))
-    update_every: int = _f(1, "topology update every this many epochs")
+    update_every: int = _f(1, "topology update every this many epochs (or optimizer steps, "
+                           "with --update-unit steps)")
+    update_unit: str = _f("epochs", "unit of --update-every: 'epochs' (after the epoch's "
+                          "evaluation) or 'steps' (after every update_every-th optimizer step "
+                          "of the run, mid-epoch too)", choices=("epochs", "steps"))
     evolve_output: bool = _f(None, "evolve the output layer too")
     prune_percentile: float = _f(0.0, "importance pruning: percentile of output neurons removed (0=off)")
     prune_every: int = _f(10, "importance pruning every this many epochs")

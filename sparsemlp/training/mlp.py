@@ -1,6 +1,7 @@
 """Trainer: epoch loop, evaluation, SET evolution, optimizer remap, history, checkpoints, resume."""
 
 import logging
+import time
 
 import numpy as np
 
@@ -215,9 +216,12 @@ class Trainer(StepMixin, TrainerBase):
         cfg, model = self.config, self.model
         n_batches = self._n_batches(X.shape[0])
         if self._pending_evolution is not None:  # an extended run: the skipped evolution first
+            by_steps = cfg.update_unit == "steps"
             with self.timer("evolution"):
-                self._evolve(self._pending_evolution, X, y)
+                self._evolve(self._pending_evolution, X, y, step=self.step if by_steps else None,
+                             n_batches=n_batches)
             self._pending_evolution = None
+        step_seconds = 0.0  # of updates by steps (inside the train phase; moved to evolution)
         e, B = self.epoch, cfg.batch_size
         order, start, losses, drop_rng = self._epoch_start(X.shape[0])
         lr = self._lr(n_epochs)
@@ -232,11 +236,16 @@ class Trainer(StepMixin, TrainerBase):
                     losses.append(lv)
                     self.step += 1
                     bar.update(1)
+                    if dst.evolves_after_step(cfg, self.step):
+                        step_seconds += self._step_update(e, X, y, n_epochs, n_batches)
                     if stop:
                         self._save_interrupt(e, j + 1, order, losses, drop_rng)
                         raise _interrupted(flag)
         finally:
             bar.close()
+        if step_seconds:
+            self.timer.seconds["train"] -= step_seconds
+            self.timer.seconds["evolution"] = step_seconds
         self._check_weights(e, X)
         record = {"epoch": e + 1, "lr": lr, "train_loss": float(np.mean(losses))}
         with self.timer("eval"):
@@ -254,14 +263,27 @@ class Trainer(StepMixin, TrainerBase):
                 self._pending_evolution = e
         self._end_epoch(record, n_epochs, nnz=model.nnz(), dense_params=model.dense_params())
 
-    def _evolve(self, e, X, y):
+    def _step_update(self, e, X, y, n_epochs, n_batches):
+        """The topology update after optimizer step ``self.step`` (``--update-unit steps``),
+        or, after the run's last step, its note for an extension; returns its seconds."""
+        if self.step >= n_epochs * n_batches:
+            self._pending_evolution = e
+            return 0.0
+        t0 = time.perf_counter()
+        self._evolve(e, X, y, step=self.step, n_batches=n_batches)
+        return time.perf_counter() - t0
+
+    def _evolve(self, e, X, y, step=None, n_batches=None):
+        """Evolve the layers after epoch ``e`` or, by steps, after optimizer step ``step``
+        (random streams keyed by the step; cosine zeta by the run's progress in steps)."""
         cfg, model = self.config, self.model
         layers = model.layers  # index i of a layer is its parameter pair 2i, 2i + 1
         if cfg.regrow != "random" and any(la.kind != "csr" for la in layers):
             raise presets.ConfigError(f"--regrow {cfg.regrow} needs CSR layers only; this model has "
                               "structured layers (sparsemlp.approx). Use --regrow random.")
         signals = (None if cfg.regrow == "random"
-                   else dst.gradient_signals(model, cfg, self.streams, X, y, e, one_hot))
+                   else dst.gradient_signals(model, cfg, self.streams, X, y, e, one_hot, step))
+        progress = None if step is None else step / (cfg.epochs * n_batches)
         n = len(layers)
         upto = n if cfg.evolve_output else n - 1
         prune_now = (cfg.prune_percentile > 0 and e + 1 > cfg.prune_after
@@ -278,22 +300,24 @@ class Trainer(StepMixin, TrainerBase):
                 layer = layers[i]
                 if layer.kind != "csr":
                     continue  # structured layers (sparsemlp.approx) keep their structure
-                rng = self.streams.get("evolve", e, i)
+                rng = (self.streams.get("evolve", e, i) if step is None
+                       else self.streams.get("evolve_step", step, i))
                 remap = dict(optimizer=self.optimizer, param_index=2 * i)
+                zeta = dst.zeta_at(cfg, i, n, e, progress)
                 if prune_now and i < n - 1:
                     evolution.apply(layer, "importance", percentile=cfg.prune_percentile, **remap)
                     changed = True
                     self._drop_schedule(i, "importance pruning")
                 if cfg.rewire == "degree-preserving":
-                    evolution.apply(layer, "degree-preserving", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
+                    evolution.apply(layer, "degree-preserving", zeta=zeta, rng=rng,
                                     init=cfg.init, normal_std=cfg.normal_std, swaps=cfg.swaps,
                                     **remap)
                 elif signals is not None:
-                    evolution.apply(layer, cfg.regrow, zeta=dst.zeta_at(cfg, i, n, e),
+                    evolution.apply(layer, cfg.regrow, zeta=zeta,
                                     **dst.rule_params(cfg, signals[i], rng), **remap)
                     self._drop_schedule(i, "gradient regrowth")
                 else:
-                    res = evolution.apply(layer, "set", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
+                    res = evolution.apply(layer, "set", zeta=zeta, rng=rng,
                                           init=cfg.init, normal_std=cfg.normal_std, **remap)
                     if res.n_removed:
                         self._drop_schedule(i, "SET rewiring")
