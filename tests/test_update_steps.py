@@ -167,3 +167,4 @@ def test_each_update_has_its_own_streams_and_the_cosine_zeta_of_its_step(digits,
                        for k in [("regrow_step", s), ("evolve_step", s, 0), ("evolve_step", s, 1)]]
     want = [0.4 * (1 + np.cos(np.pi * s / 38)) / 2 for s in steps for _ in range(2)]
     np.testing.assert_allclose(zetas, want, rtol=1e-12)
+
