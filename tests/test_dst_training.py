@@ -163,3 +163,12 @@ def test_same_bits_at_any_thread_count(digits, rule, backend):
         tr.fit(digits.X_train, digits.y_train)
         outs.append(_state(tr))
     assert_same(*outs)
+
+
+@pytest.mark.parametrize("rule", ["gradient", "gradient-sampled"])
+def test_gradient_regrowth_with_degree_preserving_rewiring_is_refused_with_the_reason(rule):
+    with pytest.raises(ConfigError, match="cannot keep every degree.*degree-constrained "
+                                          "matching.*--regrow random with --rewire "
+                                          "degree-preserving"):
+        TrainConfig(regrow=rule, topology="regular", fan_out=(5,),
+                    rewire="degree-preserving").resolve()

@@ -158,9 +158,38 @@ def test_every_activation_compiled_matches_python(tmp_path, name):
     need("gcc")
     mode = "csr"  # activations are written by one code path for both modes
     # all_relu alternates the sign of its slope per layer: three layers use both
-    m = make_mlp(activation=name, output_activation=name, alpha=0.3)
+    out = "softmax" if name == "srelu" else name  # SReLU is for hidden layers only
+    m = make_mlp(activation=name, output_activation=out, alpha=0.3)
     _, _, r = c_run(m, tmp_path, inputs(50, 20) * 3, mode=mode)
     assert r["ok"], (name, r)
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 (SSE) arithmetic only")
+@pytest.mark.parametrize("mode, dropout_kind", [("csr", "inverted"), ("unrolled", "original")])
+def test_srelu_logits_bit_identical_to_python(tmp_path, mode, dropout_kind):
+    need("gcc")
+    # trained-looking SReLU parameters: every unit with its own thresholds and slopes, so that
+    # the inputs fall on all three pieces (and t_r = t_l + |d| with d < 0 for some units)
+    m = make_mlp(activation="srelu", dropout=0.3, dropout_kind=dropout_kind)
+    rng = np.random.default_rng(7)
+    for _, act in m.param_activations():
+        n = act.params.shape[1]
+        act.params[0] = rng.uniform(-1, 0.5, n)
+        act.params[1] = rng.uniform(-0.5, 1.5, n)
+        act.params[2] = rng.uniform(-2, 2, n)
+        act.params[3] = rng.uniform(0.2, 2, n)
+    ref = SparseMLP([SparseLinear(la.W, la.b, kernels="numpy") for la in m.layers],
+                    m.activations, dropout=m.dropout, dropout_kind=m.dropout_kind)
+    X = inputs(300, 20) * 2
+    z = ref.layers[0].W.T @ X.T + ref.layers[0].b[:, None]  # all three pieces are hit
+    a0 = m.activations[0]
+    t_l, t_r = a0.params[0][:, None], (a0.params[0] + np.abs(a0.params[2]))[:, None]
+    assert (z >= t_r).mean() > 0.1 and (z <= t_l).mean() > 0.1 and ((z > t_l) & (z < t_r)).mean() > 0.1
+    ex = to_c(m, tmp_path, mode=mode)
+    cl, co = run_check(build_harness(ex, "check", str(tmp_path), opt="-O2"), ex, X)
+    pl, po = python_reference(ref, X)
+    np.testing.assert_array_equal(cl, pl)
+    np.testing.assert_allclose(co, po, rtol=1e-5, atol=1e-7)
 
 
 def test_softmax_is_stable_for_large_logits(tmp_path):

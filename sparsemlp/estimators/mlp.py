@@ -63,7 +63,7 @@ class SparseMLPClassifier(ClassifierMixin, BaseEstimator):
     mode : {"default", "reference"}, default="default"
         Preset for the parameters left at None (see :class:`~sparsemlp.TrainConfig`):
         softmax and cross-entropy, or the original SET demo's sigmoid outputs and MSE.
-    activation : {"relu", "leaky_relu", "all_relu", "sigmoid", "tanh"}, optional
+    activation : {"relu", "leaky_relu", "all_relu", "sigmoid", "tanh", "srelu"}, optional
         Hidden activation (both modes: ``relu``).
     dropout : float, optional
         Dropout rate of the hidden layers (default mode 0.2, reference mode 0.0).

@@ -1,7 +1,9 @@
 """C versions of the activations of sparsemlp.functions, applied in place to an output array."""
 
+import numpy as np
+
 from ..nn.functions import ACTIVATIONS
-from ._emit import ExportError
+from ._emit import ExportError, c_table, hex_literals
 
 __all__ = ["emit_activation"]
 
@@ -34,6 +36,23 @@ def _softmax(act, ct, y, n, scale):
     return lines, True
 
 
+def _srelu(act, ct, y, n, scale):
+    # the unit's four values as tables; t_r = t_l + |d| rounded to the exported type, as
+    # SReLU.forward computes it; then the pieces in the order of SReLU.forward (right first)
+    t_l, a_l, d, a_r = (np.asarray(p, ct.dtype) for p in act.params)
+    t_r = t_l + np.abs(d)
+    T = ct.name
+    lines = ["    {"]
+    for name, v in (("tl", t_l), ("al", a_l), ("tr", t_r), ("ar", a_r)):
+        lines += ["        " + x for x in c_table(T, name, hex_literals(v, ct.suffix))]
+    lines += ["        uint32_t i;", f"        for (i = 0; i < {n}u; ++i) {{",
+              f"            const {T} z = {y}[i]{' * ' + scale if scale else ''};",
+              f"            {y}[i] = z >= tr[i] ? tr[i] + ar[i] * (z - tr[i])",
+              "                   : (z <= tl[i] ? tl[i] + al[i] * (z - tl[i]) : z);",
+              "        }", "    }"]
+    return lines, False
+
+
 _ACTIVATION_EMITTERS = {
     ACTIVATIONS["identity"]: None,  # nothing to do (the scale, if any, is still applied)
     ACTIVATIONS["relu"]: _elementwise(lambda a, ct: f"z < {ct.lit(0)} ? {ct.lit(0)} : z"),
@@ -43,6 +62,7 @@ _ACTIVATION_EMITTERS = {
         lambda a, ct: f"{ct.lit(1)} / ({ct.lit(1)} + {ct.exp}(-z))", needs_math=True),
     ACTIVATIONS["tanh"]: _elementwise(lambda a, ct: f"{ct.tanh}(z)", needs_math=True),
     ACTIVATIONS["softmax"]: _softmax,
+    ACTIVATIONS["srelu"]: _srelu,  # per-unit parameters as tables in the block
 }
 
 

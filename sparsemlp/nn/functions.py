@@ -6,6 +6,8 @@ mutate their inputs except the explicit ``delta`` argument of ``Activation.backw
 
 import numpy as np
 
+from .srelu import SReLU
+
 __all__ = ["ACTIVATIONS", "LOSSES", "make_activation", "loss_value", "output_delta", "accuracy",
            "predictions", "kl_divergence"]
 
@@ -121,12 +123,13 @@ ACTIVATIONS = {
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "softmax": Softmax,
+    "srelu": SReLU,  # hidden layers only: four learned parameters per unit (nn.srelu)
 }
 
 LOSSES = ("mse", "cross_entropy")
 
 
-def make_activation(name, alpha=0.6, layer=0):
+def make_activation(name, alpha=0.6, layer=0, *, n_units=None, rng=None, dtype=np.float32):
     """Build the activation called ``name``.
 
     Parameters
@@ -138,6 +141,12 @@ def make_activation(name, alpha=0.6, layer=0):
     layer : int, default=0
         Hidden-layer index; ``all_relu`` uses slope ``-alpha`` on even and ``+alpha`` on
         odd layers (Curci et al. 2021: -0.6, +0.6, -0.6 for three hidden layers).
+    n_units : int, optional
+        Units of the layer: required by ``srelu`` (one parameter set per unit).
+    rng : numpy.random.Generator or RandomState, optional
+        Draws ``srelu``'s initial parameters (see :class:`~sparsemlp.nn.srelu.SReLU`).
+    dtype : dtype, default=float32
+        dtype of ``srelu``'s parameters.
 
     Returns
     -------
@@ -153,6 +162,10 @@ def make_activation(name, alpha=0.6, layer=0):
         raise ValueError(
             f"Unknown activation {name!r}. Choose one of {', '.join(sorted(ACTIVATIONS))}."
         )
+    if name == "srelu":
+        if n_units is None:
+            raise ValueError("activation 'srelu' has parameters per unit: pass n_units.")
+        return SReLU(n_units, rng=rng, dtype=dtype)
     if name == "all_relu":
         return LeakyReLU(-alpha if layer % 2 == 0 else alpha)
     if name == "leaky_relu":

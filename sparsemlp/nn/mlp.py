@@ -56,6 +56,14 @@ class SparseMLP(LayerStack):
                 raise ValueError(f"layer sizes do not chain: {a.n_out} outputs feed {b.n_in} inputs.")
         self.layers = list(layers)
         self.activations = list(activations)
+        if hasattr(self.activations[-1], "params"):
+            raise ValueError(f"the output activation cannot have parameters (got "
+                             f"{self.activations[-1].name!r}); use it on hidden layers only.")
+        for i, act in self.param_activations():
+            if act.params.shape[1] != self.layers[i].n_out or act.params.dtype != self.layers[i].dtype:
+                raise ValueError(f"activation {i} ({act.name}) has {act.params.shape[1]} "
+                                 f"{act.params.dtype} units; layer {i} has "
+                                 f"{self.layers[i].n_out} {self.layers[i].dtype} outputs.")
         self.dropout = check_param("dropout", dropout, "float", low=0, high=1, high_open=True,
                                    owner="SparseMLP")
         self.dropout_kind = check_param("dropout_kind", dropout_kind, "str",
@@ -83,7 +91,8 @@ class SparseMLP(LayerStack):
         init : {"he_uniform", "xavier_uniform", "normal"}, default="he_uniform"
             Weight initialisation; ``normal`` is N(0, normal_std²) as the original.
         activation : str, default="relu"
-            Hidden activation (see :data:`sparsemlp.functions.ACTIVATIONS`).
+            Hidden activation (see :data:`sparsemlp.functions.ACTIVATIONS`); the parameters
+            of ``srelu`` are drawn from ``rng`` after every layer's weights.
         output_activation : str, default="softmax"
             Output activation.
         alpha : float, default=0.6
@@ -129,7 +138,7 @@ class SparseMLP(LayerStack):
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64. Got {dtype}.")
         ks = _kernels.resolve(kernels)
-        layers, acts = [], []
+        layers = []
         n_layers = len(sizes) - 1
         for i in range(n_layers):
             with warnings.catch_warnings(record=True) as caught:
@@ -140,14 +149,14 @@ class SparseMLP(LayerStack):
             for w in caught:  # dense narrow layers are normal in SET nets: say so, quietly
                 logger.info("layer %d: %s", i, w.message)
             layers.append(SparseLinear(W, kernels=ks))
-            last = i == n_layers - 1
-            acts.append(make_activation(output_activation if last else activation, alpha, i))
+        # after every layer, so that a model's topology is the same for every activation
+        acts = _activations(layers, activation, output_activation, alpha, rng)
         return cls(layers, acts, dropout=dropout, dropout_kind=dropout_kind)
 
     @classmethod
     def from_weights(cls, weights, *, biases=None, schedules=None, activation="relu",
                      output_activation="softmax", alpha=0.6, dropout=0.0, dropout_kind="inverted",
-                     kernels="auto"):
+                     kernels="auto", rng=None):
         """Build a SparseMLP around given CSR weights (pre-defined or loaded topologies).
 
         Parameters
@@ -171,6 +180,8 @@ class SparseMLP(LayerStack):
             Dropout semantics, see :class:`SparseMLP`.
         kernels : str or KernelSet, default="auto"
             Kernel backend.
+        rng : numpy.random.Generator or RandomState, optional
+            Draws the initial parameters of ``activation="srelu"`` (fixed values without).
 
         Returns
         -------
@@ -212,8 +223,7 @@ class SparseMLP(LayerStack):
                 layer = SparseLinear(W, b, kernels=ks)
                 layer.schedule = s
             layers.append(layer)
-        acts = [make_activation(output_activation if i == n - 1 else activation, alpha, i)
-                for i in range(n)]
+        acts = _activations(layers, activation, output_activation, alpha, rng)
         return cls(layers, acts, dropout=dropout, dropout_kind=dropout_kind)
 
     # -- computation ---------------------------------------------------------------------
@@ -279,7 +289,8 @@ class SparseMLP(LayerStack):
             :meth:`make_layer_grads` together with ``on_layer``), overwritten.
         on_layer : callable, optional
             Called as ``on_layer(i)`` as soon as layer i's gradients are complete, layers
-            from last to first. Layer i's weights are no longer read by the rest of the
+            from last to first; the activations' parameters are complete at
+            ``on_layer(0)``. Layer i's weights are no longer read by the rest of the
             backward pass by then, so ``on_layer`` may update them in place (same bits as
             updating every layer afterwards).
         """
@@ -287,6 +298,7 @@ class SparseMLP(LayerStack):
         if cache is None:
             raise RuntimeError("backward needs a preceding forward(..., train=True).")
         delta = dyt
+        extra = self.activation_grad_index()
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             x = cache[i][0]
@@ -300,9 +312,17 @@ class SparseMLP(LayerStack):
             if on_layer is not None:
                 on_layer(i)
             _, z_prev, a_prev, mask_prev = cache[i - 1]
-            self.activations[i - 1].backward(z_prev, a_prev, dx)
-            if mask_prev is not None:
-                dx *= mask_prev
+            act = self.activations[i - 1]
+            g = extra.get(i - 1)
+            if g is None:
+                act.backward(z_prev, a_prev, dx)
+                if mask_prev is not None:
+                    dx *= mask_prev
+            else:  # parameters' gradients need dL/da (dropout applied), before df/dz
+                if mask_prev is not None:
+                    dx *= mask_prev
+                act.param_grads(z_prev, dx, out=grads[g].reshape(act.params.shape))
+                act.backward(z_prev, a_prev, dx)
             delta = dx
         self._cache = None
 
@@ -331,3 +351,11 @@ class SparseMLP(LayerStack):
     def __repr__(self):
         return (f"SparseMLP(sizes={self.sizes}, nnz={self.nnz()}, "
                 f"activations={[a.name for a in self.activations]}, dropout={self.dropout})")
+
+
+def _activations(layers, activation, output_activation, alpha, rng):
+    """One activation per layer: ``activation`` on the hidden ones, then the output's."""
+    n = len(layers)
+    return [make_activation(output_activation if i == n - 1 else activation, alpha, i,
+                            n_units=layers[i].n_out, rng=rng, dtype=layers[i].dtype)
+            for i in range(n)]

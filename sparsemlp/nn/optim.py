@@ -40,8 +40,9 @@ class _Optimizer:
 
     state_names: tuple = ()
 
-    def __init__(self, params, *, lr, weight_decay, kernels):
+    def __init__(self, params, *, lr, weight_decay, kernels, no_decay=()):
         self.params = list(params)
+        self.no_decay = frozenset(int(i) for i in no_decay)
         self.lr = check_param("lr", lr, "float", low=0, low_open=True, owner=type(self).__name__)
         self.weight_decay = check_param("weight_decay", weight_decay, "float", low=0,
                                         owner=type(self).__name__)
@@ -148,6 +149,9 @@ class SGD(_Optimizer):
         ``v = mu*v - lr*(g + lambda*w); w = w + v``.
     kernels : KernelSet or str, default="auto"
         Backend of the fused update kernel.
+    no_decay : iterable of int, default=()
+        Indices of parameters that are not decayed (the activations' parameters of a
+        `SparseMLP`).
 
     Notes
     -----
@@ -163,8 +167,9 @@ class SGD(_Optimizer):
     state_names = ("velocity",)
 
     def __init__(self, params, *, lr=0.01, momentum=0.9, weight_decay=2e-4, nesterov=False,
-                 decay="coupled", kernels="auto"):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, kernels=kernels)
+                 decay="coupled", kernels="auto", no_decay=()):
+        super().__init__(params, lr=lr, weight_decay=weight_decay, kernels=kernels,
+                         no_decay=no_decay)
         self.momentum = check_param("momentum", momentum, "float", low=0, high=1,
                                     high_open=True, owner="SGD")
         self.nesterov = check_param("nesterov", nesterov, "bool", owner="SGD")
@@ -193,7 +198,8 @@ class SGD(_Optimizer):
         upd = self.kernels.sgd_update
         vel = self.state["velocity"]
         for i in range(len(self.params)) if only is None else only:
-            upd(self.params[i], vel[i], grads[i], lr, self.momentum, self.weight_decay,
+            upd(self.params[i], vel[i], grads[i], lr, self.momentum,
+                0.0 if i in self.no_decay else self.weight_decay,
                 float(batch_divisor), coupled, int(self.nesterov))
         if advance:
             self.n_steps += 1
@@ -218,6 +224,8 @@ class Adam(_Optimizer):
         AdamW semantics (``w -= lr*wd*w``) instead of adding ``wd*w`` to the gradient.
     kernels : KernelSet or str, default="auto"
         Backend.
+    no_decay : iterable of int, default=()
+        Indices of parameters that are not decayed.
 
     Notes
     -----
@@ -227,8 +235,9 @@ class Adam(_Optimizer):
     state_names = ("m", "v")
 
     def __init__(self, params, *, lr=1e-3, beta1=0.9, beta2=0.999, adam_eps=1e-8,
-                 weight_decay=0.0, decoupled=True, kernels="auto"):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, kernels=kernels)
+                 weight_decay=0.0, decoupled=True, kernels="auto", no_decay=()):
+        super().__init__(params, lr=lr, weight_decay=weight_decay, kernels=kernels,
+                         no_decay=no_decay)
         self.beta1 = check_param("beta1", beta1, "float", low=0, high=1, high_open=True,
                                  owner="Adam")
         self.beta2 = check_param("beta2", beta2, "float", low=0, high=1, high_open=True,
@@ -260,8 +269,8 @@ class Adam(_Optimizer):
         ms, vs = self.state["m"], self.state["v"]
         for i in range(len(self.params)) if only is None else only:
             upd(self.params[i], ms[i], vs[i], grads[i], lr, self.beta1, self.beta2,
-                self.adam_eps, self.weight_decay, float(batch_divisor), bc1, bc2,
-                int(self.decoupled))
+                self.adam_eps, 0.0 if i in self.no_decay else self.weight_decay,
+                float(batch_divisor), bc1, bc2, int(self.decoupled))
         if advance:
             self.n_steps = t
 

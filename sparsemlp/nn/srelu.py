@@ -3,12 +3,11 @@
 import numpy as np
 
 from .._validation import check_param
-from .functions import Activation
 
 __all__ = ["SReLU"]
 
 
-class SReLU(Activation):
+class SReLU:
     """S-shaped ReLU (Jin et al. 2016), as in the Keras SET-MLP: three linear pieces per unit.
 
     For unit ``j`` with left threshold ``t_l``, left slope ``a_l``, right threshold
@@ -34,8 +33,14 @@ class SReLU(Activation):
     Attributes
     ----------
     params : ndarray of shape (4, n_units)
-        Rows ``t_l``, ``a_l``, ``d``, ``a_r``: one array, so an optimizer updates it in
-        place like any other parameter.
+        Rows ``t_l``, ``a_l``, ``d``, ``a_r``: one C-contiguous array, so an optimizer
+        updates it in place like any other parameter (through :attr:`flat`).
+
+    Notes
+    -----
+    In a `SparseMLP` the parameters of every SReLU follow the layers' ``W.data, b`` in
+    ``parameters()``; SET evolution never changes them (it removes connections, not units)
+    and the optimizers do not weight-decay them (Keras-contrib's SReLU has no regulariser).
 
     References
     ----------
@@ -54,6 +59,17 @@ class SReLU(Activation):
             self.params[1] = rng.uniform(0.0, 1.0, n)
             self.params[2] = rng.uniform(0.0, 5.0, n)
         self.params[3] = 1.0
+
+    @property
+    def flat(self):
+        """The parameters as one 1-D view (``t_l``, then ``a_l``, ``d``, ``a_r``).
+
+        Returns
+        -------
+        ndarray of shape (4 * n_units,)
+            A view of :attr:`params` (what the optimizer updates).
+        """
+        return self.params.reshape(-1)
 
     def _pieces(self, z):
         t_l, a_l, d, a_r = (p[:, None] for p in self.params)

@@ -70,14 +70,66 @@ class LayerStack:
         return old
 
     def parameters(self):
-        """``[W0.data, b0, W1.data, b1, ...]`` by reference (``values`` of structured layers).
+        """``[W0.data, b0, W1.data, b1, ..., s_0, s_1, ...]`` by reference.
+
+        Structured layers give their ``values`` in place of ``W.data``. The layers' pairs
+        come first (layer i's weights are parameter ``2 * i``), then the flat parameters of
+        every activation that has some (SReLU), in layer order.
 
         Returns
         -------
         list of ndarray
             Parameter arrays.
         """
-        return [p for layer in self.layers for p in layer.parameters()]
+        return ([p for layer in self.layers for p in layer.parameters()]
+                + [act.flat for _, act in self.param_activations()])
+
+    def param_activations(self):
+        """The activations with learned parameters (SReLU), with their layer index.
+
+        Returns
+        -------
+        list of (int, object)
+            ``(i, activations[i])`` in layer order.
+        """
+        return [(i, a) for i, a in enumerate(self.activations) if hasattr(a, "params")]
+
+    def n_layer_params(self):
+        """Number of the layers' parameter arrays (``2 * n_layers``), where the activations' start.
+
+        Returns
+        -------
+        int
+            ``2 * len(layers)``.
+        """
+        return 2 * len(self.layers)
+
+    def activation_grad_index(self):
+        """Position in :meth:`parameters` of each parametric activation's array.
+
+        Returns
+        -------
+        dict of int to int
+            Layer index -> parameter index.
+        """
+        n = self.n_layer_params()
+        return {i: n + k for k, (i, _) in enumerate(self.param_activations())}
+
+    def load_activation_params(self, arrays):
+        """Restore every parametric activation from ``activations.<i>.params`` of a state dict.
+
+        Parameters
+        ----------
+        arrays : mapping
+            Saved arrays (e.g. a checkpoint's ``state.npz``).
+
+        Raises
+        ------
+        ValueError
+            If an array is missing or has another shape.
+        """
+        for i, act in self.param_activations():
+            act.load_state_dict(arrays, f"activations.{i}.")
 
     def nnz(self):
         """Connections per layer (weight parameters for structured layers).
@@ -125,15 +177,20 @@ class LayerStack:
         scratch : ndarray
             Buffer of length ``max(nnz_l + n_out_l)``.
         views : list of ndarray
-            Views aligned with :meth:`parameters` (aliasing across layers).
+            Views aligned with :meth:`parameters` (aliasing across layers; the
+            activations' parameters get their own buffer, complete at ``on_layer(0)``).
         """
-        return shared_views([(layer.nnz, layer.n_out) for layer in self.layers], self.dtype)
+        scratch, views = shared_views([(layer.nnz, layer.n_out) for layer in self.layers],
+                                      self.dtype)
+        extra = [act.flat for _, act in self.param_activations()]
+        return scratch, views + (flat_views(extra, self.dtype)[1] if extra else [])
 
 
     def state_dict(self):
         """Flat dict of the model's arrays (``layers.<i>.{indptr,indices,data,bias}``).
 
-        Structured layers give ``layers.<i>.values`` and ``layers.<i>.bias``.
+        SReLU activations give ``activations.<i>.params``; structured layers give
+        ``layers.<i>.values`` and ``layers.<i>.bias``.
 
         Returns
         -------
@@ -149,4 +206,6 @@ class LayerStack:
             d[f"layers.{i}.indices"] = layer.W.indices
             d[f"layers.{i}.data"] = layer.W.data
             d[f"layers.{i}.bias"] = layer.b
+        for i, act in self.param_activations():
+            d.update(act.state_dict(f"activations.{i}."))
         return d

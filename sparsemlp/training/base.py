@@ -79,7 +79,7 @@ class TrainerBase:
         cfg = config
         self.optimizer = make_optimizer(
             cfg.optimizer, model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-            kernels=model.kernels,
+            kernels=model.kernels, no_decay=_no_decay(model),
             **(dict(momentum=cfg.momentum, nesterov=cfg.nesterov, decay=cfg.decay)
                if cfg.optimizer == "sgd" else
                dict(beta1=cfg.adam_beta1, beta2=cfg.adam_beta2, adam_eps=cfg.adam_eps,
@@ -346,6 +346,13 @@ class TrainerBase:
             extra_arrays={"trainer.order": order, f"trainer.{self._batch_key}": np.asarray(values)},
             extra_meta={"mid_epoch": {"batch": next_batch, self._rng_key: state}})
         self._logger.warning("saved checkpoint %s; resume with --resume %s", name, self.run_dir)
+
+
+def _no_decay(model):
+    """Indices of the parameters not weight-decayed: those of activations (SReLU)."""
+    if not hasattr(model, "n_layer_params"):
+        return ()
+    return range(model.n_layer_params(), len(model.parameters()))
 
 
 def _json_state(state):

@@ -67,7 +67,7 @@ def build_model(cfg, n_features, n_outputs, *, rng, kernels, weights=None, sched
                 rng=rng, dtype=dtype, normal_std=cfg.normal_std)
         except ValueError as exc:
             raise ConfigError(f"topology {cfg.topology!r} with sizes {sizes}: {exc}") from None
-        return SparseMLP.from_weights(weights, schedules=schedules, **common)
+        return SparseMLP.from_weights(weights, schedules=schedules, rng=rng, **common)
     shapes = [tuple(layer_shape(W)) for W in weights]
     if shapes != list(zip(sizes[:-1], sizes[1:])):
         raise CheckpointError(f"checkpoint layer shapes {shapes} do not match sizes {sizes}.")
@@ -126,8 +126,8 @@ def model_from_state(cfg, model_class, weights, arrays, kernels):
     weights : list of scipy.sparse.csr_array or Approximation
         The layers, as :func:`sparsemlp.training.checkpoint.load` returns them.
     arrays : dict of str to ndarray
-        ``state.npz``: biases (``layers.<i>.bias``, ``visible_bias``) and clash-free
-        schedules (``layers.<i>.schedule.*``).
+        ``state.npz``: biases (``layers.<i>.bias``, ``visible_bias``), SReLU parameters
+        (``activations.<i>.params``) and clash-free schedules (``layers.<i>.schedule.*``).
     kernels : KernelSet
         Backend.
 
@@ -153,4 +153,8 @@ def model_from_state(cfg, model_class, weights, arrays, kernels):
                         kernels=kernels, weights=weights, schedules=schedules)
     for i, layer in enumerate(model.layers):
         layer.b[:] = arrays[f"layers.{i}.bias"]
+    try:
+        model.load_activation_params(arrays)
+    except ValueError as exc:
+        raise CheckpointError(f"{exc} Its activation is {cfg.activation!r}.") from None
     return model

@@ -98,6 +98,22 @@ def _validate_regrowth(self):
             raise ConfigError("augmentation (--augment-shift, --augment-flip) is for the MLP. "
                               "Drop it with --model rbm.")
         image_shape(self.dataset)
+    if self.update_unit == "steps" and (self.model != "mlp" or self.legacy_rng
+                                        or self.prune_percentile):
+        raise ConfigError(f"update_unit='steps' changes an MLP's topology between optimizer "
+                          f"steps from keyed random streams, without importance pruning. Got "
+                          f"model={self.model!r}, legacy_rng={self.legacy_rng}, "
+                          f"prune_percentile={self.prune_percentile:g}; use --update-unit epochs "
+                          "(or --mode default --model mlp --prune-percentile 0).")
+    if self.regrow != "random" and self.rewire == "degree-preserving" and self.model == "mlp":
+        raise ConfigError(f"regrow={self.regrow!r} is a rule of --rewire set: it cannot keep "
+                          "every degree. Regrowing where the gradient is largest while each "
+                          "input and output regains exactly what it lost is a maximum-weight "
+                          "degree-constrained matching over all free positions of the rows and "
+                          "columns that lost connections (nearly all of them: dense), not a "
+                          "per-row or per-column top-k. Use --regrow random with --rewire "
+                          "degree-preserving, or --rewire set with --regrow gradient (degrees "
+                          "then drift).")
     if self.regrow != "random" and (self.rewire != "set" or self.model != "mlp"):
         raise ConfigError(f"regrow={self.regrow!r} is a rule of --rewire set on the MLP. Got "
                           f"model={self.model!r}, rewire={self.rewire!r}; use --topology set "

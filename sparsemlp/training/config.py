@@ -8,15 +8,18 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ..data.augment import IMAGE_SHAPES
 from .checks import validate
 from .presets import (  # noqa: F401 - importable from here, as before
     ADAM_LR,
     CLASH_KINDS,
     MODE_DEFAULTS,
     PREDEFINED,
+    PRESETS,
     RBM_DEFAULTS,
     TOPOLOGIES,
     ConfigError,
+    preset_augmentation,
 )
 
 if sys.version_info >= (3, 11):
@@ -48,12 +51,17 @@ class TrainConfig:
     ``mode="reference"`` reproduces the original SET-MLP demo (MSE with its output delta,
     sigmoid output, the original weight-decay rule, normal(0, 0.1) init with draws, the
     output layer evolved, batch 2, one legacy RandomState stream); ``mode="default"``
-    uses softmax + cross-entropy, He-uniform init, dropout and coupled L2 decay.
-    Call :meth:`resolve` to fill the mode defaults and validate.
+    uses softmax + cross-entropy, He-uniform init, dropout and coupled L2 decay;
+    ``preset="keras"`` takes the Keras SET-MLP's settings first (``training.presets``).
+    Call :meth:`resolve` to fill the preset's and the mode's defaults and validate.
     """
 
     mode: str = _f("default", "preset: 'default' (modern choices) or 'reference' (original SET demo)",
                    choices=("default", "reference"))
+    preset: str = _f(None, "named settings of a published variant, taken before the mode's "
+                     "defaults: 'keras' (the Keras SET-MLP of Mocanu et al. 2018 for CIFAR-10: "
+                     "4000-1000-4000 SReLU units, dropout 0.3, SGD lr 0.01, batch 100, "
+                     "shifts and flips; see the README)", choices=("keras",))
     model: str = _f("mlp", "model: 'mlp' (classifier) or 'rbm' (SET-RBM on the features; labels "
                     "unused)", choices=("mlp", "rbm"))
     # data
@@ -69,9 +77,10 @@ class TrainConfig:
     synthetic_features: int = _f(100, "features of --dataset synthetic")
     synthetic_classes: int = _f(5, "classes of --dataset synthetic")
     normalize: str = _f(None, "feature scaling", choices=("zscore", "minmax", "none"))
-    augment_shift: int = _f(0, "augmentation of image data sets: largest random shift in pixels "
-                            "per training sample (0 = none; seeded)")
-    augment_flip: bool = _f(False, "augmentation of image data sets: random horizontal flips")
+    augment_shift: int = _f(None, "augmentation of image data sets: largest random shift in "
+                            "pixels per training sample (0 = none, the default; seeded)")
+    augment_flip: bool = _f(None, "augmentation of image data sets: random horizontal flips "
+                            "(off by default)")
     # architecture and topology
     hidden: tuple = _f(None, "hidden layer sizes, e.g. --hidden 3000 3000 3000 (a single number: "
                        "one hidden layer)", nargs="+", type=int)
@@ -79,8 +88,9 @@ class TrainConfig:
     er_law: str = _f(None, "topology law", choices=("bernoulli", "draws"))
     init: str = _f(None, "weight init", choices=("normal", "he_uniform", "xavier_uniform"))
     normal_std: float = _f(None, "standard deviation of init='normal'")
-    activation: str = _f(None, "hidden activation",
-                         choices=("relu", "leaky_relu", "all_relu", "sigmoid", "tanh"))
+    activation: str = _f(None, "hidden activation ('srelu': S-shaped ReLU with four learned "
+                         "parameters per unit, Jin et al. 2016)",
+                         choices=("relu", "leaky_relu", "all_relu", "sigmoid", "tanh", "srelu"))
     output_activation: str = _f(None, "output activation", choices=("softmax", "sigmoid", "identity"))
     alpha: float = _f(0.6, "slope of leaky_relu / all_relu")
     loss: str = _f(None, "loss", choices=("mse", "cross_entropy"))
@@ -135,7 +145,11 @@ class TrainConfig:
     prune_schedule: str = _f("constant", "zeta over the run: 'constant', or 'cosine' (RigL: "
                              "zeta * (1 + cos(pi * epoch / epochs)) / 2)",
                              choices=("constant", "cosine"))
-    update_every: int = _f(1, "topology update every this many epochs")
+    update_every: int = _f(1, "topology update every this many epochs (or optimizer steps, "
+                           "with --update-unit steps)")
+    update_unit: str = _f("epochs", "unit of --update-every: 'epochs' (after the epoch's "
+                          "evaluation) or 'steps' (after every update_every-th optimizer step "
+                          "of the run, mid-epoch too)", choices=("epochs", "steps"))
     evolve_output: bool = _f(None, "evolve the output layer too")
     prune_percentile: float = _f(0.0, "importance pruning: percentile of output neurons removed (0=off)")
     prune_every: int = _f(10, "importance pruning every this many epochs")
@@ -193,7 +207,7 @@ class TrainConfig:
 
     # ---------------------------------------------------------------------------------
     def resolve(self):
-        """Fill ``None`` fields from ``MODE_DEFAULTS[mode]`` and validate everything.
+        """Fill ``None`` fields from ``PRESETS[preset]``, then ``MODE_DEFAULTS[mode]``; validate.
 
         Returns
         -------
@@ -208,6 +222,8 @@ class TrainConfig:
         if self.mode not in MODE_DEFAULTS:
             raise ConfigError(f"mode must be 'default' or 'reference'. Got {self.mode!r}.")
         defaults = dict(MODE_DEFAULTS[self.mode], ais_every=0, pll="none")
+        if self.preset is not None:
+            defaults.update(_preset_defaults(self))
         if self.model == "rbm":
             defaults.update(RBM_DEFAULTS[self.mode])
             if self.visible_units == "gaussian":
@@ -308,6 +324,18 @@ class TrainConfig:
                 raise ConfigError(f"Unknown setting {k!r} in {source}.{hint}")
             kw[key] = v  # per-layer scalars become tuples in __post_init__
         return cls(**kw)
+
+
+def _preset_defaults(cfg):
+    """The defaults of ``cfg.preset`` (before the mode's), refused where they cannot apply."""
+    if cfg.preset not in PRESETS:
+        return {}  # validate() names the choices
+    if cfg.mode != "default" or cfg.model != "mlp":
+        raise ConfigError(f"preset {cfg.preset!r} is a setting of the MLP in mode 'default'. Got "
+                          f"mode={cfg.mode!r}, model={cfg.model!r}; drop --preset or use "
+                          "--mode default --model mlp.")
+    shift, flip = preset_augmentation(cfg.preset, IMAGE_SHAPES.get(cfg.dataset))
+    return dict(PRESETS[cfg.preset], augment_shift=shift, augment_flip=flip)
 
 
 # Settings with one value per layer (or, except hidden, one value for every layer): the

@@ -7,7 +7,7 @@ import numpy as np
 from ..nn.batching import batch_t
 from ..nn.functions import output_delta
 
-__all__ = ["evolves", "zeta_at", "gradient_signals", "rule_params"]
+__all__ = ["evolves", "evolves_after_step", "zeta_at", "gradient_signals", "rule_params"]
 
 
 def evolves(config, e):
@@ -23,12 +23,32 @@ def evolves(config, e):
     Returns
     -------
     bool
-        True when the run rewires and ``(e + 1) % update_every == 0``.
+        True when the run rewires by epochs and ``(e + 1) % update_every == 0``.
     """
-    return config.rewire != "none" and (e + 1) % config.update_every == 0
+    return (config.rewire != "none" and config.update_unit == "epochs"
+            and (e + 1) % config.update_every == 0)
 
 
-def zeta_at(config, layer, n_layers, e):
+def evolves_after_step(config, step):
+    """Whether the topology changes after optimizer step ``step`` (``--update-unit steps``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Resolved configuration.
+    step : int
+        Steps of the run done so far, this one included (1 after the first).
+
+    Returns
+    -------
+    bool
+        True when the run rewires by steps and ``step % update_every == 0``.
+    """
+    return (config.rewire != "none" and config.update_unit == "steps"
+            and step % config.update_every == 0)
+
+
+def zeta_at(config, layer, n_layers, e, progress=None):
     """The fraction rewired in a layer after 0-based epoch ``e``.
 
     Parameters
@@ -39,6 +59,9 @@ def zeta_at(config, layer, n_layers, e):
         Layer index and number of weight layers.
     e : int
         0-based epoch.
+    progress : float, optional
+        The run's progress ``t / T`` in place of ``e / epochs`` (updates by steps:
+        ``step / (epochs * batches per epoch)``).
 
     Returns
     -------
@@ -47,12 +70,14 @@ def zeta_at(config, layer, n_layers, e):
         ``zeta * (1 + cos(pi * e / epochs)) / 2`` (Evci et al. 2020).
     """
     zeta = config.zeta_for(layer, n_layers)
-    if config.prune_schedule == "cosine":
+    if config.prune_schedule == "cosine" and progress is None:
         zeta *= 0.5 * (1.0 + math.cos(math.pi * min(e, config.epochs) / config.epochs))
+    elif config.prune_schedule == "cosine":
+        zeta *= 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     return zeta
 
 
-def gradient_signals(model, config, streams, X, y, e, one_hot):
+def gradient_signals(model, config, streams, X, y, e, one_hot, step=None):
     """Per layer, the inputs and the pre-activation deltas on one batch of training data.
 
     Parameters
@@ -69,6 +94,9 @@ def gradient_signals(model, config, streams, X, y, e, one_hot):
         0-based epoch.
     one_hot : callable
         ``one_hot(labels, n_out, dtype)`` -> targets of shape (n_out, B).
+    step : int, optional
+        The optimizer step of an update by steps: the batch is then drawn from the
+        ``"regrow_step"`` stream keyed by it.
 
     Returns
     -------
@@ -83,7 +111,7 @@ def gradient_signals(model, config, streams, X, y, e, one_hot):
     as in training, so a resumed run scores the same batch (the stream is keyed, not
     consumed by training).
     """
-    rng = streams.get("regrow", e)
+    rng = streams.get("regrow", e) if step is None else streams.get("regrow_step", step)
     n = X.shape[0]
     m = min(n, config.regrow_batch)
     idx = np.sort(rng.choice(n, m, replace=False))

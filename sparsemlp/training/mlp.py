@@ -1,16 +1,15 @@
 """Trainer: epoch loop, evaluation, SET evolution, optimizer remap, history, checkpoints, resume."""
 
 import logging
-import math
+import time
 
 import numpy as np
 
 from .. import evolution
 from .._parallel import thread_limit
-from .._rng import ShardedGenerator
 from ..data.preprocessing import Preprocessing
 from ..nn.batching import batch_t
-from ..nn.functions import accuracy, loss_value, output_delta
+from ..nn.functions import accuracy, loss_value
 from . import checkpoint, dst, presets
 from .base import TrainerBase
 from .build import build_model
@@ -18,6 +17,7 @@ from .checks import check_xy, divergence_advice
 from .dataparallel import check_shardable, shard_bounds
 from .datasets import augmenter
 from .history import progress
+from .mlpstep import LayerStep, StepMixin, one_hot
 from .signals import _interrupted, _InterruptFlag
 from .warmstart import init_model
 
@@ -26,7 +26,7 @@ __all__ = ["Trainer"]
 logger = logging.getLogger(__name__)
 
 
-class Trainer(TrainerBase):
+class Trainer(StepMixin, TrainerBase):
     """Trains a SparseMLP with Sparse Evolutionary Training.
 
     Parameters
@@ -166,7 +166,7 @@ class Trainer(TrainerBase):
                 idx = slice(s, min(hi, s + bs))
                 xt = batch_t(X, idx, self.model.dtype)
                 yhat = self.model.forward(xt)
-                yt = _one_hot(y[idx], n_out, yhat.dtype)
+                yt = one_hot(y[idx], n_out, yhat.dtype)
                 loss_sum += loss_value(cfg.loss, yhat, yt) * xt.shape[1]
                 correct += accuracy(yhat, y[idx])
         if self.comm.size > 1:
@@ -216,9 +216,12 @@ class Trainer(TrainerBase):
         cfg, model = self.config, self.model
         n_batches = self._n_batches(X.shape[0])
         if self._pending_evolution is not None:  # an extended run: the skipped evolution first
+            by_steps = cfg.update_unit == "steps"
             with self.timer("evolution"):
-                self._evolve(self._pending_evolution, X, y)
+                self._evolve(self._pending_evolution, X, y, step=self.step if by_steps else None,
+                             n_batches=n_batches)
             self._pending_evolution = None
+        step_seconds = 0.0  # of updates by steps (inside the train phase; moved to evolution)
         e, B = self.epoch, cfg.batch_size
         order, start, losses, drop_rng = self._epoch_start(X.shape[0])
         lr = self._lr(n_epochs)
@@ -229,23 +232,20 @@ class Trainer(TrainerBase):
             with self.timer("train"), np.errstate(over="ignore", invalid="ignore"):
                 for j in range(start, n_batches):
                     idx = order[j * B:(j + 1) * B]
-                    if self._stream:
-                        lv, delta = self._loss_delta(X, y, idx, drop_rng, aug=aug, key=(e, j))
-                        if delta is None:
-                            raise FloatingPointError(self._diverged_msg(e, j, lv, X))
-                        model.backward(delta, self._grads,
-                                       _LayerStep(self.optimizer, self._grads, idx.shape[0], lr))
-                        stop = flag.set
-                    else:
-                        lv, stop = self._shard_step(X, y, idx, drop_rng, lr, e, j, flag.set, aug)
+                    lv, stop = self._train_step(X, y, idx, drop_rng, lr, e, j, flag, aug)
                     losses.append(lv)
                     self.step += 1
                     bar.update(1)
+                    if dst.evolves_after_step(cfg, self.step):
+                        step_seconds += self._step_update(e, X, y, n_epochs, n_batches)
                     if stop:
                         self._save_interrupt(e, j + 1, order, losses, drop_rng)
                         raise _interrupted(flag)
         finally:
             bar.close()
+        if step_seconds:
+            self.timer.seconds["train"] -= step_seconds
+            self.timer.seconds["evolution"] = step_seconds
         self._check_weights(e, X)
         record = {"epoch": e + 1, "lr": lr, "train_loss": float(np.mean(losses))}
         with self.timer("eval"):
@@ -263,51 +263,27 @@ class Trainer(TrainerBase):
                 self._pending_evolution = e
         self._end_epoch(record, n_epochs, nnz=model.nnz(), dense_params=model.dense_params())
 
-    def _loss_delta(self, X, y, idx, rng, lo=0, hi=None, aug=None, key=None):
-        """Loss and output delta (None if not finite) of samples ``idx[lo:hi]``; augmentation
-        runs on the whole batch, so any number of ranks sees the same augmented samples."""
-        cfg, model = self.config, self.model
-        rows = idx[lo:hi]
-        if aug is None:
-            xt = batch_t(X, rows, model.dtype)
-        else:
-            xt = np.ascontiguousarray(aug(batch_t(X, idx, model.dtype), *key)[:, lo:hi])
-        yt = _one_hot(y[rows], model.layers[-1].n_out, model.dtype)
-        yhat = model.forward(xt, train=True, rng=rng)
-        lv = loss_value(cfg.loss, yhat, yt)
-        if not math.isfinite(lv):
-            model._cache = None
-            return lv, None
-        quirk = cfg.mode == "reference" and cfg.loss == "mse"
-        return lv, output_delta(cfg.loss, model.activations[-1], model._cache[-1][1], yhat, yt,
-                                set_quirk=quirk)
+    def _step_update(self, e, X, y, n_epochs, n_batches):
+        """The topology update after optimizer step ``self.step`` (``--update-unit steps``),
+        or, after the run's last step, its note for an extension; returns its seconds."""
+        if self.step >= n_epochs * n_batches:
+            self._pending_evolution = e
+            return 0.0
+        t0 = time.perf_counter()
+        self._evolve(e, X, y, step=self.step, n_batches=n_batches)
+        return time.perf_counter() - t0
 
-    def _shard_step(self, X, y, idx, rng, lr, e, j, stop, aug=None):
-        """One step on this rank's share of batch ``idx``; the gradient sums are summed over
-        ranks and every rank applies the same update. Returns the batch loss and whether
-        any rank was asked to stop."""
-        B = idx.shape[0]
-        lo, hi = shard_bounds(B, self.comm.size, self.comm.rank)
-        lv, delta = self._loss_delta(X, y, idx, ShardedGenerator(rng, B, lo, hi), lo, hi,
-                                     aug=aug, key=(e, j))
-        if delta is None:
-            self._flat[:] = 0.0  # the loss sum below is not finite on every rank
-        else:
-            self.model.backward(delta, self._grads)
-        total, stop = self._reduce(self._flat, lv * (hi - lo), stop)
-        if not math.isfinite(total):
-            raise FloatingPointError(self._diverged_msg(e, j, total / B, X))
-        self.optimizer.step(self._grads, B, lr=lr)
-        return total / B, stop
-
-    def _evolve(self, e, X, y):
+    def _evolve(self, e, X, y, step=None, n_batches=None):
+        """Evolve the layers after epoch ``e`` or, by steps, after optimizer step ``step``
+        (random streams keyed by the step; cosine zeta by the run's progress in steps)."""
         cfg, model = self.config, self.model
         layers = model.layers  # index i of a layer is its parameter pair 2i, 2i + 1
         if cfg.regrow != "random" and any(la.kind != "csr" for la in layers):
             raise presets.ConfigError(f"--regrow {cfg.regrow} needs CSR layers only; this model has "
                               "structured layers (sparsemlp.approx). Use --regrow random.")
         signals = (None if cfg.regrow == "random"
-                   else dst.gradient_signals(model, cfg, self.streams, X, y, e, _one_hot))
+                   else dst.gradient_signals(model, cfg, self.streams, X, y, e, one_hot, step))
+        progress = None if step is None else step / (cfg.epochs * n_batches)
         n = len(layers)
         upto = n if cfg.evolve_output else n - 1
         prune_now = (cfg.prune_percentile > 0 and e + 1 > cfg.prune_after
@@ -324,22 +300,24 @@ class Trainer(TrainerBase):
                 layer = layers[i]
                 if layer.kind != "csr":
                     continue  # structured layers (sparsemlp.approx) keep their structure
-                rng = self.streams.get("evolve", e, i)
+                rng = (self.streams.get("evolve", e, i) if step is None
+                       else self.streams.get("evolve_step", step, i))
                 remap = dict(optimizer=self.optimizer, param_index=2 * i)
+                zeta = dst.zeta_at(cfg, i, n, e, progress)
                 if prune_now and i < n - 1:
                     evolution.apply(layer, "importance", percentile=cfg.prune_percentile, **remap)
                     changed = True
                     self._drop_schedule(i, "importance pruning")
                 if cfg.rewire == "degree-preserving":
-                    evolution.apply(layer, "degree-preserving", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
+                    evolution.apply(layer, "degree-preserving", zeta=zeta, rng=rng,
                                     init=cfg.init, normal_std=cfg.normal_std, swaps=cfg.swaps,
                                     **remap)
                 elif signals is not None:
-                    evolution.apply(layer, cfg.regrow, zeta=dst.zeta_at(cfg, i, n, e),
+                    evolution.apply(layer, cfg.regrow, zeta=zeta,
                                     **dst.rule_params(cfg, signals[i], rng), **remap)
                     self._drop_schedule(i, "gradient regrowth")
                 else:
-                    res = evolution.apply(layer, "set", zeta=dst.zeta_at(cfg, i, n, e), rng=rng,
+                    res = evolution.apply(layer, "set", zeta=zeta, rng=rng,
                                           init=cfg.init, normal_std=cfg.normal_std, **remap)
                     if res.n_removed:
                         self._drop_schedule(i, "SET rewiring")
@@ -389,8 +367,8 @@ class Trainer(TrainerBase):
         weights : list of csr_array or Approximation
             Layer weights by reference; structured layers as their trained approximation.
         arrays : dict
-            Biases, clash-free cycle schedules (``layers.<i>.schedule.order`` ...),
-            optimizer state.
+            Biases, SReLU parameters (``activations.<i>.params``), clash-free cycle
+            schedules (``layers.<i>.schedule.order`` ...), optimizer state.
         meta : dict
             Config, counters, RNG state, history, ``pending_evolution`` (the 0-based epoch
             whose evolution was skipped because it was the last, or None).
@@ -398,6 +376,8 @@ class Trainer(TrainerBase):
         weights = [layer.W if layer.kind == "csr" else layer.to_approximation()
                    for layer in self.model.layers]
         arrays = {f"layers.{i}.bias": layer.b for i, layer in enumerate(self.model.layers)}
+        for i, act in self.model.param_activations():
+            arrays.update(act.state_dict(f"activations.{i}."))
         for i, layer in enumerate(self.model.layers):
             if layer.schedule is not None:
                 arrays.update(layer.schedule.state_dict(f"layers.{i}.schedule."))
@@ -418,23 +398,4 @@ class Trainer(TrainerBase):
         return weights, arrays, meta
 
 
-class _LayerStep:
-    """``on_layer`` callback of a serial step: update layer i's W.data and b right away."""
-
-    __slots__ = ("opt", "grads", "div", "lr")
-
-    def __init__(self, opt, grads, div, lr):
-        self.opt, self.grads, self.div, self.lr = opt, grads, div, lr
-
-    def __call__(self, i):
-        self.opt.step(self.grads, self.div, lr=self.lr, only=(2 * i, 2 * i + 1),
-                      advance=i == 0)
-
-
-def _one_hot(labels, n_out, dtype):
-    yt = np.zeros((n_out, labels.shape[0]), dtype)
-    if n_out == 1:
-        yt[0] = labels
-    else:
-        yt[labels, np.arange(labels.shape[0])] = 1
-    return yt
+_LayerStep, _one_hot = LayerStep, one_hot  # their former names

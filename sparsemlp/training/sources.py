@@ -108,6 +108,9 @@ def _act_name(name, where):
     if n not in ACTIVATIONS:
         known = sorted(set(ACTIVATIONS) | set(ACTIVATION_ALIASES))
         raise SourceError(f"{where}: unknown activation {name!r}. Use one of {', '.join(known)}.")
+    if n == "srelu":
+        raise SourceError(f"{where}: activation 'srelu' has learned parameters per unit, which "
+                          "only a sparsemlp run stores. Pass the run directory instead.")
     return n
 
 

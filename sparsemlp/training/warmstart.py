@@ -77,8 +77,8 @@ def init_preprocessing(path):
 def init_model(cfg, n_features, n_outputs, *, rng=None, kernels):
     """The SparseMLP of ``cfg.init_from``, checked against the configuration.
 
-    Same signature as ``training.build.build_model`` (``rng`` is unused): the weights and
-    biases are copied from the trained model, its topology kept; dropout, dtype and the
+    Same signature as ``training.build.build_model`` (``rng`` is unused): the weights,
+    biases and SReLU parameters are copied from the trained model, its topology kept; dropout, dtype and the
     kernel backend are the configuration's.
 
     Parameters
@@ -116,9 +116,12 @@ def init_model(cfg, n_features, n_outputs, *, rng=None, kernels):
                               f"{getattr(run_cfg, k)!r}; this run has {getattr(cfg, k)!r}. Drop "
                               f"--{k.replace('_', '-')} to use the model's.")
     dtype = np.dtype(cfg.dtype)
-    return SparseMLP.from_weights(
+    new = SparseMLP.from_weights(
         [la.W.astype(dtype, copy=True) if la.kind == "csr" else  # structured: a copy too
          la.to_approximation().to_layer(la.b, dtype=dtype, kernels=kernels) for la in m.layers],
         biases=[la.b.astype(dtype, copy=True) for la in m.layers],
         activation=cfg.activation, output_activation=cfg.output_activation, alpha=cfg.alpha,
         dropout=cfg.dropout, dropout_kind=cfg.dropout_kind, kernels=kernels)
+    for (_, a), (_, b) in zip(new.param_activations(), m.param_activations()):
+        a.params[...] = b.params  # SReLU's trained parameters
+    return new
