@@ -94,3 +94,38 @@ def test_toy_regression_falls_at_a_dense_layers_learning_rate(kind):
     losses = _toy_losses(layer, T, lr=1.0)
     assert np.all(np.isfinite(losses)) and np.all(np.diff(losses) < 0), losses
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+@pytest.mark.parametrize("kind", ["toeplitz_like", "low_rank"])
+@pytest.mark.parametrize("dropout_kind", ["inverted", "original"])
+def test_bias_correction_keeps_the_mean_pre_activation(kind, dropout_kind):
+    """approximate_layer(calib=X): over the calibration inputs every output of the new layer has
+    the mean pre-activation of the dense layer (oracle: the model's forward pass in NumPy)."""
+    rng = np.random.default_rng(3)
+    sizes = [12, 16, 16, 3]
+    Ws = [rng.standard_normal((a, b)) / np.sqrt(a) - 0.2 for a, b in zip(sizes, sizes[1:])]
+    bs = [rng.standard_normal(b) for b in sizes[1:]]
+    layers = [SparseLinear(sp.csr_array(W), b) for W, b in zip(Ws, bs)]
+    from sparsemlp.nn.functions import make_activation
+
+    model = SparseMLP(layers, [make_activation(f) for f in ("relu", "relu", "softmax")],
+                      dropout=0.25, dropout_kind=dropout_kind)
+    X = rng.uniform(0, 1, (200, 12))
+    h = np.maximum(X @ Ws[0] + bs[0], 0)  # "original" dropout scales only later layers
+    want = (h @ Ws[1] + bs[1]).mean(axis=0)  # mean pre-activation of the dense layer 1
+    a = approx.approximate_layer(model, 1, kind, share=0.25, calib=X)
+    got = (h @ a.dense().T + model.layers[1].b).mean(axis=0)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    plain = SparseMLP([SparseLinear(sp.csr_array(W), b) for W, b in zip(Ws, bs)],
+                      [make_activation(f) for f in ("relu", "relu", "softmax")])
+    approx.approximate_layer(plain, 1, kind, share=0.25)
+    np.testing.assert_array_equal(plain.layers[1].b, bs[1])  # no calib: the bias is kept
+
+
+def test_bias_correction_refuses_bad_calibration_inputs():
+    model = SparseMLP.from_weights([sp.csr_array(np.ones((6, 6)))], output_activation="identity")
+    with pytest.raises(ValueError, match=r"calib must be numeric model inputs of shape \(n_samples, 6\)"):
+        approx.approximate_layer(model, 0, "low_rank", share=0.5, calib=np.ones((4, 5)))
+    with pytest.raises(ValueError, match="calib holds NaN"):
+        approx.approximate_layer(model, 0, "low_rank", share=0.5, calib=np.full((4, 6), np.nan))
+    assert model.layers[0].kind == "csr"  # refused before anything changed
