@@ -245,8 +245,8 @@ def print_table(path, settings):
         share = r.get("share") or 1
         load = f"{r['loadavg'][0]:.1f}"
         if r.get("status", "ok") != "ok":
-            status = r["status"][:60] + (f" (min share {r['min_share']:.3g})"
-                                         if "min_share" in r else "")
+            status = r["status"].split(":")[0] + (f" (min share {r['min_share']:.3g})"
+                                                  if "min_share" in r else "")
             print(f"| {r['layer']} | {share:g} | {r['method']} | {status} | | | | | | | | {load} |")
             continue
         params = f"{r['n_params']:,}"
