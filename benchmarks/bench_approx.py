@@ -18,11 +18,22 @@ that layer only, 2048 training samples for OBS+refit); ``set``: the dense weight
 (Erdős–Rényi) pattern of the budget's count, fine-tuned with SET (zeta 0.3 on that layer, 0
 elsewhere). ``--pyfaust`` adds pyfaust's hierarchical PALM4MSA (K = 2, the same nonzero split as
 ours) on the same matrices where it imports: error and seconds. Results: JSON lines in
-benchmarks/results/approx.jsonl, a table on stdout.
+benchmarks/results/approx_cells.jsonl, a table on stdout.
+
+Resumable and incremental: every (layer, method, share) cell is one JSON line with a ``cell``
+name (``hidden:sss:0.05``) and the ``settings`` that change its numbers (data set, sizes,
+fine-tuning epochs, samples and learning rate, bias correction). A rerun skips the cells already
+in ``--out`` with the same settings (``--force`` reruns them), so the table can be filled over
+several sessions; ``--cells`` picks cells by shell patterns (``'hidden:*:0.05' 'output:*:0.1'``),
+``--list`` shows which are done and which are missing, and ``--table`` prints the file's cells
+as the Markdown table of benchmarks/README.md. ``--bias-correct`` gives every approximation kind
+its bias correction on the calibration samples (``approx.approximate_layer(calib=...)``).
 """
 
 import argparse
 import dataclasses
+import fnmatch
+import json
 import os
 import sys
 import time
@@ -96,7 +107,7 @@ def random_pattern(W, nnz, rng):
     return C
 
 
-def replace(model, i, method, share, calib, options, rng):
+def replace(model, i, method, share, calib, options, rng, bias_correct=False):
     """A copy of the model with layer i replaced; (model, report dict)."""
     m = _copy(model)
     la = m.layers[i]
@@ -104,7 +115,8 @@ def replace(model, i, method, share, calib, options, rng):
     rep = {}
     if method in approx.KINDS:
         opts = {**OPTIONS.get(method, {}), **options.get(method, {})}
-        a = approx.approximate_layer(m, i, method, share=share, **opts)
+        a = approx.approximate_layer(m, i, method, share=share,
+                                     calib=calib if bias_correct else None, **opts)
         rep.update(budget=a.budget, solver_rel_error=a.rel_error)
         if hasattr(a, "budget_convention_params"):
             rep["budget_convention_params"] = a.budget_convention_params
@@ -142,8 +154,9 @@ def fine_tune(model, i, method, cfg, ds, args):
     if args.tune_samples:
         rows = np.random.default_rng(args.seed).choice(len(y), args.tune_samples, replace=False)
         X, y = X[rows], y[rows]
+    t = time.perf_counter()
     tr.fit(X, y, ds.X_test, ds.y_test)
-    return tr.history.records[-1]["test_accuracy"]
+    return tr.history.records[-1]["test_accuracy"], time.perf_counter() - t
 
 
 def pyfaust_row(W, factor_nnz, args):
@@ -187,6 +200,117 @@ def pyfaust_random(sizes, share, args):
               flush=True)
 
 
+def cell_settings(a):
+    """The settings that change a cell's numbers (a cell is redone when they differ)."""
+    return {"dataset": a.dataset, "hidden": list(a.hidden), "epochs": a.epochs,
+            "tune_samples": a.tune_samples, "tune_lr": a.tune_lr, "bias_correct": a.bias_correct,
+            "options": a.option}
+
+
+def done_cells(path, settings):
+    """Names of the cells in the JSON lines file at path that were run with these settings."""
+    done = set()
+    if os.path.exists(path):
+        with open(path) as fh:
+            for line in fh:
+                row = json.loads(line)
+                if row.get("bench") == "approx" and row.get("settings") == settings:
+                    done.add(row["cell"])
+    return done
+
+
+def all_cells(a):
+    """Every cell of the run, in order: (name, layer, method, share); share None for dense."""
+    out = []
+    for which in a.layers:
+        out.append((f"{which}:dense:1", which, "dense", None))
+        out += [(f"{which}:{m}:{sh:g}", which, m, sh) for sh in a.shares for m in a.methods]
+    return [c for c in out if not a.cells or any(fnmatch.fnmatch(c[0], p) for p in a.cells)]
+
+
+def print_table(path, settings):
+    """The cells of the file with these settings as the Markdown table of benchmarks/README.md."""
+    rows = {}
+    with open(path) as fh:
+        for line in fh:
+            r = json.loads(line)
+            if r.get("bench") == "approx" and r.get("settings") == settings:
+                rows[r["cell"]] = r  # the last line of a cell wins
+    order = {m: k for k, m in enumerate(["dense", *METHODS])}
+    print("| layer | share | method | parameters | rel. error | acc. before | acc. after "
+          f"{settings['epochs']} ep. | approx. s | tune s | us/sample b1 | us/sample b64 | "
+          "load |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(rows.values(), key=lambda r: (r["layer"] != "hidden", r.get("share") or 1,
+                                                  order[r["method"]])):
+        share = r.get("share") or 1
+        load = f"{r['loadavg'][0]:.1f}"
+        if r.get("status", "ok") != "ok":
+            status = r["status"].split(":")[0] + (f" (min share {r['min_share']:.3g})"
+                                                  if "min_share" in r else "")
+            print(f"| {r['layer']} | {share:g} | {r['method']} | {status} | | | | | | | | {load} |")
+            continue
+        params = f"{r['n_params']:,}"
+        if "budget_convention_params" in r:
+            params += f" (P(d) {r['budget_convention_params']:,})"
+        after = "" if r.get("acc_after") is None else f"{r['acc_after']:.4f}"
+        sec = f"{r['seconds']:.1f}" if "seconds" in r else ""
+        tune = f"{r['tune_seconds']:.0f}" if r.get("tune_seconds") else ""
+        print(f"| {r['layer']} | {share:g} | {r['method']} | {params} | {r['rel_error']:.4f} | "
+              f"{r['acc_before']:.4f} | {after} | {sec} | {tune} | {r['us_per_sample_b1']:.1f} | "
+              f"{r['us_per_sample_b64']:.2f} | {load} |")
+
+
+def run_cell(base, name, which, method, share, ctx, a):
+    """One cell: the row written to the results file."""
+    ds, calib, acc0, options = ctx["ds"], ctx["calib"], ctx["acc0"], ctx["options"]
+    i = 1 if which == "hidden" else len(base.layers) - 1
+    W = ctx["W"][which]
+    row = {"bench": "approx", "cell": name, "settings": cell_settings(a), "layer": which,
+           "index": i, "shape": list(W.shape), "method": method, "epochs": a.epochs,
+           "acc_dense": acc0, "tune_samples": a.tune_samples or len(ds.y_train),
+           "tune_lr": a.tune_lr, "bias_correct": a.bias_correct}
+    if method == "dense":
+        with thread_limit(a.threads):
+            b1, b64 = (product_us(base.layers[i], b, a.repeats, a.timing_samples) for b in (1, 64))
+        return {**row, "n_params": W.size, "rel_error": 0.0, "acc_before": acc0,
+                "acc_after": acc0, "us_per_sample_b1": b1, "us_per_sample_b64": b64}
+    row["share"] = share
+    with thread_limit(a.threads):
+        try:
+            m, rep = replace(base, i, method, share, calib, options, np.random.default_rng(a.seed),
+                             a.bias_correct)
+        except approx.InfeasibleBudgetError as exc:
+            return {**row, "status": "infeasible", "min_share": exc.min_share}
+        except ValueError as exc:  # e.g. toeplitz_like of a non-square layer
+            return {**row, "status": f"not applicable: {exc}"}
+        la = m.layers[i]
+        A = layer_dense(la)
+        row.update(rep, status="ok", n_params=int(la.nnz),
+                   rel_error=float(np.linalg.norm(W - A) / np.linalg.norm(W)),
+                   acc_before=score(m, ds.X_test, ds.y_test, "cross_entropy")["accuracy"],
+                   us_per_sample_b1=product_us(la, 1, a.repeats, a.timing_samples),
+                   us_per_sample_b64=product_us(la, 64, a.repeats, a.timing_samples))
+        row["acc_after"], row["tune_seconds"] = (fine_tune(m, i, method, ctx["cfg"], ds, a)
+                                                 if a.epochs else (None, None))
+        if a.pyfaust and method == "sparse_product":
+            row["pyfaust"] = pyfaust_row(W.T, rep["factor_nnz"], a)
+    return row
+
+
+def print_row(r):
+    share = r.get("share") or 1
+    head = f"{r['layer']:>6} {share:>5g} {r['method']:>14}"
+    if r.get("status", "ok") != "ok":
+        print(f"{head} {r['status'][:70]}" + (f" (min share {r['min_share']:.3g})"
+                                              if "min_share" in r else ""), flush=True)
+        return
+    after = "-" if r.get("acc_after") is None else f"{r['acc_after']:.4f}"
+    print(f"{head} {r['n_params']:>8} {r['rel_error']:>7.4f} {r['acc_before']:>6.4f} {after:>6} "
+          f"{r.get('seconds', 0.0):>6.1f} {r['us_per_sample_b1']:>8.2f} "
+          f"{r['us_per_sample_b64']:>8.2f}" + (f"  pyfaust {r['pyfaust']}" if "pyfaust" in r else ""),
+          flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="fashion-mnist")
@@ -200,12 +324,20 @@ def main():
                    choices=("hidden", "output"))
     p.add_argument("--shares", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2, 0.3])
     p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    p.add_argument("--cells", nargs="+", metavar="PATTERN",
+                   help="only the cells whose name LAYER:METHOD:SHARE matches a shell pattern")
+    p.add_argument("--force", action="store_true", help="rerun cells already in --out")
+    p.add_argument("--list", action="store_true", help="list done and missing cells, run nothing")
+    p.add_argument("--table", action="store_true", help="print --out's cells as Markdown, run nothing")
     p.add_argument("--option", action="append", default=[], metavar="KIND:NAME=VALUE")
-    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs")
+    p.add_argument("--fine-tune-epochs", "--epochs", dest="epochs", type=int, default=5,
+                   help="fine-tuning epochs (0: none)")
     p.add_argument("--tune-lr", type=float, default=0.01, help="fine-tuning learning rate "
-                   "(cosine schedule; at the default mode's 0.05 toeplitz_like diverged)")
+                   "(cosine schedule)")
     p.add_argument("--tune-samples", type=int, default=0,
                    help="training samples for fine-tuning (0: all)")
+    p.add_argument("--bias-correct", action="store_true",
+                   help="bias correction of the approximation kinds on the calibration samples")
     p.add_argument("--calib-samples", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--timing-samples", type=int, default=2000,
@@ -215,7 +347,7 @@ def main():
     p.add_argument("--pyfaust", action="store_true", help="compare sparse_product with pyfaust")
     p.add_argument("--pyfaust-random", type=int, nargs="+", metavar="N",
                    help="only compare with pyfaust on random N x N matrices at the first share")
-    p.add_argument("--out", default=os.path.join(HERE, "results", "approx.jsonl"))
+    p.add_argument("--out", default=os.path.join(HERE, "results", "approx_cells.jsonl"))
     a = p.parse_args()
     a.dense_cache = a.dense_cache or os.path.join(
         HERE, "results", f"approx_dense_{a.dataset}_{'-'.join(map(str, a.hidden))}.npz")
@@ -226,71 +358,41 @@ def main():
         options.setdefault(kind, {})[name] = float(value) if "." in value else int(value)
     if a.pyfaust_random:
         return pyfaust_random(a.pyfaust_random, a.shares[0], a)
+    settings = cell_settings(a)
+    if a.table:
+        return print_table(a.out, settings)
+    done = done_cells(a.out, settings)
+    cells = all_cells(a)
+    todo = [c for c in cells if a.force or c[0] not in done]
+    if a.list:
+        for c in cells:
+            print(f"{'done' if c[0] in done else 'missing':>7} {c[0]}")
+        print(f"{len(cells) - len(todo)} of {len(cells)} cells done with {settings}")
+        return None
+    if not todo:
+        print(f"all {len(cells)} cells are in {a.out} (--force reruns them)")
+        return None
     cfg = TrainConfig(dataset=a.dataset, hidden=tuple(a.hidden), seed=a.seed,
                       threads=a.threads).resolve()
     ds = load_dataset(cfg, Streams(cfg.seed, legacy=cfg.legacy_rng))
     base = dense_model(a, cfg, ds)
     acc0 = score(base, ds.X_test, ds.y_test, "cross_entropy")["accuracy"]
-    cond = conditions()
     rng = np.random.default_rng(a.seed)
     k = min(a.calib_samples, len(ds.y_train))
-    calib = ds.X_train[np.sort(rng.choice(len(ds.y_train), k, replace=False))]
-    print(f"dense {base.sizes}: test accuracy {acc0:.4f}")
+    ctx = {"ds": ds, "cfg": cfg, "acc0": acc0, "options": options,
+           "calib": ds.X_train[np.sort(rng.choice(len(ds.y_train), k, replace=False))],
+           "W": {w: base.layers[1 if w == "hidden" else len(base.layers) - 1].W.toarray()
+                 .astype(np.float64) for w in a.layers}}
+    print(f"dense {base.sizes}: test accuracy {acc0:.4f}; {len(todo)} of {len(cells)} cells to run")
     print(f"{'layer':>6} {'share':>5} {'method':>14} {'params':>8} {'rel_err':>7} {'acc0':>6} "
           f"{'acc5':>6} {'sec':>6} {'us/x b1':>8} {'us/x b64':>8}")
-    n = len(base.layers)
-    for which in a.layers:
-        i = 1 if which == "hidden" else n - 1
-        W = base.layers[i].W.toarray().astype(np.float64)
-        with thread_limit(a.threads):
-            b1, b64 = (product_us(base.layers[i], b, a.repeats, a.timing_samples) for b in (1, 64))
-        dense_row = {"bench": "approx", "layer": which, "index": i, "shape": list(W.shape),
-                     "method": "dense", "n_params": W.size, "rel_error": 0.0,
-                     "acc_before": acc0, "acc_after": acc0, "us_per_sample_b1": b1,
-                     "us_per_sample_b64": b64, **cond}
-        append_jsonl(a.out, dense_row)
-        for share in a.shares:
-            for method in a.methods:
-                row = {"bench": "approx", "layer": which, "index": i, "shape": list(W.shape),
-                       "share": share, "method": method, "epochs": a.epochs, "acc_dense": acc0,
-                       "tune_samples": a.tune_samples or len(ds.y_train), "tune_lr": a.tune_lr,
-                       **cond}
-                with thread_limit(a.threads):
-                    try:
-                        m, rep = replace(base, i, method, share, calib, options,
-                                         np.random.default_rng(a.seed))
-                    except approx.InfeasibleBudgetError as exc:
-                        row.update(status="infeasible", min_share=exc.min_share)
-                        append_jsonl(a.out, row)
-                        print(f"{which:>6} {share:>5} {method:>14} infeasible (min share "
-                              f"{exc.min_share:.3g})")
-                        continue
-                    except ValueError as exc:  # e.g. toeplitz_like of a non-square layer
-                        row.update(status=f"not applicable: {exc}")
-                        append_jsonl(a.out, row)
-                        print(f"{which:>6} {share:>5} {method:>14} not applicable ({exc})")
-                        continue
-                    la = m.layers[i]
-                    A = layer_dense(la)
-                    row.update(rep, status="ok", n_params=int(la.nnz),
-                               rel_error=float(np.linalg.norm(W - A) / np.linalg.norm(W)),
-                               acc_before=score(m, ds.X_test, ds.y_test,
-                                                "cross_entropy")["accuracy"],
-                               us_per_sample_b1=product_us(la, 1, a.repeats, a.timing_samples),
-                               us_per_sample_b64=product_us(la, 64, a.repeats,
-                                                             a.timing_samples))
-                    row["acc_after"] = (fine_tune(m, i, method, cfg, ds, a) if a.epochs
-                                        else None)
-                    if a.pyfaust and method == "sparse_product":
-                        row["pyfaust"] = pyfaust_row(W.T, rep["factor_nnz"], a)
-                append_jsonl(a.out, row)
-                after = "-" if row["acc_after"] is None else f"{row['acc_after']:.4f}"
-                print(f"{which:>6} {share:>5} {method:>14} {row['n_params']:>8} "
-                      f"{row['rel_error']:>7.4f} {row['acc_before']:>6.4f} {after:>6} "
-                      f"{row['seconds']:>6.1f} {row['us_per_sample_b1']:>8.2f} "
-                      f"{row['us_per_sample_b64']:>8.2f}"
-                      + (f"  pyfaust {row['pyfaust']}" if "pyfaust" in row else ""),
-                      flush=True)
+    for name, which, method, share in todo:
+        t = time.perf_counter()
+        row = run_cell(base, name, which, method, share, ctx, a)
+        row.update(conditions(), cell_seconds=time.perf_counter() - t)
+        append_jsonl(a.out, row)
+        print_row(row)
+    return None
 
 
 if __name__ == "__main__":

@@ -49,6 +49,9 @@ def _parser():
     d.add_argument("--normalize", choices=("none", "zscore", "minmax"), default="none",
                    help="scaling of --dataset for an imported model (as it was trained)")
     add_imported_model_arguments(p)
+    d.add_argument("--bias-correct", type=int, default=0, metavar="N",
+                   help="correct each new layer's bias on N training samples of the data set "
+                        "(every output keeps its mean pre-activation; 0: off)")
     p.add_argument("--out", help="run directory to write (default: runs/<source>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no messages but the report")
@@ -110,6 +113,9 @@ def _check(args):
     if not np.isfinite(args.share) or not 0 < args.share <= 1:
         raise ConfigError(f"--share must be in (0, 1] (a fraction of each layer's n_in*n_out). "
                           f"Got {args.share}.")
+    if args.bias_correct < 0:
+        raise ConfigError(f"--bias-correct takes a number of training samples >= 0 (0: off). "
+                          f"Got {args.bias_correct}.")
     return kind_options(args.kind, args.option)
 
 
@@ -131,14 +137,14 @@ def _layers(args, model):
     return sorted(layers)
 
 
-def _approximate(model, layers, args, options):
+def _approximate(model, layers, args, options, calib=None):
     """Replace the layers in place; one report dict per layer."""
     report = []
     for i in layers:
         la = model.layers[i]
         t = time.perf_counter()
         try:
-            a = approximate_layer(model, i, args.kind, share=args.share, **options)
+            a = approximate_layer(model, i, args.kind, share=args.share, calib=calib, **options)
         except ApproximationFailedError as exc:
             raise ConfigError(f"layer {i} ({la.n_in} x {la.n_out}): {exc} Try another --share, "
                               "--kind or --option.") from None
@@ -162,8 +168,16 @@ def _run(args):
         lambda src: _layers(args, src.model))
     layers = _layers(args, src.model)
     before = score(src.model, ds.X_test, ds.y_test, run_cfg.loss) if ds is not None else None
+    calib = None
+    if args.bias_correct:
+        if ds is None:
+            raise ConfigError(f"--bias-correct needs training samples, and {args.source} has no "
+                              "data set: pass --dataset (and --normalize as the model was trained).")
+        n = len(ds.y_train)
+        rows = np.random.default_rng(0).choice(n, min(args.bias_correct, n), replace=False)
+        calib = ds.X_train[np.sort(rows)]
     model = src.model  # changed in place
-    report = _approximate(model, layers, args, options)
+    report = _approximate(model, layers, args, options, calib)
     after = write_run(out, model, args, src, ds, run_cfg, tool="approx",
                       seconds=sum(r["seconds"] for r in report), entry={"approximated": report},
                       info={"approximated_from": os.path.abspath(args.source)})

@@ -105,6 +105,11 @@ class BlockLowRankLayer(StructuredLayer):
         return self._cls(self.shape[::-1], self._blocks, src, **meta)
 
 
+def _generator_scale(n):
+    """The power of two nearest sqrt(n): the factor between a layer's and its approximation's generators."""
+    return 2.0 ** round(np.log2(n) / 2)
+
+
 @register_layer("toeplitz_like")
 class ToeplitzLikeLayer(StructuredLayer):
     """A `ToeplitzLike` matrix ``A = 1/2 sum_i Z_1(g_i) Z_-1(J h_i)`` as a trainable layer.
@@ -114,9 +119,19 @@ class ToeplitzLikeLayer(StructuredLayer):
     least 2n - 1: forward ``w_i = fold_-(v_i * x)`` with ``v_i = J h_i``, then
     ``out = 1/2 fold_+(sum_i g_i * w_i)``; the gradients are the matching cross-correlations
     (``dg_i = 1/2 corr(fold_+^T dy, w_i)``, ``dv_i = corr(fold_-^T dw_i, x)``), summed over
-    the batch in the Fourier domain. Work ``O(r B n log n)`` per pass; ``values`` is
-    ``[G.ravel(), H.ravel()]`` (both n x r). The spectra of the last forward pass
-    (``r x n x B`` complex values) are kept for the backward pass.
+    the batch in the Fourier domain. Work ``O(r B n log n)`` per pass. The spectra of the last
+    forward pass (``r x n x B`` complex values) are kept for the backward pass.
+
+    *Scaled generators.* ``values`` is ``s [G.ravel(), H.ravel()]`` (both n x r) with
+    ``s = 2^round(log2(n) / 2)`` (about sqrt(n); a power of two, so the scaling is exact and
+    checkpoints reload the same bits), and the products use ``c = 1 / (2 s^2)`` in place of 1/2:
+    the same matrix. In the approximation's own generators one entry moves a whole circulant
+    diagonal (n weights), and the largest eigenvalue of the layer's Gauss-Newton matrix
+    ``J^T J`` (J: the Jacobian of the dense matrix with respect to the parameters) grows with n
+    (35 at n = 32, 650 at n = 256 for weights of a dense layer's scale, where a dense layer has
+    1): a learning rate that trains the other layers made a wide Toeplitz-like layer diverge.
+    In the scaled generators it stays O(1) for every n, and SGD and Adam need no per-layer
+    learning rate (`tests/test_approx_toeplitz_training.py`).
     """
 
     kind = "toeplitz_like"
@@ -141,10 +156,12 @@ class ToeplitzLikeLayer(StructuredLayer):
         ToeplitzLikeLayer
             The layer.
         """
-        layer = cls(approx, np.concatenate([approx.G.ravel(), approx.H.ravel()]), None, bias,
-                    dtype=dtype, kernels=kernels)
         n, r = approx.G.shape
-        layer.rank = r
+        scale = _generator_scale(n)
+        layer = cls(approx, scale * np.concatenate([approx.G.ravel(), approx.H.ravel()]), None,
+                    bias, dtype=dtype, kernels=kernels)
+        layer.rank, layer.scale = r, scale
+        layer._c = 0.5 / scale**2  # A = c sum_i Z_1(g'_i) Z_-1(J h'_i) in the stored generators
         layer.G = layer.values[:n * r].reshape(n, r)
         layer.H = layer.values[n * r:].reshape(n, r)
         layer._N = scipy.fft.next_fast_len(2 * n - 1, real=True)
@@ -163,16 +180,16 @@ class ToeplitzLikeLayer(StructuredLayer):
         cy = scipy.fft.irfft(np.einsum("rf,rbf->bf", Gf, Wf), N)  # (B, N)
         y = cy[:, :n]
         y[:, :n - 1] += cy[:, n:2 * n - 1]  # fold with f = 1
-        np.multiply(y.T, 0.5, out=out)
+        np.multiply(y.T, self._c, out=out)
         return Gf, Vf, Xf, Wf
 
     def _backward(self, xt, dyt, dw, dxt, spectra):
         Gf, Vf, Xf, Wf = spectra
         n, N, r = self.n_in, self._N, self.rank
-        gc = np.zeros((dyt.shape[1], N), self.dtype)  # fold_+ transposed, times 1/2
+        gc = np.zeros((dyt.shape[1], N), self.dtype)  # fold_+ transposed, times c
         gc[:, :n] = dyt.T
         gc[:, n:2 * n - 1] = dyt[:n - 1].T
-        gc *= 0.5
+        gc *= self._c
         GCf = scipy.fft.rfft(gc)  # (B, F)
         dg = scipy.fft.irfft(np.einsum("rbf,bf->rf", Wf.conj(), GCf), N)[:, :n]  # (r, n)
         dw[:n * r].reshape(n, r)[:] = dg.T
@@ -187,4 +204,5 @@ class ToeplitzLikeLayer(StructuredLayer):
 
     def _approximation(self, src, meta):
         n, r = self.n_in, self.rank
+        src = src / self.scale  # a power of two: exact
         return ToeplitzLike(src[:n * r].reshape(n, r), src[n * r:].reshape(n, r), **meta)

@@ -1,5 +1,7 @@
 """Replace a layer of a SparseMLP by a structured approximation of its weights."""
 
+import numpy as np
+
 from .._validation import check_param
 from .displacement import toeplitz_like
 from .hierarchical import hedlr, hmatrix, hodlr
@@ -14,7 +16,7 @@ KINDS = {"low_rank": low_rank, "sss": sss, "sparse_product": sparse_product, "ho
          "hedlr": hedlr, "hmatrix": hmatrix, "toeplitz_like": toeplitz_like}
 
 
-def approximate_layer(model, i, kind, *, share, **options):
+def approximate_layer(model, i, kind, *, share, calib=None, **options):
     """Replace CSR layer ``i`` of a model by a trainable structured approximation, in place.
 
     The layer's weights ``W`` (``n_in x n_out``) are approximated as the ``n_out x n_in``
@@ -32,6 +34,12 @@ def approximate_layer(model, i, kind, *, share, **options):
         The structure.
     share : float
         Parameter budget as a fraction of ``n_in * n_out``, in (0, 1].
+    calib : array_like of shape (n_samples, n_features), optional
+        Model inputs (scaled as the model takes them) for *bias correction*: the new layer's
+        bias becomes ``b + mean_a (W.T a - A a)`` over the layer's inputs ``a`` on these samples,
+        so every output keeps its mean pre-activation (as bias correction after quantisation,
+        Nagel et al. 2019). Without it an approximation that shifts the pre-activations can
+        leave every ReLU of the layer off on all data, and then no gradient reaches it.
     **options
         Options of the kind's builder (e.g. ``n_states`` of `sss`).
 
@@ -43,8 +51,8 @@ def approximate_layer(model, i, kind, *, share, **options):
     Raises
     ------
     ValueError
-        For an unknown kind, a layer that is already structured, or the builder's errors
-        (e.g. `InfeasibleBudgetError`).
+        For an unknown kind, a layer that is already structured, calibration inputs of the
+        wrong shape or with NaN/inf, or the builder's errors (e.g. `InfeasibleBudgetError`).
 
     Examples
     --------
@@ -63,6 +71,33 @@ def approximate_layer(model, i, kind, *, share, **options):
     if layer.kind != "csr":
         raise ValueError(f"approximate_layer: layer {i % n} is already a {layer.kind} layer; "
                          "approximate a CSR layer (or its to_approximation() directly).")
+    inputs = None if calib is None else _layer_inputs(model, i % n, calib)
     a = KINDS[kind](layer.W.T.tocsr(), share=share, **options)
-    model.replace_layer(i, a.to_layer(layer.b, dtype=layer.dtype, kernels=layer.kernels))
+    bias = layer.b
+    if inputs is not None:
+        shift = np.asarray(layer.W.T @ inputs) - a.matmat(inputs)  # (n_out, n_samples)
+        bias = layer.b + shift.mean(axis=1)
+    model.replace_layer(i, a.to_layer(bias, dtype=layer.dtype, kernels=layer.kernels))
     return a
+
+
+def _layer_inputs(model, i, calib):
+    """Inputs of layer i (feature-major float64) for model inputs calib, as at inference."""
+    d = model.layers[0].n_in
+    X = np.asarray(calib.toarray() if hasattr(calib, "toarray") else calib)
+    if X.ndim != 2 or X.shape[1] != d or X.shape[0] < 1 or X.dtype.kind not in "biuf":
+        raise ValueError(f"approximate_layer: calib must be numeric model inputs of shape "
+                         f"(n_samples, {d}). Got shape {X.shape} ({X.dtype}); pass training "
+                         "samples scaled as the model takes them.")
+    if not np.isfinite(X).all():
+        raise ValueError("approximate_layer: calib holds NaN or infinite values; pass finite "
+                         "model inputs.")
+    x = np.ascontiguousarray(X.T, dtype=model.layers[0].dtype)
+    for k in range(i):
+        la = model.layers[k]
+        z = np.empty((la.n_out, x.shape[1]), la.dtype)
+        la.forward(x, z)
+        if k > 0 and model.dropout_kind == "original" and model.dropout > 0:
+            z *= la.dtype.type(1.0 - model.dropout)  # the model's inference rule
+        x = np.ascontiguousarray(model.activations[k].forward(z))
+    return x.astype(np.float64)

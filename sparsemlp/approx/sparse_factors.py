@@ -124,14 +124,20 @@ def _spectral_norm(facs, vecs, key, iters=50, rtol=1e-4):
         return 1.0
     n = facs[-1].shape[1]
     v = vecs.get(key)
-    if v is None or v.size != n:
+    fresh = v is None or v.size != n
+    if fresh:
         v = np.random.default_rng(len(vecs)).standard_normal(n)
     est = 0.0
     for _ in range(iters):
         w = _chain_t(facs, _chain(facs, v))
         nw = np.linalg.norm(w)
         if nw == 0.0:
-            return 0.0
+            if fresh:  # a random start in the null space: the product is zero
+                return 0.0
+            # the warm start (the last product's top vector) can be orthogonal to the new
+            # product's row space (supports of a handful of nonzeros): start again at random
+            v, fresh = np.random.default_rng(len(vecs)).standard_normal(n), True
+            continue
         v = vecs[key] = w / nw
         new = math.sqrt(nw)
         if abs(new - est) <= rtol * new:
