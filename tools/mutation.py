@@ -44,7 +44,7 @@ EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.md"
 # source file -> the focused tests run against its mutants (pytest arguments). Only the
 # tests among these that execute a mutated function run for each of its mutants.
 MODULES = {
-    "sparsemlp/evolution/set.py": ["tests/test_evolution.py"],
+    "sparsemlp/evolution/set.py": ["tests/test_evolution.py", "tests/test_evolution_regrow.py"],
     "sparsemlp/evolution/thresholds.py": ["tests/test_evolution.py"],
     "sparsemlp/evolution/regrowth.py": ["tests/test_evolution.py"],
     "sparsemlp/evolution/steps.py": ["tests/test_evolution.py"],
