@@ -10,3 +10,31 @@ def test_kept_positions_names_itself_by_default():
     with pytest.raises(ValueError, match=r"^The 'zeta' parameter of kept_positions must be a "
                                          r"float in the range \[0, 1\). Got 1.5 instead.$"):
         kept_positions(np.ones(3), 1.5)
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_new_connections_default_to_the_sampler_in_the_layers_dtype(legacy):
+    """Without ``original`` the vectorised sampler draws (not the scalar loop); the keys are
+    free positions of the pattern (checked on the dense layer) and the values float32."""
+    from sparsemlp.evolution.regrowth import new_connections
+    from sparsemlp.nn.layers import SparseLinear
+    from sparsemlp.topology import erdos_renyi
+
+    W = erdos_renyi(40, 30, epsilon=4, rng=np.random.default_rng(1), dtype=np.float32)
+    layer = SparseLinear(W, kernels="numpy")
+
+    def draw(**kw):
+        rng = np.random.RandomState(3) if legacy else np.random.default_rng(3)
+        return new_connections(layer, W.indptr, W.indices, 25, rng, init="normal",
+                               normal_std=0.1, legacy=legacy, **kw)
+
+    keys, vals = draw()
+    k_vec, v_vec = draw(original=False)
+    k_loop, _ = draw(original=True)
+    np.testing.assert_array_equal(keys, k_vec)
+    np.testing.assert_array_equal(vals, v_vec)
+    assert not np.array_equal(keys, k_loop)
+    assert vals.dtype == np.float32 and keys.dtype == np.int64
+    assert np.all(np.diff(keys) > 0)
+    occupied = W.toarray() != 0
+    assert not occupied[keys // 30, keys % 30].any()
