@@ -15,7 +15,8 @@ def test_kept_positions_names_itself_by_default():
 @pytest.mark.parametrize("legacy", [False, True])
 def test_new_connections_default_to_the_sampler_in_the_layers_dtype(legacy):
     """Without ``original`` the vectorised sampler draws (not the scalar loop); the keys are
-    free positions of the pattern (checked on the dense layer) and the values float32."""
+    free positions of the pattern (checked on the dense layer) and the values, of either
+    path, in the layer's dtype (float32)."""
     from sparsemlp.evolution.regrowth import new_connections
     from sparsemlp.nn.layers import SparseLinear
     from sparsemlp.topology import erdos_renyi
@@ -30,11 +31,11 @@ def test_new_connections_default_to_the_sampler_in_the_layers_dtype(legacy):
 
     keys, vals = draw()
     k_vec, v_vec = draw(original=False)
-    k_loop, _ = draw(original=True)
+    k_loop, v_loop = draw(original=True)
     np.testing.assert_array_equal(keys, k_vec)
     np.testing.assert_array_equal(vals, v_vec)
     assert not np.array_equal(keys, k_loop)
-    assert vals.dtype == np.float32 and keys.dtype == np.int64
+    assert vals.dtype == v_loop.dtype == np.float32 and keys.dtype == k_loop.dtype == np.int64
     assert np.all(np.diff(keys) > 0)
     occupied = W.toarray() != 0
     assert not occupied[keys // 30, keys % 30].any()
