@@ -39,3 +39,33 @@ def test_new_connections_default_to_the_sampler_in_the_layers_dtype(legacy):
     assert np.all(np.diff(keys) > 0)
     occupied = W.toarray() != 0
     assert not occupied[keys // 30, keys % 30].any()
+
+
+def test_apply_remaps_parameter_0_by_default():
+    """Without ``param_index`` the optimizer state of parameter 0 (W.data) follows the change
+    and the bias's state stays as it was (SGD's velocity: zeros for the new connections)."""
+    from sparsemlp.evolution import apply
+    from sparsemlp.nn import SGD, SparseLinear
+    from sparsemlp.topology import erdos_renyi
+
+    rng = np.random.default_rng(0)
+    layer = SparseLinear(erdos_renyi(30, 20, epsilon=4, rng=rng), kernels="numpy")
+    opt = SGD([layer.W.data, layer.b], lr=0.1, momentum=0.9, kernels="numpy")
+    vel_w = rng.standard_normal(layer.nnz).astype(layer.W.dtype)
+    vel_b = rng.standard_normal(20).astype(layer.b.dtype)
+    opt.state["velocity"][0][...] = vel_w
+    opt.state["velocity"][1][...] = vel_b
+    res = apply(layer, "set", zeta=0.3, rng=rng, optimizer=opt)
+    assert opt.params[0] is layer.W.data
+    v = opt.state["velocity"][0]
+    assert v.shape == (layer.nnz,)
+    np.testing.assert_array_equal(np.delete(v, res.new_positions), vel_w[res.keep_index])
+    np.testing.assert_array_equal(v[res.new_positions], 0)
+    np.testing.assert_array_equal(opt.state["velocity"][1], vel_b)
+
+
+def test_apply_lets_the_rule_refuse_a_wrong_layer():
+    from sparsemlp.evolution import apply
+
+    with pytest.raises(TypeError, match="evolve needs a SparseLinear layer. Got object."):
+        apply(object(), "set", zeta=0.3, rng=np.random.default_rng(0))
