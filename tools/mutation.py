@@ -16,7 +16,7 @@ Usage (from the repository root, after ``pip install mutmut``)::
     python tools/mutation.py --report       # score of the last runs, no new run
     python tools/mutation.py --survivors    # the diff of every surviving, unlisted mutant
     python tools/mutation.py --rerun        # rerun only the survivors (after adding tests;
-                                            # with the selection the module's run began with)
+                                            # with the module's current selection in MODULES)
     python tools/mutation.py estimators/rbm --only '*_check_params*' '*fit*'
                                             # a module in chunks: these functions' mutants
 
@@ -44,12 +44,18 @@ EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.md"
 # source file -> the focused tests run against its mutants (pytest arguments). Only the
 # tests among these that execute a mutated function run for each of its mutants.
 MODULES = {
-    "sparsemlp/evolution/set.py": ["tests/test_evolution.py"],
-    "sparsemlp/evolution/thresholds.py": ["tests/test_evolution.py"],
-    "sparsemlp/evolution/regrowth.py": ["tests/test_evolution.py"],
+    "sparsemlp/evolution/set.py": ["tests/test_evolution.py", "tests/test_evolution_regrow.py"],
+    "sparsemlp/evolution/thresholds.py": ["tests/test_evolution.py",
+                                         "tests/test_evolution_contracts.py"],
+    "sparsemlp/evolution/regrowth.py": ["tests/test_evolution.py",
+                                       "tests/test_evolution_contracts.py"],
     "sparsemlp/evolution/steps.py": ["tests/test_evolution.py"],
-    "sparsemlp/evolution/remap.py": ["tests/test_evolution.py"],
-    "sparsemlp/topology/csr.py": ["tests/test_topology.py", "tests/test_evolution.py"],
+    "sparsemlp/evolution/remap.py": ["tests/test_evolution.py",
+                                    "tests/test_evolution_contracts.py"],
+    "sparsemlp/evolution/importance.py": ["tests/test_evolution.py",
+                                         "tests/test_evolution_contracts.py"],
+    "sparsemlp/topology/csr.py": ["tests/test_topology.py", "tests/test_topology_csr.py",
+                                  "tests/test_evolution.py"],
     "sparsemlp/nn/optim.py": ["tests/test_optim.py", "tests/test_adam.py",
                            "tests/test_training_step.py"],
     "sparsemlp/_kernels/_reference.py": ["tests/test_kernels.py", "tests/test_kernel_edges.py",
@@ -63,7 +69,11 @@ MODULES = {
     "sparsemlp/topology/schedule.py": ["tests/test_predefined.py"],
     "sparsemlp/training/checkpoint.py": ["tests/test_checkpoint.py",
                                          "tests/test_checkpoint_integrity.py",
-                                         "tests/test_run_lifecycle.py"],
+                                         "tests/test_run_lifecycle.py",
+                                         "tests/test_approx_checkpoints.py"],
+    "sparsemlp/training/layerinfo.py": ["tests/test_checkpoint.py",
+                                        "tests/test_checkpoint_integrity.py",
+                                        "tests/test_approx_checkpoints.py"],
     "sparsemlp/training/config.py": ["tests/test_config.py", "tests/test_train_cli.py"],
     "sparsemlp/training/checks.py": ["tests/test_config.py", "tests/test_train_cli.py",
                                      "tests/test_predefined_training.py"],
@@ -130,9 +140,16 @@ def run(module, max_children, names=(), fresh=None):
     or fnmatch patterns) in the existing one (``fresh=True``: in a fresh copy)."""
     fresh = not names if fresh is None else fresh
     d = prepare(module) if fresh else WORK / slug(module)
-    if names and not fresh:  # refresh the tests (new ones kill survivors); mutants/ is kept
-        shutil.copytree(ROOT / "tests", d / "tests", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    if names and not fresh:  # refresh the tests (new ones kill survivors) and the module's
+        # selection in MODULES (new test files); mutants/ is kept
+        for t in (d / "tests", d / "mutants" / "tests"):
+            shutil.copytree(ROOT / "tests", t, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        text = (ROOT / "pyproject.toml").read_text() + mutmut_table(module, MODULES[module])
+        for p in (d / "pyproject.toml", d / "mutants" / "pyproject.toml"):
+            if p.exists():
+                p.write_text(text)
+    before = results(module) if names and not fresh else None
     t0 = time.time()
     log = d / "mutmut.log"
     with open(log, "a") as f:
@@ -140,6 +157,15 @@ def run(module, max_children, names=(), fresh=None):
                               str(max_children), *names], cwd=d, env=env(), stdout=f,
                              stderr=subprocess.STDOUT)
     print(f"{module}: mutmut exit {rc} in {time.time() - t0:.0f} s (log: {log})", flush=True)
+    if before:  # mutmut resets every verdict when the tests or the selection change: the
+        # mutants not rerun keep the verdict of the module's last run
+        meta = d / "mutants" / (module + ".meta")
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        for k, v in before.items():
+            if codes.get(k) is None and v is not None and k in codes:
+                codes[k] = v
+        meta.write_text(json.dumps(data))
 
 
 def results(module):
