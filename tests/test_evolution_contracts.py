@@ -69,3 +69,11 @@ def test_apply_lets_the_rule_refuse_a_wrong_layer():
 
     with pytest.raises(TypeError, match="evolve needs a SparseLinear layer. Got object."):
         apply(object(), "set", zeta=0.3, rng=np.random.default_rng(0))
+
+
+def test_importance_prune_refuses_a_wrong_layer_like_the_other_rules():
+    """A wrong object gets the rules' clear TypeError, not a bare AttributeError on .W."""
+    from sparsemlp.evolution import importance_prune
+
+    with pytest.raises(TypeError, match="importance_prune needs a SparseLinear layer. Got dict."):
+        importance_prune({"W": None}, 20)

@@ -31,6 +31,8 @@ def importance_prune(layer, percentile):
     ------
     ValueError
         If ``percentile`` is outside [0, 100].
+    TypeError
+        If ``layer`` is not a SparseLinear layer.
 
     Notes
     -----
@@ -48,6 +50,8 @@ def importance_prune(layer, percentile):
     """
     percentile = check_param("percentile", percentile, "float", low=0, high=100,
                              owner="importance_prune")
+    if not hasattr(layer, "W") or not hasattr(layer, "refresh_index"):
+        raise TypeError(f"importance_prune needs a SparseLinear layer. Got {type(layer).__name__}.")
     W = layer.W
     n_out = W.shape[1]
     nnz = int(W.indptr[-1])
