@@ -71,7 +71,7 @@ MODULES = {
                                          "tests/test_checkpoint_integrity.py",
                                          "tests/test_run_lifecycle.py",
                                          "tests/test_approx_checkpoints.py"],
-    "sparsemlp/training/layerinfo.py": ["tests/test_checkpoint.py",
+    "sparsemlp/training/layerinfo.py": ["tests/test_layerinfo.py", "tests/test_checkpoint.py",
                                         "tests/test_checkpoint_integrity.py",
                                         "tests/test_approx_checkpoints.py"],
     "sparsemlp/training/config.py": ["tests/test_config.py", "tests/test_train_cli.py"],
