@@ -77,3 +77,7 @@ def test_importance_prune_refuses_a_wrong_layer_like_the_other_rules():
 
     with pytest.raises(TypeError, match="importance_prune needs a SparseLinear layer. Got dict."):
         importance_prune({"W": None}, 20)
+    from types import SimpleNamespace
+
+    with pytest.raises(TypeError, match="needs a SparseLinear layer. Got SimpleNamespace."):
+        importance_prune(SimpleNamespace(W=None), 20)  # a W alone does not make a layer
