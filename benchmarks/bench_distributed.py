@@ -71,8 +71,8 @@ def _step_worker(steps, hidden, batch, threads):
     from sparsemlp._parallel import thread_limit
     from sparsemlp._rng import ShardedGenerator, Streams
     from sparsemlp.distributed import MPIComm
-    from sparsemlp.training import mlp as mlp_mod
     from sparsemlp.training.dataparallel import shard_bounds
+    from sparsemlp.training.mlpstep import LayerStep
 
     comm = MPIComm()
     N, rank = comm.size, comm.rank
@@ -91,7 +91,7 @@ def _step_worker(steps, hidden, batch, threads):
 
     def serial_step(idx):
         lv, delta = tr._loss_delta(X, y, idx, drop)
-        model.backward(delta, tr._grads, mlp_mod._LayerStep(tr.optimizer, tr._grads, batch, lr))
+        model.backward(delta, tr._grads, LayerStep(tr.optimizer, tr._grads, batch, lr))
 
     def split_step(idx):
         lo, hi = shard_bounds(batch, N, rank)

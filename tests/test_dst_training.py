@@ -14,7 +14,7 @@ from sparsemlp.nn.batching import batch_t
 from sparsemlp.nn.functions import output_delta
 from sparsemlp.training import checkpoint, dst
 from sparsemlp.training.config import ConfigError
-from sparsemlp.training.mlp import _one_hot
+from sparsemlp.training.mlpstep import one_hot
 
 SMALL = dict(hidden=(48, 32), epsilon=4.0, epochs=4, batch_size=16, checkpoint_every=1,
              regrow_batch=64)
@@ -45,13 +45,13 @@ def test_signals_are_the_factors_of_the_backprop_gradient(digits):
     tr = _trainer(cfg, digits)
     tr.fit(digits.X_train, digits.y_train, epochs=1)
     model = tr.model
-    sig = dst.gradient_signals(model, cfg, tr.streams, digits.X_train, digits.y_train, 5, _one_hot)
+    sig = dst.gradient_signals(model, cfg, tr.streams, digits.X_train, digits.y_train, 5, one_hot)
     # the oracle: the same batch through forward/backward of the model
     rng = tr.streams.get("regrow", 5)  # the batch, then its dropout masks, from one stream
     idx = np.sort(rng.choice(digits.X_train.shape[0], 64, replace=False))
     xt = batch_t(digits.X_train, idx, model.dtype)
     yhat = model.forward(xt, train=True, rng=rng)
-    yt = _one_hot(digits.y_train[idx], 10, model.dtype)
+    yt = one_hot(digits.y_train[idx], 10, model.dtype)
     delta = output_delta(cfg.loss, model.activations[-1], model._cache[-1][1], yhat, yt)
     flat, grads = model.make_grads()
     model.backward(delta, grads)

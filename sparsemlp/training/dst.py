@@ -70,10 +70,10 @@ def zeta_at(config, layer, n_layers, e, progress=None):
         ``zeta * (1 + cos(pi * e / epochs)) / 2`` (Evci et al. 2020).
     """
     zeta = config.zeta_for(layer, n_layers)
-    if config.prune_schedule == "cosine" and progress is None:
-        zeta *= 0.5 * (1.0 + math.cos(math.pi * min(e, config.epochs) / config.epochs))
-    elif config.prune_schedule == "cosine":
-        zeta *= 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    if config.prune_schedule == "cosine":
+        angle = (math.pi * min(e, config.epochs) / config.epochs if progress is None
+                 else math.pi * min(progress, 1.0))
+        zeta *= 0.5 * (1.0 + math.cos(angle))
     return zeta
 
 

@@ -17,7 +17,7 @@ from .checks import check_xy, divergence_advice
 from .dataparallel import check_shardable, shard_bounds
 from .datasets import augmenter
 from .history import progress
-from .mlpstep import LayerStep, StepMixin, one_hot
+from .mlpstep import StepMixin, one_hot
 from .signals import _interrupted, _InterruptFlag
 from .warmstart import init_model
 
@@ -396,6 +396,3 @@ class Trainer(StepMixin, TrainerBase):
             "history": self.history.records,
         }
         return weights, arrays, meta
-
-
-_LayerStep, _one_hot = LayerStep, one_hot  # their former names
