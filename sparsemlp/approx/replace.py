@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._validation import check_param
+from ..nn.inference import layer_input
 from .displacement import toeplitz_like
 from .hierarchical import hedlr, hmatrix, hodlr
 from .lowrank import low_rank
@@ -92,12 +93,4 @@ def _layer_inputs(model, i, calib):
     if not np.isfinite(X).all():
         raise ValueError("approximate_layer: calib holds NaN or infinite values; pass finite "
                          "model inputs.")
-    x = np.ascontiguousarray(X.T, dtype=model.layers[0].dtype)
-    for k in range(i):
-        la = model.layers[k]
-        z = np.empty((la.n_out, x.shape[1]), la.dtype)
-        la.forward(x, z)
-        if k > 0 and model.dropout_kind == "original" and model.dropout > 0:
-            z *= la.dtype.type(1.0 - model.dropout)  # the model's inference rule
-        x = np.ascontiguousarray(model.activations[k].forward(z))
-    return x.astype(np.float64)
+    return np.ascontiguousarray(layer_input(model, i, X.astype(np.float64)).T)

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from ..nn.inference import inference_scale
 from .calibration import hessian, layer_output, logits, next_input
 from .columns import LayerColumns, refit
 from .report import progress
@@ -65,11 +66,6 @@ def output_distance(model, X, ref):
     return float(np.sum((log_softmax(layer_output(model, n - 1, A)) - ref) ** 2))
 
 
-def _scale(model, i):
-    return 1.0 - model.dropout if (model.dropout_kind == "original" and model.dropout > 0
-                                   and i > 0) else 1.0
-
-
 def _dense(W):
     """A small layer's weights as a dense float64 array (this criterion's nets are small)."""
     if W.shape[0] * W.shape[1] > 1 << 22:
@@ -84,7 +80,7 @@ def _tail(model, i, Z, ref, dense):
         A = model.activations[k].forward(Z.reshape(Z.shape[0], c * n))
         Z = np.asarray(dense[k + 1].T @ A).reshape(-1, c, n)
         Z += model.layers[k + 1].b[:, None, None]
-        Z *= _scale(model, k + 1)
+        Z *= inference_scale(model, k + 1)
     return np.sum((log_softmax(Z, axis=0) - ref.T[:, None, :]) ** 2, axis=(0, 2))
 
 
@@ -116,7 +112,7 @@ def candidate_distances(model, i, A, ref, cols):
     n_layers = len(model.layers)
     dense = {k: _dense(model.layers[k].W) for k in range(i + 1, n_layers)}
     Z = layer_output(model, i, A).T.copy()  # (n_out, n)
-    s = _scale(model, i)
+    s = inference_scale(model, i)
     out = np.empty(cols.nnz)
     n = A.shape[0]
     last = i == n_layers - 1
@@ -126,7 +122,7 @@ def candidate_distances(model, i, A, ref, cols):
     At = A.T
     if not last:
         act = model.activations[i].forward(Z)
-        s1 = _scale(model, i + 1)
+        s1 = inference_scale(model, i + 1)
         Z1 = layer_output(model, i + 1, act.T).T  # (n_out of layer i + 1, n)
     for a in range(0, cols.nnz, step):
         e = min(cols.nnz, a + step)
