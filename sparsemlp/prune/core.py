@@ -1,5 +1,6 @@
 """``prune(model, ...) -> (model, report)``: post-hoc sparsification of a trained SparseMLP."""
 
+import copy
 import logging
 import time
 
@@ -35,7 +36,11 @@ def _check(model, criterion, compensate, scope, steps, damp, layers):
         raise PruneError(str(exc)) from None
     n = len(model.layers)
     if layers is None:
-        layers = list(range(n))
+        layers = [i for i, la in enumerate(model.layers) if la.kind == "csr"]
+        if not layers:
+            raise PruneError("every layer of this model is structured (sparsemlp.approx); "
+                             "pruning removes connections of CSR layers. Prune the model "
+                             "before approximating its layers.")
     else:
         layers = [int(i) for i in np.atleast_1d(layers)]
         bad = [i for i in layers if not -n <= i < n]
@@ -43,6 +48,12 @@ def _check(model, criterion, compensate, scope, steps, damp, layers):
             raise PruneError(f"layers must list layer indices of this {n}-layer model (0 to "
                              f"{n - 1}). Got {layers}.")
         layers = sorted({i % n for i in layers})
+        structured = [f"{i} ({model.layers[i].kind})" for i in layers
+                      if model.layers[i].kind != "csr"]
+        if structured:
+            raise PruneError(f"layers {', '.join(structured)} are structured (sparsemlp.approx); "
+                             "pruning removes connections of CSR layers. Leave them out of "
+                             "layers (by default only the CSR layers are pruned).")
     if criterion == "output_distance":
         total = sum(model.layers[i].nnz for i in layers)
         if total > MAX_WEIGHTS:
@@ -105,6 +116,9 @@ def check_settings(model, *, density=None, sparsity=None, n_remove=None, criteri
 def _copy(model):
     layers = []
     for layer in model.layers:
+        if layer.kind != "csr":  # structured layers are not pruned: an unshared copy
+            layers.append(copy.deepcopy(layer))
+            continue
         new = SparseLinear(layer.W.copy(), layer.b.copy(), kernels=layer.kernels)
         new.schedule = layer.schedule
         layers.append(new)
@@ -178,7 +192,8 @@ def prune(model, *, density=None, sparsity=None, n_remove=None, criterion="obs",
         points uniformly from ``noise_range`` (data-free). Needed unless
         ``criterion="magnitude"`` and ``compensate="none"``.
     layers : sequence of int, optional
-        Layers to prune (default: all).
+        Layers to prune (default: all CSR layers; structured layers from
+        `sparsemlp.approx` are kept as they are and cannot be listed).
     steps : int, default=1
         Rounds of prune, compensate, recompute the activations.
     scope : {"layer", "global"}, default="layer"
