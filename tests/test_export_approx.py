@@ -151,7 +151,13 @@ def test_structured_layers_refused_in_unrolled_mode_and_other_kinds(tmp_path):
     rng = np.random.default_rng(0)
     h = SparseMLP.erdos_renyi([16, 16, 3], epsilon=8, rng=rng)
     approx.approximate_layer(h, 0, "hodlr", share=0.6, levels=1)
-    with pytest.raises(ExportError, match="cannot be exported to C yet"):
+    with pytest.raises(ExportError, match="no C emitter for a BlockLowRankLayer layer in mode "
+                                          "'unrolled'. Use mode 'csr'"):
+        to_c(h, tmp_path, mode="unrolled")
+    # emitters match the exact class: a subclass (which may compute otherwise) has none
+    h.layers[0].__class__ = type("MyLayer", (type(h.layers[0]),), {})
+    with pytest.raises(ExportError, match="no C emitter for a MyLayer layer in mode 'csr'. "
+                                          "This layer kind cannot be exported to C yet"):
         to_c(h, tmp_path)
 
 

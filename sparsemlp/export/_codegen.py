@@ -11,7 +11,7 @@ from .._version import __version__
 from ..nn.functions import make_activation
 from ..nn.mlp import SparseMLP
 from ..rbm import SparseRBM
-from . import _emit_approx, _emit_csr  # noqa: F401 - register the layer emitters
+from . import _emit_approx, _emit_blocks, _emit_csr  # noqa: F401 - register the layer emitters
 from ._emit import UNROLLED_MAX_NNZ, CType, ExportError, has_layer_emitter, layer_emitter
 from ._text import c_header, c_source
 
