@@ -11,8 +11,8 @@ from test_export_build import LIBM, TARGETS, inputs_with_zeros, need
 
 from sparsemlp import SparseMLP, approx
 from sparsemlp.approx import HODLR, LowRank, ToeplitzLike
-from sparsemlp.export import to_c
 from sparsemlp.export import __main__ as export_cli
+from sparsemlp.export import to_c
 from sparsemlp.export._build import build_harness, compile_c, run_check
 from sparsemlp.export._check import compare, python_reference
 from sparsemlp.export._emit_blocks import fft_length
