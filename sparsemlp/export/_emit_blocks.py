@@ -92,7 +92,7 @@ class ToeplitzLikeEmitter(_StructuredEmitter):
     half spectra (N/2 + 1 values) of the fixed generators ``g_i`` and ``v_i`` are computed in
     float64 by NumPy from ``to_approximation()`` (with the 1/N of the inverse transforms and
     the 1/2 folded in) and stored as tables, rounded once to the exported type; so are the
-    twiddles ``exp(-2 pi i k / N)`` and the bit-reversal permutation. Generators go in pairs
+    twiddles of every butterfly stage and the bit-reversal permutation. Generators go in pairs
     (a zero partner for an odd r): the two real convolutions ``v_i * x``, ``v_j * x`` are the
     real and imaginary parts of one complex inverse transform, and the spectra of the two
     folded signals are separated from one forward transform by conjugate symmetry.
@@ -103,7 +103,7 @@ class ToeplitzLikeEmitter(_StructuredEmitter):
     ~ 60 floating-point operations per parameter, against 2 for a dense or low-rank layer:
     Toeplitz-like layers save memory and parameters, not time, unless r is small. Tables:
     the half spectra, ``4 ceil(r / 2) (N/2 + 1)`` complex values (about ``N / n`` times
-    ``n_params`` real values: 2 to 4 times), N/2 twiddles and N indices; workspace 6 N
+    ``n_params`` real values: 2 to 4 times), N - 4 twiddles and N indices; workspace 6 N
     values. The dense matrix is never formed.
 
     Parameters
@@ -122,6 +122,7 @@ class ToeplitzLikeEmitter(_StructuredEmitter):
         super().__init__(layer, name, ctype)
         n, r = self.approx.G.shape
         self.n, self.N = n, fft_length(n)
+        self.bits = self.N.bit_length() - 1
         self.pairs = (r + 1) // 2
         self.work = 6 * self.N
 
@@ -135,34 +136,52 @@ class ToeplitzLikeEmitter(_StructuredEmitter):
         a, N = self.approx, self.N
         Gs = self._spectra(a.G, 0.25 / N)  # 1/2 of the layer, 1/2 of the separation, 1/N
         Vs = self._spectra(a.H[::-1], 1.0 / N)  # v_i = J h_i; 1/N of the inverse transform
-        k = np.arange(N // 2)
-        bits = N.bit_length() - 1
-        rev = [int(format(i, f"0{bits}b")[::-1], 2) if bits else 0 for i in range(N)]
+        # twiddles exp(-2 pi i k / (2 h)), k < h, of the stages h = 4, 8, .., N/2 (at h - 4)
+        k = np.concatenate([np.zeros(0)] + [np.arange(h) / (2 * h)
+                                            for h in 2 ** np.arange(2, self.bits)])
+        rev = [int(format(i, f"0{self.bits}b")[::-1], 2) for i in range(N)]
         return (self._values("bias", self.bias) + self._values("gr", Gs.real)
                 + self._values("gi", Gs.imag) + self._values("vr", Vs.real)
-                + self._values("vi", Vs.imag) + self._values("twr", np.cos(2 * np.pi * k / N))
-                + self._values("twi", -np.sin(2 * np.pi * k / N)) + self._ints("rev", rev))
+                + self._values("vi", Vs.imag) + self._ints("rev", rev)
+                + (self._values("twr", np.cos(2 * np.pi * k))
+                   + self._values("twi", -np.sin(2 * np.pi * k)) if k.size else []))
 
     def _fft(self):
-        """In-place radix-2 FFT of (re, im): bit reversal, then log2 N butterfly stages;
-        ``sgn`` = 1 forward (``exp(-2 pi i jk / N)``), -1 inverse (unnormalised)."""
+        """In-place radix-2 FFT of (re, im): bit reversal, the stages of half-length 1 and 2
+        (twiddles 1 and -i sgn: additions only), then one loop per other stage, its
+        half-length h a constant and its h twiddles contiguous (from ``tw + h - 4``), which
+        compilers vectorise; ``sgn`` = 1 forward
+        (``exp(-2 pi i jk / N)``), -1 inverse (unnormalised)."""
         T, n, N = self.ct.name, self.name, self.N
-        return [f"static void {n}_fft({T} *restrict re, {T} *restrict im, {T} sgn)", "{",
-                "    uint32_t i, j, k, half, step;", f"    {T} t;",
-                f"    for (i = 0; i < {N}u; ++i) {{", f"        j = {n}_rev[i];",
-                "        if (i < j) {",
-                "            t = re[i]; re[i] = re[j]; re[j] = t;",
-                "            t = im[i]; im[i] = im[j]; im[j] = t;", "        }", "    }",
-                f"    for (half = 1u, step = {N // 2}u; half < {N}u; half <<= 1, step >>= 1)",
-                "        for (k = 0; k < half; ++k) {",
-                f"            const {T} wr = {n}_twr[k * step], wi = sgn * {n}_twi[k * step];",
-                "            for (i = k; i < " f"{N}u; i += 2u * half) {{",
-                "                j = i + half;",
-                f"                const {T} tr = re[j] * wr - im[j] * wi;",
-                f"                const {T} ti = re[j] * wi + im[j] * wr;",
-                "                re[j] = re[i] - tr;", "                im[j] = im[i] - ti;",
-                "                re[i] += tr;", "                im[i] += ti;", "            }",
-                "        }", "}", ""]
+        lines = [f"static void {n}_fft({T} *restrict re, {T} *restrict im, {T} sgn)", "{",
+                 "    uint32_t i, j;" if N < 8 else "    uint32_t i, j, k;",
+                 f"    {T} t;\n    (void)sgn;" if N < 4 else f"    {T} t, u;",
+                 f"    for (i = 0; i < {N}u; ++i) {{", f"        j = {n}_rev[i];",
+                 "        if (i < j) {",
+                 "            t = re[i]; re[i] = re[j]; re[j] = t;",
+                 "            t = im[i]; im[i] = im[j]; im[j] = t;", "        }", "    }",
+                 f"    for (i = 0; i < {N}u; i += 2u) {{  /* h = 1: twiddle 1 */",
+                 "        t = re[i + 1]; re[i + 1] = re[i] - t; re[i] += t;",
+                 "        t = im[i + 1]; im[i + 1] = im[i] - t; im[i] += t;", "    }"]
+        if N >= 4:
+            lines += [f"    for (i = 0; i < {N}u; i += 4u) {{  /* h = 2: twiddles 1 and -i sgn */",
+                      "        t = re[i + 2]; re[i + 2] = re[i] - t; re[i] += t;",
+                      "        t = im[i + 2]; im[i + 2] = im[i] - t; im[i] += t;",
+                      "        t = sgn * im[i + 3]; u = -sgn * re[i + 3];",
+                      "        re[i + 3] = re[i + 1] - t; re[i + 1] += t;",
+                      "        im[i + 3] = im[i + 1] - u; im[i + 1] += u;", "    }"]
+        for h in 2 ** np.arange(2, self.bits):  # constant h: trip counts multiples of 4
+            lines += [f"    for (i = 0; i < {N}u; i += {2 * h}u) {{  /* h = {h} */",
+                      f"        {T} *restrict ar = re + i, *restrict ai = im + i;",
+                      f"        for (k = 0; k < {h}u; ++k) {{",
+                      f"            const {T} cr = {n}_twr[{h - 4}u + k], "
+                      f"ci = sgn * {n}_twi[{h - 4}u + k];",
+                      f"            const {T} tr = ar[k + {h}u] * cr - ai[k + {h}u] * ci;",
+                      f"            const {T} ti = ar[k + {h}u] * ci + ai[k + {h}u] * cr;",
+                      f"            ar[k + {h}u] = ar[k] - tr;", f"            ai[k + {h}u] = ai[k] - ti;",
+                      "            ar[k] += tr;", "            ai[k] += ti;", "        }", "    }"]
+        lines += ["}", ""]
+        return lines
 
     def function(self):
         T, nm, n, N = self.ct.name, self.name, self.n, self.N
