@@ -50,6 +50,28 @@ class CType:
         """
         return hex_literals(np.asarray([value], self.dtype), self.suffix)[0]
 
+    def zero(self, indent="    "):
+        """Declarations of ``zero``: +0 read once from a ``volatile`` local.
+
+        A loop storing a constant zero, or a sum started at a constant zero that may have no
+        terms, is turned into a ``memset`` call by clang (gcc may do the same) once it is long
+        enough; the export would then need the C library, not only libm. The compiler cannot
+        assume the value read from a ``volatile`` is zero, so such loops stay loops; the
+        results are the same bits (the value is +0).
+
+        Parameters
+        ----------
+        indent : str, default="    "
+            Leading white space of the two lines.
+
+        Returns
+        -------
+        list of str
+            Two declarations (they go first in a block).
+        """
+        return [f"{indent}volatile {self.name} zv = {self.lit(0.0)};  /* read once: zeroing loops "
+                "stay loops (no memset, libm only) */", f"{indent}const {self.name} zero = zv;"]
+
 
 _HEX = re.compile(r"^(-?0x[01])\.?([0-9a-f]*?)0*p([+-]\d+)$")
 

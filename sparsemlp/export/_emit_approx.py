@@ -40,9 +40,9 @@ class _StructuredEmitter(LayerEmitter):
     def _mv(self):
         """``y[i] (+)= sum_j M[i c + j] x[j]``: every row's sum in four interleaved partial sums
         (j mod 4: independent additions the CPU overlaps), combined pairwise, then the tail."""
-        T, n, z = self.ct.name, self.name, self.ct.lit(0.0)
+        T, n, z = self.ct.name, self.name, "zero"  # a zero clang cannot see: no memset for c = 0
         return [f"static void {n}_mv(const {T} *restrict M, uint32_t r, uint32_t c, "
-                f"const {T} *restrict x, {T} *restrict y, int add)", "{",
+                f"const {T} *restrict x, {T} *restrict y, int add)", "{", *self.ct.zero(),
                 "    uint32_t i, j;", "    for (i = 0; i < r; ++i) {",
                 f"        const {T} *row = M + (size_t)i * c;",
                 f"        {T} a0 = {z}, a1 = {z}, a2 = {z}, a3 = {z};",
@@ -96,9 +96,9 @@ class LowRankEmitter(_StructuredEmitter):
                 + self._values("Lt", self.approx.L.T))
 
     def function(self):
-        T, n, r, m, z = self.ct.name, self.name, self.rank, self.n_out, self.ct.lit(0.0)
+        T, n, r, m, z = self.ct.name, self.name, self.rank, self.n_out, "zero"
         return self._mv() + self._head() + [
-            "    uint32_t t;",
+            *self.ct.zero(), "    uint32_t t;",
             f"    {n}_mv({n}_R, {r}u, {self.n_in}u, x, w, 0);  /* h = R x (rank {r}) */",
             f"    for (j = 0; j < {m}u; ++j)  /* y = L h, column by column of L */",
             f"        y[j] = {z};",

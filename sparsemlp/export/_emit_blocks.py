@@ -190,8 +190,7 @@ class ToeplitzLikeEmitter(_StructuredEmitter):
         T, nm, n, N = self.ct.name, self.name, self.n, self.N
         H, one, z = N // 2, self.ct.lit(1.0), "zero"
         return self._fft() + self._head() + [
-            f"    volatile {T} zv = {self.ct.lit(0.0)};  /* read once: zeroing loops stay loops "
-            "(no memset, libm only) */", f"    const {T} zero = zv;",
+            *self.ct.zero(),
             f"    {T} *xr = w, *xi = w + {N}, *pr = w + {2 * N}, *pi = w + {3 * N};",
             f"    {T} *ar = w + {4 * N}, *ai = w + {5 * N};", "    uint32_t k, t;",
             f"    for (j = 0; j < {N}u; ++j) {{  /* X = FFT(x, zero-padded to {N}) */",

@@ -140,10 +140,10 @@ class ScatterEmitter(LayerEmitter):
     def function(self):
         T, n, z = self.ct.name, self.name, self.ct.lit(0.0)
         lines = [f"static void {n}(const {T} *restrict x, {T} *restrict y)", "{",
-                 "    uint32_t j;"]
+                 *self.ct.zero(), "    uint32_t j;"]
         if not self.nnz:
             lines.append("    (void)x;")
-        lines += [f"    for (j = 0; j < {self.n_out}u; ++j)", f"        y[j] = {z};"]
+        lines += [f"    for (j = 0; j < {self.n_out}u; ++j)", "        y[j] = zero;"]
         if self.nnz:
             lines += ["    {", "        uint32_t i, k;",
                       f"        for (i = 0; i < {self.n_in}u; ++i) {{",
