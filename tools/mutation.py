@@ -89,6 +89,7 @@ MODULES = {
                                     "-k", "not test_sklearn_compatible and not digits_accuracy"
                                     " and not keeps_the_model"],
     "sparsemlp/estimators/rbm.py": ["tests/test_rbm_estimator_unit.py",
+                                    "tests/test_rbm_estimator_contracts.py",
                                     "tests/test_rbm_estimator.py", "-k",
                                     "not test_sklearn_compatible and not test_example"],
 }
