@@ -3,6 +3,7 @@ the format-3 record of layer kinds, and corrupted structured layer files."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -150,9 +151,61 @@ def test_inconsistent_structured_layers_are_refused(data, tmp_path):
     def no_kinds(meta):
         del meta["layer_kinds"]
     _rewrite_meta(ck, no_kinds)
-    with pytest.raises(CheckpointError, match="lacks the key 'layer_kinds'"):
+    with pytest.raises(CheckpointError, match=re.escape(f"{ck / 'meta.json'} lacks the key "
+                                                        "'layer_kinds'")):
         checkpoint.load(ck)
     assert os.path.isdir(ck)
+
+
+@pytest.mark.parametrize("bad", ["one_short", "not_a_name"])
+def test_bad_layer_kinds_are_refused_by_name(data, tmp_path, bad):
+    """A format-3 meta.json whose `layer_kinds` does not name every layer (one entry short, or
+    a number among the names) is refused up front with one message, not a crash in load."""
+    ck = tmp_path / "ck"
+    _trainer(_cfg(epochs=1)).save(ck)
+
+    def edit(meta):
+        meta["layer_kinds"] = meta["layer_kinds"][:-1] if bad == "one_short" \
+            else meta["layer_kinds"][:-1] + [7]
+    _rewrite_meta(ck, edit)
+    msg = re.escape(f"{ck / 'meta.json'} has an invalid 'layer_kinds' (need 9 names); the "
+                    "checkpoint is not usable.")
+    for reader in (checkpoint.read_meta, checkpoint.load):
+        with pytest.raises(CheckpointError, match=msg):
+            reader(ck)
+
+
+UNPICKLED = []
+
+
+def _record_unpickling(x):
+    UNPICKLED.append(x)
+    return x
+
+
+class _Payload:
+    """An object whose unpickling is observable (a stand-in for a malicious payload)."""
+
+    def __reduce__(self):
+        return _record_unpickling, ("payload",)
+
+
+def test_structured_layer_file_is_never_unpickled(data, tmp_path):
+    """A structured layer file holding an object array is refused without being unpickled."""
+    tr = _trainer(_cfg(epochs=1))
+    ck = tmp_path / "ck"
+    tr.save(ck)
+    arrays = tr.model.layers[1].to_approximation().to_arrays()
+    key = sorted(k for k in arrays if k not in ("kind", "shape"))[0]
+    arrays[key] = np.array([_Payload()], dtype=object)
+    with open(ck / "layer_1.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    _rewrite_meta(ck, lambda meta: None)
+    UNPICKLED.clear()
+    with pytest.raises(CheckpointError, match="layer_1.npz cannot be read as a sss layer: "
+                                              ".*allow_pickle"):
+        checkpoint.load(ck)
+    assert UNPICKLED == []
 
 
 def test_info_and_evaluate_describe_structured_runs(data, tmp_path, capsys):

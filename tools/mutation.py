@@ -79,7 +79,8 @@ MODULES = {
                                      "tests/test_predefined_training.py"],
     "sparsemlp/data/core.py": ["tests/test_data_core.py", "tests/test_data.py",
                                "tests/test_labels.py", "tests/test_preprocessing.py"],
-    "sparsemlp/data/readers.py": ["tests/test_data.py", "tests/test_data_core.py"],
+    "sparsemlp/data/readers.py": ["tests/test_readers.py", "tests/test_data.py",
+                                  "tests/test_data_core.py"],
     "sparsemlp/data/preprocessing.py": ["tests/test_preprocessing.py", "tests/test_data.py",
                                         "tests/test_labels.py"],
     # without the ~290 scikit-learn checks and the two wide training runs (2.5 min per
@@ -88,6 +89,7 @@ MODULES = {
                                     "-k", "not test_sklearn_compatible and not digits_accuracy"
                                     " and not keeps_the_model"],
     "sparsemlp/estimators/rbm.py": ["tests/test_rbm_estimator_unit.py",
+                                    "tests/test_rbm_estimator_contracts.py",
                                     "tests/test_rbm_estimator.py", "-k",
                                     "not test_sklearn_compatible and not test_example"],
 }

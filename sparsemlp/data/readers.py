@@ -47,10 +47,10 @@ def read_idx(path):
         raise DataError(f"{path} is truncated inside its header. Replace the file.")
     dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(np.int64)
     dt = np.dtype(_IDX_TYPES[raw[2]])
-    n = int(np.prod(dims)) if ndim else 0
+    n = int(np.prod(dims))  # 1 for 0 dimensions: a scalar, like NumPy's shape ()
     off = 4 + 4 * ndim
     if len(raw) < off + n * dt.itemsize:
-        raise DataError(f"{path} is truncated: header promises {tuple(dims)} values. "
+        raise DataError(f"{path} is truncated: header promises {tuple(dims.tolist())} values. "
                         "Replace the file.")
     return np.frombuffer(raw, dt, count=n, offset=off).reshape(tuple(dims))
 
@@ -220,7 +220,7 @@ def read_csv(path, *, label_column=-1, delimiter=","):
             data = np.loadtxt(path, dtype=np.float64, delimiter=delimiter, skiprows=skip,
                               ndmin=2, encoding="utf-8-sig")
     except ValueError as exc:
-        why = _csv_problem(path, delimiter, skip) or re.sub(r";.*", "", str(exc))
+        why = _csv_problem(path, delimiter, skip) or re.sub(r";.*", "", str(exc)).rstrip(".")
         raise DataError(f"{path}: {why}. Every row needs the same number of numeric "
                         "cells.") from None
     if data.shape[0] == 0:
