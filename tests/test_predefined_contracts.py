@@ -299,6 +299,8 @@ def test_generators_pass_on_the_value_law_and_dtypes(make, mk):
 
 def test_random_counts_of_every_kind():
     assert random(10, 10, density=0.255, rng=rng0()).nnz == 26  # ceil(25.5)
+    assert random(10, 10, density=0.251, rng=rng0()).nnz == 26  # ceil(25.1), not round
+    assert random(10, 10, density=0.001, rng=rng0()).nnz == 1
     assert random(10, 10, density=0.25, rng=rng0()).nnz == 25
     assert random(10, 10, density=1.0, rng=rng0()).nnz == 100
     assert random(10, 10, density=0.0, rng=rng0()).nnz == 0
@@ -345,6 +347,8 @@ def test_clash_free_address_patterns_and_bank_order(kind, dither, mk):
                     perms.add(tuple(a.tolist()))
         if kind == 3:  # the first sweep's addresses and bank order in every sweep
             assert (inp == inp[0]).all()
+        elif dither:  # a bank order per sweep
+            assert len({tuple(bank[sw, 0].tolist()) for sw in range(fo)}) > 1
     if kind == 1:
         assert len(perms) > 20  # independent permutations, not counters
         assert any(p != tuple((p[0] + c) % depth for c in range(depth)) for p in perms)

@@ -63,7 +63,8 @@ MODULES = {
                                          "tests/test_models.py", "tests/test_evolution.py"],
     "sparsemlp/topology/laws.py": ["tests/test_topology.py",
                                    "tests/test_topology_laws_contracts.py"],
-    "sparsemlp/topology/sampling.py": ["tests/test_topology.py", "tests/test_evolution.py"],
+    "sparsemlp/topology/sampling.py": ["tests/test_topology.py", "tests/test_evolution.py",
+                                       "tests/test_topology_sampling_contracts.py"],
     # the pre-defined topologies: test_rewiring.py and the training tests only use them
     "sparsemlp/topology/nets.py": ["tests/test_predefined.py",
                                    "tests/test_predefined_contracts.py"],

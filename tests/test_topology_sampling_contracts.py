@@ -1,0 +1,52 @@
+"""Contracts of topology.sampling at its edges: one trial, no trial, vanishing rates, dtypes.
+
+Oracles: the Binomial law of a Bernoulli count (one trial: a coin), the documented dtype
+(int64, also for empty results), and the exact answer where it is certain (p = 0, 1, or a
+rate so small that a success has probability below 1e-20). They kill mutants of
+``tools/mutation.py topology/sampling`` that the older tests let through.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from sparsemlp.topology.sampling import bernoulli_positions, sample_distinct
+
+
+@pytest.mark.parametrize("p", [0.3, 0.8])
+def test_a_single_trial_is_a_coin(p):
+    """population 1: success with probability p (the gap walk and the complement path)."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    hits = 0
+    for _ in range(n):
+        pos = bernoulli_positions(1, p, rng)
+        assert pos.dtype == np.int64 and pos.tolist() in ([], [0])
+        hits += pos.size
+    assert abs(hits - n * p) < 5 * math.sqrt(n * p * (1 - p))
+
+
+@pytest.mark.parametrize("population,p", [(0, 0.3), (0, 0.9), (5, 0.0), (0, 1.0), (3, 1.0)])
+def test_certain_answers_are_int64(population, p):
+    rng = np.random.default_rng(1)
+    pos = bernoulli_positions(population, p, rng)
+    assert pos.dtype == np.int64
+    assert pos.tolist() == (list(range(population)) if p == 1.0 else [])
+
+
+@pytest.mark.parametrize("p", [1e-30, 1e-300, 5e-324])
+def test_vanishing_rates_give_no_success(p):
+    """Gaps of about 1 / p (far beyond int64) are clipped to the population, not wrapped."""
+    rng = np.random.default_rng(2)
+    for population in (1, 10, 10**6, 2**40):
+        pos = bernoulli_positions(population, p, rng)
+        assert pos.dtype == np.int64 and pos.size == 0
+
+
+def test_sample_distinct_small_populations_are_int64():
+    rng = np.random.default_rng(3)
+    for population, k in ((0, 0), (1, 0), (1, 1), (3, 3), (4, 2)):
+        s = sample_distinct(population, k, rng)
+        assert s.dtype == np.int64 and s.shape == (k,)
+        assert len(set(s.tolist())) == k and all(0 <= v < population for v in s.tolist())
