@@ -50,3 +50,44 @@ def test_sample_distinct_small_populations_are_int64():
         s = sample_distinct(population, k, rng)
         assert s.dtype == np.int64 and s.shape == (k,)
         assert len(set(s.tolist())) == k and all(0 <= v < population for v in s.tolist())
+
+
+class ExponentialStream:
+    """A random source whose ``standard_exponential`` hands out a fixed stream in order."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=np.float64)
+        self.used = 0
+
+    def standard_exponential(self, size):
+        out = self.values[self.used:self.used + size].copy()
+        assert out.size == size, "stream exhausted"
+        self.used += size
+        return out
+
+
+def replay_gaps(values, population, p):
+    """The documented walk: success k at sum of the first k gaps 1 + floor(E / -log1p(-p)), - 1."""
+    inv = -1.0 / math.log1p(-p)
+    pos, last = [], -1
+    for e in values:
+        last += 1 + math.floor(e * inv)
+        if last >= population:
+            return pos
+        pos.append(last)
+    raise AssertionError("stream exhausted")
+
+
+@pytest.mark.parametrize("population,p,scale", [(1000, 0.01, 1e-3), (5000, 0.3, 0.5),
+                                                (300, 0.001, 0.0), (10**5, 1e-4, 1.0)])
+def test_gap_walk_replays_the_exponential_stream(population, p, scale):
+    """Positions are the running sums of the geometric gaps of the exponential stream, in
+    order, whatever the chunking; streams scaled down (many more successes than p implies)
+    make the result outgrow its first allocation (mean + 6 sd + 16)."""
+    values = np.random.default_rng(4).standard_exponential(4 * population + 100) * scale
+    expect = replay_gaps(values, population, p)
+    got = bernoulli_positions(population, p, ExponentialStream(values))
+    assert got.dtype == np.int64
+    assert got.tolist() == expect
+    if scale < 0.01:
+        assert len(expect) > 0.9 * population  # far above the first allocation
