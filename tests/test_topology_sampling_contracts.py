@@ -7,6 +7,7 @@ rate so small that a success has probability below 1e-20). They kill mutants of
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -91,3 +92,41 @@ def test_gap_walk_replays_the_exponential_stream(population, p, scale):
     assert got.tolist() == expect
     if scale < 0.01:
         assert len(expect) > 0.9 * population  # far above the first allocation
+
+
+def test_check_rng_message_names_the_owner_and_the_fix():
+    from sparsemlp.topology.sampling import check_rng
+
+    assert check_rng(np.random.default_rng(0), "f") is False
+    assert check_rng(np.random.RandomState(0), "f") is True
+    msg = ("The 'rng' parameter of my_function must be a numpy.random.Generator (e.g. "
+           "np.random.default_rng(0)) or, in reference mode, a numpy.random.RandomState. Got "
+           "int instead.")
+    with pytest.raises(TypeError, match="^" + re.escape(msg) + "$"):
+        check_rng(42, "my_function")
+    with pytest.raises(TypeError, match=r"Got SeedSequence instead\.$"):
+        check_rng(np.random.SeedSequence(0), "my_function")
+
+
+def first_distinct(stream, k):
+    seen = []
+    for v in stream.tolist():
+        if v not in seen:
+            seen.append(v)
+            if len(seen) == k:
+                return sorted(seen)
+    raise AssertionError("stream too short")
+
+
+@pytest.mark.parametrize("mk,draw", [
+    (np.random.default_rng, lambda r, pop, n: r.integers(0, pop, size=n, dtype=np.int64)),
+    (np.random.RandomState, lambda r, pop, n: r.randint(0, pop, size=n, dtype=np.int64)),
+])
+@pytest.mark.parametrize("population,k", [(1000, 400), (50, 24), (10**12, 1000), (7, 3)])
+def test_small_k_takes_the_first_k_distinct_values_of_the_stream(mk, draw, population, k):
+    """Below 1024 elements (and 2k < population): the first k distinct values of one stream
+    of uniform draws, sorted (redrawing the shortfall continues the same stream)."""
+    for seed in range(3):
+        got = sample_distinct(population, k, mk(seed))
+        expect = first_distinct(draw(mk(seed), population, 50 * k), k)
+        assert got.dtype == np.int64 and got.tolist() == expect
