@@ -152,6 +152,8 @@ PARAM_ERRORS = [
      "input twice, which the original silently collapsed into a missing connection (Dey et "
      "al., IEEE JETCAS 9(2):332-345 (2019)). Got fan_out=8 for the 60x12 layer. Use one of 1, "
      "2, 3, 4, 6, 12, or regular(), which has no memory-bank constraint."),
+    (lambda: clash_free(8, 4, 0, 2, rng=rng0()), ValueError,
+     f"The 'fan_out' parameter of clash_free {RANGE_INT} [1, 4]. Got 0 instead."),
     (lambda: clash_free(8, 4, 2, 2, index_dtype=np.int16, rng=rng0()), ValueError,
      "The 'index_dtype' parameter of clash_free must be int32 or int64. Got int16 instead."),
     (lambda: clash_free(8, 4, 2, 2, normal_std=0.0, rng=rng0()), ValueError,
@@ -268,6 +270,13 @@ def test_balance_z_lists_at_most_twelve_feasible_counts():
     msg = str(exc.value)
     assert "Feasible cycle counts for this net: " + ", ".join(map(str, ok[:12])) + " ..." in msg
     assert f"{ok[11]}, {ok[12]}" not in msg
+    # exactly 12 feasible counts (the divisors of 60) are all listed, 13 (of 4096) are cut
+    with pytest.raises(ValueError, match=r"Feasible cycle counts for this net: 1, 2, 3, 4, 5, "
+                                         r"6, 10, 12, 15, 20, 30, 60\.$"):
+        balance_z([60, 1], [1], 7)
+    with pytest.raises(ValueError, match=r"Feasible cycle counts for this net: 1, 2, 4, 8, 16, "
+                                         r"32, 64, 128, 256, 512, 1024, 2048 \.\.\.\.$"):
+        balance_z([4096, 1], [1], 3)
 
 
 # -- values and dtypes reach every generator
@@ -349,6 +358,8 @@ def test_clash_free_address_patterns_and_bank_order(kind, dither, mk):
             assert (inp == inp[0]).all()
         elif dither:  # a bank order per sweep
             assert len({tuple(bank[sw, 0].tolist()) for sw in range(fo)}) > 1
+    if kind == 2:
+        assert starts == set(range(depth))  # every start address drawn (96 draws of 10)
     if kind == 1:
         assert len(perms) > 20  # independent permutations, not counters
         assert any(p != tuple((p[0] + c) % depth for c in range(depth)) for p in perms)
@@ -372,6 +383,12 @@ def test_clash_free_kind2_redraws_per_sweep_and_kind1_is_uniform():
             np.add.at(counts, (np.arange(n_in // z)[:, None], np.arange(z)[None, :], addr[sw]), 1)
     expect = 300 * fo / (n_in // z)
     assert np.abs(counts - expect).max() < 6 * math.sqrt(expect)
+
+
+def test_clash_free_default_kind_is_1():
+    assert clash_free(8, 4, 2, 2, rng=rng0())[1].kind == 1
+    assert predefined_layers([8, 4], topology="clash-free", fan_out=[2], z=[2],
+                             rng=rng0())[1][0].kind == 1
 
 
 def test_clash_free_with_one_sweep_and_full_fan_out():
