@@ -552,7 +552,8 @@ def test_schedule_depth_and_empty_layer():
                             "clash_free": True, "n_clashing_cycles": 0}
     E = sp.csr_array((6, 3), dtype=np.float32)
     e = ClashFreeSchedule(np.zeros(0, np.int64), 3)
-    assert e.clashes(E).tolist() == [] and e.is_clash_free(E) and e.n_cycles == 0
+    assert e.clashes(E).dtype == np.int64 and e.clashes(E).tolist() == []
+    assert e.is_clash_free(E) and e.n_cycles == 0
     assert e.summary(E)["depth"] == 2
 
 
