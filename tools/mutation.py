@@ -19,6 +19,8 @@ Usage (from the repository root, after ``pip install mutmut``)::
                                             # with the module's current selection in MODULES)
     python tools/mutation.py estimators/rbm --only '*_check_params*' '*fit*'
                                             # a module in chunks: these functions' mutants
+    SPARSEMLP_MUTATION_TIMEOUT=5 python tools/mutation.py topology/sampling
+                                            # a timeout after 5 x the tests' time (mutmut: 15)
 
 Surviving mutants that cannot change behaviour are listed, each with its reason, in
 ``tests/mutation_equivalents.md``; the score is killed / (total - equivalent), where
@@ -61,12 +63,19 @@ MODULES = {
     "sparsemlp/_kernels/_reference.py": ["tests/test_kernels.py", "tests/test_kernel_edges.py",
                                          "tests/test_layers.py",
                                          "tests/test_models.py", "tests/test_evolution.py"],
-    "sparsemlp/topology/laws.py": ["tests/test_topology.py"],
-    "sparsemlp/topology/sampling.py": ["tests/test_topology.py", "tests/test_evolution.py"],
-    "sparsemlp/topology/nets.py": ["tests/test_topology.py", "tests/test_predefined.py"],
-    "sparsemlp/topology/predefined.py": ["tests/test_predefined.py"],
-    "sparsemlp/topology/hardware.py": ["tests/test_predefined.py"],
-    "sparsemlp/topology/schedule.py": ["tests/test_predefined.py"],
+    "sparsemlp/topology/laws.py": ["tests/test_topology.py",
+                                   "tests/test_topology_laws_contracts.py"],
+    "sparsemlp/topology/sampling.py": ["tests/test_topology.py", "tests/test_evolution.py",
+                                       "tests/test_topology_sampling_contracts.py"],
+    # the pre-defined topologies: test_rewiring.py and the training tests only use them
+    "sparsemlp/topology/nets.py": ["tests/test_predefined.py",
+                                   "tests/test_predefined_contracts.py"],
+    "sparsemlp/topology/predefined.py": ["tests/test_predefined.py",
+                                         "tests/test_predefined_contracts.py"],
+    "sparsemlp/topology/hardware.py": ["tests/test_predefined.py",
+                                       "tests/test_predefined_contracts.py"],
+    "sparsemlp/topology/schedule.py": ["tests/test_predefined.py",
+                                       "tests/test_predefined_contracts.py"],
     "sparsemlp/training/checkpoint.py": ["tests/test_checkpoint.py",
                                          "tests/test_checkpoint_integrity.py",
                                          "tests/test_run_lifecycle.py",
@@ -113,7 +122,11 @@ def mutmut_table(module, tests):
             'source_paths = ["sparsemlp"]\n'
             f"only_mutate = {q([module])}\n"
             f"pytest_add_cli_args = {q(PYTEST_ARGS)}\n"
-            f"pytest_add_cli_args_test_selection = {q(tests)}\n")
+            f"pytest_add_cli_args_test_selection = {q(tests)}\n"
+            # mutmut waits 15 x the tests' time before calling a mutant a timeout; a module
+            # with many endless-loop mutants runs far faster with e.g. 5
+            + (f"timeout_multiplier = {float(os.environ['SPARSEMLP_MUTATION_TIMEOUT'])}\n"
+               if os.environ.get("SPARSEMLP_MUTATION_TIMEOUT") else ""))
 
 
 def prepare(module):
