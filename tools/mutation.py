@@ -102,6 +102,13 @@ MODULES = {
                                     "tests/test_rbm_estimator.py", "-k",
                                     "not test_sklearn_compatible and not test_example"],
 }
+MODULES.update({
+    "sparsemlp/evolution/gradient.py": ["tests/test_gradient_regrowth.py"],
+    "sparsemlp/evolution/rewiring.py": ["tests/test_rewiring.py", "tests/test_evolution.py"],
+    "sparsemlp/data/augment.py": ["tests/test_augment.py"],
+    "sparsemlp/data/cifar.py": ["tests/test_cifar.py"],
+    "sparsemlp/data/download.py": ["tests/test_download.py"],
+})
 CI_MODULES = ["sparsemlp/nn/optim.py"]
 
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-q", "-x", "-m", "not slow", "--hypothesis-seed=0"]
