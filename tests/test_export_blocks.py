@@ -1,5 +1,6 @@
 """C export of the hierarchical (HODLR, HEDLR, H-matrix) and Toeplitz-like layers against the
-Python forward and a dense oracle; odd shapes and ranks, sanitizers, qemu, a run through the CLI."""
+Python forward and a dense oracle; odd shapes and ranks, sanitizers, qemu (their run through the CLI:
+test_export_approx.py::test_structured_run_through_the_cli)."""
 
 import re
 import subprocess
@@ -11,7 +12,6 @@ from test_export_build import LIBM, TARGETS, inputs_with_zeros, need
 
 from sparsemlp import SparseMLP, approx
 from sparsemlp.approx import HODLR, LowRank, ToeplitzLike
-from sparsemlp.export import __main__ as export_cli
 from sparsemlp.export import to_c
 from sparsemlp.export._build import build_harness, compile_c, run_check
 from sparsemlp.export._check import compare, python_reference
@@ -171,28 +171,3 @@ def test_no_dense_table(tmp_path):
         else:  # rank 7: 4 pairs, N = 1024
             assert literals == 2 * 2 * 8 * 513 + 2 * (1024 - 4) + 300
         assert literals < 0.25 * 300 * 300
-
-
-def test_block_run_through_the_cli(tmp_path, capsys):
-    """A trained run with HODLR, Toeplitz-like and H-matrix layers: export, --check on its data."""
-    need("gcc")
-    from sparsemlp import TrainConfig, Trainer
-    from sparsemlp._rng import Streams
-
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((150, 16))
-    y = (X[:, :3].sum(axis=1) > 0).astype(np.int64) + (X[:, 3] > 0.8)
-    np.savez(tmp_path / "toy.npz", X=X, y=y)
-    cfg = TrainConfig(hidden=(20, 20, 20), epsilon=4, epochs=2, batch_size=16, lr=0.02, seed=5,
-                      dataset=str(tmp_path / "toy.npz")).resolve()
-    streams = Streams(cfg.seed)
-    model = Trainer.from_config(cfg, 16, 3, streams=streams, verbose=False).model
-    for i, kind in enumerate(["hodlr", "toeplitz_like", "hmatrix"]):
-        approx.approximate_layer(model, i, kind, share=0.5, **OPTIONS[kind])
-    run = tmp_path / "run"
-    Trainer(model, cfg, streams=streams, verbose=False, run_dir=run).fit(X, y, X, y)
-    assert export_cli.main([str(run), "--out", str(tmp_path / "c"), "--check", "50"]) == 0
-    out = capsys.readouterr().out
-    assert "argmax 50/50" in out and "OK" in out
-    text = open(tmp_path / "c" / "net.c").read()
-    assert all(k in text for k in ("hodlr, ", "toeplitz-like, ", "hmatrix, "))
