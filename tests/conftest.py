@@ -116,3 +116,20 @@ def wait_until_training(p, pause=2.0):
             break
     time.sleep(pause)
     return "".join(lines)
+
+
+def interrupt_training(args, out, signum):
+    """Run ``python -m sparsemlp.train *args --out out``, send ``signum`` once it trains and
+    wait; returns ``(returncode, stderr, latest checkpoint or None)``."""
+    import subprocess
+    import sys
+
+    from sparsemlp.training import checkpoint
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", *args, "--out", str(out)],
+                         stderr=subprocess.PIPE, text=True, env=env)
+    head = wait_until_training(p)
+    p.send_signal(signum)
+    err = head + p.communicate(timeout=120)[1]
+    return p.returncode, err, checkpoint.read_latest(out)

@@ -1,13 +1,12 @@
 """--model rbm: RBMTrainer resume and interrupt, the train / evaluate / info / plot tools."""
 
 import json
-import os
 import re
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import InterruptAfter, StopAt, assert_same, shared_data, wait_until_training
+from conftest import InterruptAfter, StopAt, assert_same, interrupt_training, shared_data
 
 from sparsemlp import TrainConfig, Trainer
 from sparsemlp._rng import Streams
@@ -270,20 +269,12 @@ def test_plot_image_layout():
 
 def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
     import signal
-    import subprocess
-    import sys
 
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", "--model", "rbm", "--hidden",
-                          "3000", "--epochs", "500", "--batch-size", "2", "--pll", "stochastic",
-                          "--ais-every", "0", "--out", str(out)],
-                         stderr=subprocess.PIPE, text=True, env=env)
-    head = wait_until_training(p)
-    p.send_signal(signal.SIGINT)
-    err = head + p.communicate(timeout=120)[1]
-    assert p.returncode == 130, err
-    latest = checkpoint.read_latest(out)
+    code, err, latest = interrupt_training(
+        ["--model", "rbm", "--hidden", "3000", "--epochs", "500", "--batch-size", "2",
+         "--pll", "stochastic", "--ais-every", "0"], out, signal.SIGINT)
+    assert code == 130, err
     # training takes most of an epoch (cheap evaluation), so the signal usually lands between
     # two batches ("-step-"); on a loaded machine it may land in the epoch's evaluation, which
     # then ends and saves "epoch-NNNN": both are the checkpoint of the last completed step

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import assert_same, wait_until_training
+from conftest import assert_same, interrupt_training
 
 from sparsemlp import TrainConfig, Trainer
 from sparsemlp.cli.train import main
@@ -76,16 +76,11 @@ def test_run_without_a_checkpoint_restarts(tmp_path, how, capsys):
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", "--hidden", "2000", "2000",
-                          "--epochs", "500", "--batch-size", "2", "--lr", "0.01", "--threads", "1",
-                          "--out", str(out)], stderr=subprocess.PIPE, text=True, env=env)
-    head = wait_until_training(p)
-    p.send_signal(signal.SIGTERM)
-    err = head + p.communicate(timeout=120)[1]
-    assert p.returncode == 143, err
+    code, err, latest = interrupt_training(
+        ["--hidden", "2000", "2000", "--epochs", "500", "--batch-size", "2", "--lr", "0.01",
+         "--threads", "1"], out, signal.SIGTERM)
+    assert code == 143, err
     assert "terminated (SIGTERM)" in err and "SIGTERM received" in err
-    latest = checkpoint.read_latest(out)
     assert latest is not None
     tr = Trainer.from_checkpoint(out, verbose=False)
     assert tr.step > 0

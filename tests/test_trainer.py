@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import InterruptAfter, StopAt, assert_same, wait_until_training
+from conftest import InterruptAfter, StopAt, assert_same, interrupt_training
 
 from sparsemlp import TrainConfig, Trainer
 from sparsemlp._rng import Streams
@@ -296,26 +296,18 @@ def test_importance_pruning_shrinks_hidden_layers(digits):
 
 def test_ctrl_c_in_subprocess_checkpoints_and_exits_130(tmp_path):
     import signal
-    import subprocess
-    import sys
 
     # A signal that lands in the epoch-end work (evaluation, evolution, the epoch checkpoint)
     # rightly leaves the epoch checkpoint instead of a mid-epoch one (about 1 in 15 here, with
     # ~1 s epochs and ~0.06 s of epoch-end work): every run must exit 130 with a checkpoint that
     # resumes, and one of a few runs must have stopped mid-epoch.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     names = []
     for attempt in range(4):
         out = tmp_path / f"run{attempt}"
-        p = subprocess.Popen([sys.executable, "-m", "sparsemlp.train", "--hidden", "2000", "2000",
-                              "--epochs", "500", "--batch-size", "2", "--lr", "0.01",
-                              "--out", str(out)],
-                             stderr=subprocess.PIPE, text=True, env=env)
-        head = wait_until_training(p)
-        p.send_signal(signal.SIGINT)
-        err = head + p.communicate(timeout=120)[1]
-        assert p.returncode == 130, err
-        latest = checkpoint.read_latest(out)
+        code, err, latest = interrupt_training(
+            ["--hidden", "2000", "2000", "--epochs", "500", "--batch-size", "2", "--lr", "0.01"],
+            out, signal.SIGINT)
+        assert code == 130, err
         assert latest is not None, err
         names.append(os.path.basename(latest))
         tr = Trainer.from_checkpoint(out, verbose=False)
