@@ -196,3 +196,54 @@ def test_existing_output_is_refused(run, sss_run, capsys):
                         str(sss_run)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(sss_run) in err[0]
+
+
+def _dead_source(path):
+    """A PyTorch-layout .npz MLP whose second layer fires only through its high-rank part
+    (bias -3, N(0, 9) weights): a rank-1 approximation leaves most of its units off."""
+    rng = np.random.default_rng(0)
+    np.savez(path, W_0=rng.standard_normal((32, 64)) / 128, b_0=np.zeros(32),
+             W_1=3 * rng.standard_normal((32, 32)), b_1=np.full(32, -3.0),
+             W_2=rng.standard_normal((10, 32)), b_2=np.zeros(10))
+    return np.load(path)
+
+
+def _never_positive(Z):
+    return int(np.sum(np.all(Z <= 0, axis=0)))
+
+
+def test_dead_units_are_counted_and_warned_about(tmp_path, capsys):
+    from sparsemlp.cli.evaluate import _dataset
+    from sparsemlp.training.mlp import Trainer
+
+    src = _dead_source(tmp_path / "m.npz")
+
+    def common(share):
+        return [str(tmp_path / "m.npz"), "--activations", "relu", "relu", "softmax", "--dataset",
+                "digits", "--kind", "low_rank", "--share", share, "--layers", "1", "--json"]
+
+    assert approx_main([*common("0.1"), "--out", str(tmp_path / "lr")]) == 0
+    cap = capsys.readouterr()
+    rep = json.loads(cap.out)["layers"][0]
+    # oracle: a NumPy forward on the run's test samples, the new layer read off its forward pass
+    tr = Trainer.from_checkpoint(str(tmp_path / "lr" / "final"), verbose=False)
+    X = _dataset(tr, dataset=None, data_dir=None, threads=None).X_test[:2048]
+    A = np.maximum(X @ src["W_0"].T + src["b_0"], 0)
+    before = _never_positive(A @ src["W_1"].T + src["b_1"])
+    la = tr.model.layers[1]
+    after = _never_positive(A @ probe_dense(la) + la.b)
+    assert (rep["never_active_before"], rep["never_active"]) == (before, after)
+    assert after > 16 > before  # the case the warning is for
+    assert (f"warning: layer 1: {after} of 32 units are never active on {len(X):,} test "
+            f"samples after the approximation ({before} before)") in cap.err
+    assert "--bias-correct 2048" in cap.err
+    # with bias correction the advice changes; a healthy approximation has no warning
+    assert approx_main([*common("0.1"), "--bias-correct", "500", "--out", str(tmp_path / "bc")]) == 0
+    cap = capsys.readouterr()
+    rep = json.loads(cap.out)["layers"][0]
+    if rep["never_active"] > 16:
+        assert "a larger --share or another --kind" in cap.err
+    else:
+        assert "warning" not in cap.err
+    assert approx_main([*common("0.9"), "--out", str(tmp_path / "ok")]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -3,9 +3,10 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sparsemlp import SparseMLP, approx
-from sparsemlp.nn.inference import inference_scale, layer_input, layer_output
+from sparsemlp.nn.inference import inference_scale, layer_input, layer_output, never_active
 
 
 def _model(dropout_kind, dtype):
@@ -42,3 +43,22 @@ def test_layer_inputs_follow_a_dense_forward_through_structured_layers(dropout_k
     out = m.predict_raw(X.astype(dtype))
     np.testing.assert_allclose(out, m.activations[-1].forward(
         layer_output(m, 2, layer_input(m, 2, X)).T.astype(dtype)).T, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_never_active_counts_units_never_positive_on_the_samples(dtype):
+    m = _model("inverted", dtype)
+    rng = np.random.default_rng(6)
+    m.layers[2].b[:] = [-50.0, 50.0, 0.0, -50.0]  # units 0 and 3 of the last layer always off
+    W0 = m.layers[0].W
+    W0.data[W0.indices == 0] = 0.0  # unit 0 of layer 0: z = 0 exactly, never positive
+    m.layers[0].b[0] = 0.0
+    X = rng.uniform(-1, 1, (40, 12))
+    A = X
+    for i, la in enumerate(m.layers):
+        Z = A @ _dense(la) + la.b
+        expect = int(np.sum(np.all(Z <= 0, axis=0)))
+        assert never_active(m, i, X) == expect
+        assert never_active(m, i, sp.csr_array(X)) == expect  # sparse inputs too
+        A = np.maximum(Z, 0)
+    assert never_active(m, 2, X) >= 2 and never_active(m, 0, X) >= 1

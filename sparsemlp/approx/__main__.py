@@ -17,6 +17,7 @@ from ..cli.posthoc import (
     print_accuracy_and_next,
     write_run,
 )
+from ..nn.inference import never_active
 from ..training.config import ConfigError
 from ..training.modelrun import write_degrees
 from ..training.rundir import plan_new_run
@@ -177,7 +178,13 @@ def _run(args):
         rows = np.random.default_rng(0).choice(n, min(args.bias_correct, n), replace=False)
         calib = ds.X_train[np.sort(rows)]
     model = src.model  # changed in place
+    probe = None if ds is None else ds.X_test[:_PROBE_SAMPLES]
+    dead = {i: never_active(model, i, probe) for i in _relu_hidden(model, layers, probe)}
     report = _approximate(model, layers, args, options, calib)
+    for r in report:
+        if r["layer"] in dead:
+            r["never_active_before"] = dead[r["layer"]]
+            r["never_active"] = never_active(model, r["layer"], probe)
     after = write_run(out, model, args, src, ds, run_cfg, tool="approx",
                       seconds=sum(r["seconds"] for r in report), entry={"approximated": report},
                       info={"approximated_from": os.path.abspath(args.source)})
@@ -187,8 +194,37 @@ def _run(args):
     return 0
 
 
+_PROBE_SAMPLES = 2048  # test samples on which the approximated layers' dead units are counted
+
+
+def _relu_hidden(model, layers, probe):
+    """The approximated hidden layers behind a ReLU (where a unit can die), given data."""
+    n = len(model.layers)
+    return [] if probe is None else [i for i in layers if i < n - 1
+                                     and model.activations[i].name == "relu"]
+
+
+def _dead_warnings(report, n_probe, bias_correct):
+    """One warning per layer whose units mostly never fire after the approximation."""
+    lines = []
+    for r in report:
+        if "never_active" not in r:
+            continue
+        units, was, now = r["shape"][1], r["never_active_before"], r["never_active"]
+        if now > was and now > units // 2:
+            fix = ("a larger --share or another --kind" if bias_correct else
+                   "--bias-correct 2048 (keeps each unit's mean pre-activation)")
+            lines.append(f"warning: layer {r['layer']}: {now} of {units} units are never active "
+                         f"on {n_probe:,} test samples after the approximation ({was} before); "
+                         f"no gradient reaches them in fine-tuning. Try {fix}.")
+    return lines
+
+
 def _print(args, src, report, before, after, ds, out):
     acc = (None, None) if before is None else (before["accuracy"], after["accuracy"])
+    n_probe = 0 if ds is None else min(_PROBE_SAMPLES, len(ds.y_test))
+    for line in _dead_warnings(report, n_probe, args.bias_correct):
+        print(line, file=sys.stderr)
     if args.json:
         print(json.dumps({"out": out, "source": src.name, "source_kind": src.kind,
                           "layers": report, "accuracy_before": acc[0],

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["inference_scale", "layer_output", "next_input", "layer_input"]
+__all__ = ["inference_scale", "layer_output", "next_input", "layer_input", "never_active"]
 
 
 def inference_scale(model, i):
@@ -114,3 +114,28 @@ def layer_input(model, i, X):
     for k in range(i):
         A = next_input(model, k, A)
     return A
+
+
+def never_active(model, i, X):
+    """Units of layer ``i`` whose pre-activation is never positive on model inputs ``X``.
+
+    Behind a ReLU such a unit outputs 0 on all these samples and passes no gradient back,
+    so training on data like ``X`` cannot bring it back (a "dead" unit).
+
+    Parameters
+    ----------
+    model : SparseMLP
+        The model.
+    i : int
+        Layer index.
+    X : ndarray of shape (n, n_features)
+        Model inputs (scaled as the model takes them); memory O(n * widest layer).
+
+    Returns
+    -------
+    int
+        The number of units of layer ``i`` with ``z <= 0`` (or NaN) on every sample.
+    """
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    Z = layer_output(model, i, layer_input(model, i, X))
+    return int(np.count_nonzero(~(Z > 0).any(axis=0)))
