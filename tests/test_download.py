@@ -13,6 +13,7 @@ import urllib.request
 import numpy as np
 import pytest
 from test_data import IDX_FILES, tiny_idx_set
+from tqdm import tqdm
 
 from sparsemlp.data import download, load
 from sparsemlp.data.download import DataError, cache_dir, fashion_mnist_dir, fetch
@@ -76,6 +77,14 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEMLP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(download, "FASHION_DIRS", ())
     return tmp_path / "cache" / "fashion-mnist"
+
+
+@pytest.fixture(autouse=True)
+def _tqdm_lock(monkeypatch):
+    """A process-local lock for the progress bars. tqdm's default lock holds a semaphore that
+    forked processes share, and a bar that fails while drawing (a mutant) never releases it:
+    every later fork of mutation testing would then hang instead of failing."""
+    monkeypatch.setattr(tqdm, "_lock", threading.RLock(), raising=False)
 
 
 def _md5s(root):
