@@ -1,13 +1,16 @@
 """Image augmentation: a per-sample np.pad oracle, determinism, thread count, the trainer hook."""
 
+import re
+
 import numpy as np
 import pytest
 from conftest import StopAt, assert_same
 
 from sparsemlp import TrainConfig, Trainer
 from sparsemlp._rng import Streams
+from sparsemlp.cli.train import _parser
 from sparsemlp.data import load as load_data
-from sparsemlp.data.augment import augment
+from sparsemlp.data.augment import augment, image_shape
 from sparsemlp.training import datasets
 from sparsemlp.training.config import ConfigError
 
@@ -81,6 +84,53 @@ def test_errors():
     with pytest.raises(ConfigError, match="for the MLP"):
         TrainConfig(model="rbm", hidden=(20,), augment_shift=1).resolve()
 
+
+
+def test_shift_must_be_a_non_negative_int():
+    """The project's one message format (name, owner, kind, range); 1.5 or 2.0 is no shift."""
+    head = r"^The 'shift' parameter of augment must be an int in the range \[0, inf\)\. Got "
+    x = np.zeros((64, 2))
+    for bad in (1.5, 2.0, True):
+        with pytest.raises(TypeError, match=head + re.escape(repr(bad))):
+            augment(x, (1, 8, 8), np.random.default_rng(0), shift=bad)
+    with pytest.raises(ValueError, match=head + "-1 instead"):
+        augment(x, (1, 8, 8), np.random.default_rng(0), shift=-1)
+
+
+def test_image_shape_error_names_the_sets_and_working_flags():
+    assert image_shape("cifar10") == (3, 32, 32) and image_shape("digits") == (1, 8, 8)
+    with pytest.raises(ValueError) as e:
+        image_shape("synthetic")
+    msg = str(e.value)
+    assert "dataset 'synthetic' has no known image shape. Use one of digits, mnist, " \
+           "fashion-mnist, cifar10, or turn augmentation off (" in msg and "\n" not in msg
+    flags = re.fullmatch(r".*\((--[a-z-]+ 0) (--[a-z-]+)\)\.", msg)
+    assert flags, msg
+    # the fix it names: the train CLI's flags, parsed by its own parser, switch augmentation off
+    args = _parser().parse_args([*flags[1].split(), flags[2]])
+    assert (args.augment_shift, args.augment_flip) == (0, False)
+
+
+class _Uniforms:
+    """A generator whose ``random`` returns chosen numbers (the flips' draws)."""
+
+    def __init__(self, u):
+        self.u = np.asarray(u, dtype=np.float64)
+
+    def random(self, n):
+        assert n == self.u.size
+        return self.u
+
+    def integers(self, *args):
+        raise AssertionError("shift=0 draws no shifts")
+
+
+def test_flip_exactly_when_the_uniform_is_below_one_half():
+    # flip iff u < 1/2: exactly half of the 2**53 values random() returns in [0, 1)
+    u = [0.0, 0.5 - 2.0 ** -53, 0.5, 1.0 - 2.0 ** -53]
+    xt = np.array([[1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]])  # 1x1x2 images [1, 2]
+    out = augment(xt, (1, 1, 2), _Uniforms(u), flip=True)
+    np.testing.assert_array_equal(out, [[2.0, 2.0, 1.0, 1.0], [1.0, 1.0, 2.0, 2.0]])
 
 @pytest.fixture(scope="module")
 def digits():

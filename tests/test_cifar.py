@@ -1,5 +1,7 @@
 """CIFAR-10 binary reader and search order, on small files in the official format written here."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,15 @@ def test_reader_matches_the_written_images(tmp_path):
     assert X[2, 1024 + 5 * 32 + 7] == imgs[2, 5, 7, 1]
 
 
+
+def test_reader_labels_are_int64_and_unreadable_files_name_the_fix(tmp_path):
+    d, _ = make_dir(tmp_path)
+    assert read_cifar_bin(d / "test_batch.bin")[1].dtype == np.int64  # the documented dtype
+    for bad in (tmp_path / "missing.bin", d):  # no such file; a folder
+        with pytest.raises(DataError, match=rf"^{re.escape(str(bad))} cannot be read \(.+\)\. "
+                                            r"Check the file or replace it\.$"):
+            read_cifar_bin(bad)
+
 def test_load_concatenates_batches_in_order(tmp_path):
     d, truth = make_dir(tmp_path)
     Xtr, ytr, Xte, yte = load_cifar10_dir(d)
@@ -80,6 +91,28 @@ def test_missing_folder_error_names_the_fix(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="no folder with data_batch_1.bin.*--data-dir"):
         load("cifar10", data_dir=str(tmp_path), rng=np.random.default_rng(0))
 
+
+
+def test_missing_folder_error_lists_the_files_and_the_folders_searched(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SPARSEMLP_CACHE", str(cache))
+    monkeypatch.delenv("SPARSEMLP_CIFAR10", raising=False)
+    given = tmp_path / "given"
+    files = ("data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, "
+             "data_batch_5.bin, test_batch.bin")
+    searched = f"{given}, {given}/cifar-10-batches-bin, {cache}, {cache}/cifar-10-batches-bin"
+    with pytest.raises(DataError) as e:
+        cifar10_dir(given)
+    assert str(e.value).startswith(f"cifar10: no folder with {files} (searched {searched}). "
+                                   "Download cifar-10-binary.tar.gz from https://")
+
+
+def test_a_missing_batch_is_named(tmp_path):
+    d, _ = make_dir(tmp_path)
+    (d / "data_batch_4.bin").unlink()
+    with pytest.raises(DataError, match=rf"^cifar10: {re.escape(str(d / 'data_batch_4.bin'))} is "
+                                        r"missing\. Download cifar-10-binary\.tar\.gz from "):
+        load_cifar10_dir(d)
 
 @pytest.mark.parametrize("damage,match", [
     (lambda p: p.write_bytes(p.read_bytes()[:-10]), "whole number"),

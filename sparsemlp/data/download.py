@@ -80,9 +80,10 @@ def _remove(path):
 def fetch(url, dest, *, md5, progress=True, timeout=TIMEOUT, hint=None):
     """Download ``url`` to ``dest``, verifying its MD5 before the file appears.
 
-    The bytes go to a temporary file in ``dest``'s folder; only when the checksum
-    matches is it renamed to ``dest`` (``os.replace``, atomic). On any failure,
-    including Ctrl-C, the temporary file is deleted, so nothing partial is left.
+    The bytes go to a hidden temporary file ``.<name>.<random>.part`` in ``dest``'s
+    folder; only when the checksum matches is it renamed to ``dest`` (``os.replace``,
+    atomic). On any failure, including Ctrl-C, the temporary file is deleted, so nothing
+    partial is left.
 
     Parameters
     ----------
@@ -93,7 +94,7 @@ def fetch(url, dest, *, md5, progress=True, timeout=TIMEOUT, hint=None):
     md5 : str
         Expected MD5 hex digest of the downloaded bytes.
     progress : bool, default=True
-        Show a tqdm progress bar on stderr.
+        Show a tqdm progress bar on stderr while downloading (removed when done).
     timeout : float, default=30.0
         Seconds to wait for the connection and for each read.
     hint : str, optional
