@@ -68,15 +68,17 @@ def test_scores_are_computed_in_the_layers_dtype(layer_dtype, want_free, side):
 
 @pytest.mark.parametrize("block", [None, 2])
 def test_scores_keep_the_signals_dtype(block):
-    """float32 signals give float32 scores, for k = 0 too, and for a last block narrower than
-    the others (17 columns in blocks of 2); the scores are the dense |xt @ dyt.T| (oracle)."""
+    """float32 signals give float32 scores, for k = 0 too, and with candidates from a last
+    block narrower than the others (17 columns in blocks of 2); the scores are the dense
+    |xt @ dyt.T| (oracle)."""
     rng = np.random.default_rng(1)
     layer = _layer(30, 17, seed=1)
     W = layer.W
     xt = rng.standard_normal((30, 3)).astype(np.float32)
     dyt = rng.standard_normal((17, 3)).astype(np.float32)
     ks = _kernels.get("numpy")
-    for k in (0, 5):
+    n_free = 30 * 17 - W.nnz  # every position a candidate: the last block's too
+    for k in (0, 5, n_free):
         keys, sc = gradient_topk(ks, W.indptr, W.indices, 17, xt, dyt, k, block=block)
         assert sc.dtype == np.float32 and keys.dtype == np.int64 and keys.shape == (k,)
         dense = np.abs(xt.astype(np.float64) @ dyt.astype(np.float64).T).ravel()
