@@ -31,6 +31,23 @@ def test_two_connections_swap_once_per_round(kw, flipped):
     assert rows.tolist() == ([1, 0] if flipped else [0, 1])
 
 
+@pytest.mark.parametrize("kw,flipped", [
+    (dict(swaps=1.0), False),  # min(ceil(20 * 1), 21) = 20 rounds
+    (dict(), False),  # swaps=3: min(60, 63) = 60 rounds
+    (dict(swaps=1.0, max_rounds=21), True),  # 21 rounds
+])
+def test_default_round_cap_is_20_rounds_per_swap(kw, flipped):
+    """42 connections on the diagonal of a 42 x 42 layer; only the first two share a group,
+    so the pilot accepts a = 1 swap and ceil(swaps * 42 / 2 / 1) = 21 * swaps rounds are
+    wanted, more than the default cap ceil(20 * swaps); each round flips the first two rows
+    (hand computation). Without the groups, the pilot would accept 21 swaps (one round)."""
+    rows = np.arange(42, dtype=np.int64)
+    groups = np.r_[0, 0, np.arange(1, 41)]
+    swap_rows(rows, np.arange(42, dtype=np.int64), 42, rng=np.random.default_rng(0),
+              groups=groups, **kw)
+    assert rows.tolist() == ([1, 0] if flipped else [0, 1]) + list(range(2, 42))
+
+
 @pytest.mark.parametrize("rows,swaps", [([0, 1, 2], 0.0), ([0, 1], 0.0), ([2], 3.0), ([], 3.0)])
 def test_nothing_to_swap_draws_nothing(rows, swaps):
     rows = np.array(rows, np.int64)
