@@ -48,6 +48,35 @@ def test_default_round_cap_is_20_rounds_per_swap(kw, flipped):
     assert rows.tolist() == ([1, 0] if flipped else [0, 1]) + list(range(2, 42))
 
 
+class _CountingRng:
+    """A Generator that counts the rounds: swap_rows draws one permutation per round."""
+
+    def __init__(self, seed):
+        self._g, self.calls = np.random.default_rng(seed), 0
+
+    def permutation(self, k):
+        self.calls += 1
+        return self._g.permutation(k)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("groups,a", [([0, 0, 0, 1, 1, 1, 1], 3), ([2, 2, 2, 2, 0, 0, 0], 3),
+                                      ([0, 1, 0, 1, 0, 1, 0], 3), ([0, 1, 2, 3, 4, 5, 6], 0),
+                                      (None, 3)])
+def test_pilot_pairs_each_group_completely(seed, groups, a):
+    """Seven connections on the diagonal of a 7 x 7 layer: every swap is valid and no two
+    pairs interact, so a round accepts floor(size / 2) swaps per group (a pairing within
+    each group, hand computation): the pilot's a = 3 (0 for singletons, taken as 1) sets
+    ceil(3 * 7 / 2 / a) rounds, one permutation each after the pilot's."""
+    rng = _CountingRng(seed)
+    rows = np.arange(7, dtype=np.int64)
+    swap_rows(rows, np.arange(7, dtype=np.int64), 7, rng=rng, swaps=3.0,
+              groups=None if groups is None else np.array(groups))
+    assert rng.calls == 1 + math.ceil(3 * 7 / 2 / max(a, 1))
+    if groups is not None:
+        np.testing.assert_array_equal(np.array(groups)[rows], groups)  # rows keep their group
+
+
 @pytest.mark.parametrize("rows,swaps", [([0, 1, 2], 0.0), ([0, 1], 0.0), ([2], 3.0), ([], 3.0)])
 def test_nothing_to_swap_draws_nothing(rows, swaps):
     rows = np.array(rows, np.int64)
