@@ -48,6 +48,20 @@ def test_default_round_cap_is_20_rounds_per_swap(kw, flipped):
     assert rows.tolist() == ([1, 0] if flipped else [0, 1]) + list(range(2, 42))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_pairs_sharing_a_cell_sit_out(seed):
+    """Groups force the pairs A = (0, 0), (1, 1) and B = (1, 2), (2, 0): both would move a
+    connection onto the free cell (1, 0), so they share a cell of their grids and neither
+    may swap, in any round (the documented rule; each alone would swap). Hand-built."""
+    rows = np.array([0, 1, 1, 2], np.int64)
+    swap_rows(rows, np.array([0, 1, 2, 0], np.int64), 3, rng=np.random.default_rng(seed),
+              groups=np.array([0, 0, 1, 1]))
+    assert rows.tolist() == [0, 1, 1, 2]
+    rows = np.array([1, 2], np.int64)  # B alone: 3 rounds, each flips it
+    swap_rows(rows, np.array([2, 0], np.int64), 3, rng=np.random.default_rng(seed))
+    assert rows.tolist() == [2, 1]
+
+
 class _CountingRng:
     """A Generator that counts the rounds: swap_rows draws one permutation per round."""
 
