@@ -103,8 +103,10 @@ MODULES = {
                                     "not test_sklearn_compatible and not test_example"],
 }
 MODULES.update({
-    "sparsemlp/evolution/gradient.py": ["tests/test_gradient_regrowth.py"],
-    "sparsemlp/evolution/rewiring.py": ["tests/test_rewiring.py", "tests/test_evolution.py"],
+    "sparsemlp/evolution/gradient.py": ["tests/test_gradient_regrowth.py",
+                                        "tests/test_gradient_contracts.py"],
+    "sparsemlp/evolution/rewiring.py": ["tests/test_rewiring.py", "tests/test_evolution.py",
+                                        "tests/test_rewiring_contracts.py"],
     "sparsemlp/data/augment.py": ["tests/test_augment.py"],
     "sparsemlp/data/cifar.py": ["tests/test_cifar.py"],
     "sparsemlp/data/download.py": ["tests/test_download.py"],

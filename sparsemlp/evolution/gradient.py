@@ -136,8 +136,9 @@ def gradient_topk(kernels, indptr_k, ind_k, n_out, xt, dyt, k, *, block=None,
     batch). Columns are scored ``block`` at a time by one dense product
     ``xt @ dyt[c0:c0 + block].T`` (BLAS, in the layer's dtype); positions of the pattern are
     set to -1; the block's candidates (scores at least the k-th best of the last merge) are
-    held until they outnumber ``k``, then merged into the running top-k by :func:`top_k`'s
-    rule (larger score, then smaller key), so each candidate costs O(1) amortised. No
+    held until there are at least ``k`` of them (or the last block is done), then merged into
+    the running top-k by :func:`top_k`'s rule (larger score, then smaller key), so each
+    candidate costs O(1) amortised. No
     ``n_in x n_out`` array is ever formed: memory is O(n_in * block + k)
     (:data:`ENTRY_BYTES` per scored position of a block, at most 24 bytes per held pair)
     plus the pattern's column index (8 bytes per connection in int32). Time

@@ -51,7 +51,8 @@ def swap_rows(rows, cols, n_out, *, rng, forbidden=None, groups=None, swaps=3.0,
     ndarray of int64
         ``rows`` (permuted within groups). The multiset of rows, every column and every
         group of each connection are unchanged, and no two connections coincide if none
-        did before.
+        did before. With fewer than two connections or ``swaps=0``, ``rows`` is returned
+        unchanged and ``rng`` is not used.
 
     Notes
     -----
@@ -182,7 +183,9 @@ def evolve_degree_preserving(layer, *, zeta, rng, init="normal", normal_std=0.1,
     row (input) and column (output) regains exactly what it lost, so a ``regular`` or
     ``clash_free`` layer stays regular. A removed connection may come back where it was, as
     in SET (always so on a fully dense layer, where no swap exists); every regrown
-    connection gets a fresh value.
+    connection gets a fresh value. The swaps draw first, then the values, one per new
+    connection in row-major order; with ``swaps=0`` or on a fully dense layer only the
+    values are drawn.
 
     With ``layer.schedule`` (a :class:`sparsemlp.topology.ClashFreeSchedule`), rows are only
     exchanged between inputs of the same bank (``row % z``) and each connection keeps its
