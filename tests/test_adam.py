@@ -125,3 +125,25 @@ def test_adam_rejects_bad_hyperparameters():
                       (dict(lr=-1.0), "'lr' parameter of Adam")]:
         with pytest.raises((ValueError, TypeError), match=match):
             Adam([np.zeros(3)], kernels="numpy", **kw)
+
+
+@pytest.mark.parametrize("decay", ["coupled", "decoupled"])
+@pytest.mark.parametrize("no_decay", [[1], (np.int64(0),)])
+def test_no_decay_parameters_follow_adam_without_weight_decay(backend, decay, no_decay):
+    """Parameters listed in ``no_decay`` (the trainer lists SReLU's) take the textbook step
+    without weight decay; the others keep it; ``make_optimizer`` passes the list on."""
+    params, seq = _problem(np.float64)
+    with_wd = textbook_adam(params, seq, lr=0.02, weight_decay=0.05, decay=decay)[-1]
+    without = textbook_adam(params, seq, lr=0.02, decay="none")[-1]
+    for make in (lambda live: Adam(live, lr=0.02, weight_decay=0.05, no_decay=no_decay,
+                                   decoupled=decay == "decoupled", kernels=backend),
+                 lambda live: make_optimizer("adam", live, lr=0.02, weight_decay=0.05,
+                                             no_decay=no_decay, decoupled=decay == "decoupled",
+                                             kernels=backend)):
+        live = [p.copy() for p in params]
+        opt = make(live)
+        for grads, div, step_lr in seq:
+            opt.step(grads, div, lr=step_lr)
+        for i, p in enumerate(live):
+            exp = without[i] if i in [int(j) for j in no_decay] else with_wd[i]
+            np.testing.assert_allclose(p, exp, **_tol(np.float64), err_msg=f"param {i}")

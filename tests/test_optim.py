@@ -248,3 +248,28 @@ def test_sgd_decreases_quadratic():
     for _ in range(100):
         opt.step([2 * w], 1.0)  # gradient of |w|^2
     assert np.abs(w).max() < 1e-6
+
+
+@pytest.mark.parametrize("decay", ["coupled", "original"])
+@pytest.mark.parametrize("no_decay", [[0], (np.int64(1),)])
+def test_no_decay_parameters_follow_sgd_without_weight_decay(backend, decay, no_decay):
+    """Parameters listed in ``no_decay`` (the trainer lists SReLU's) take the textbook step
+    without weight decay; the others keep it; ``make_optimizer`` passes the list on."""
+    rng = np.random.default_rng(9)
+    w0 = [rng.standard_normal(20), rng.standard_normal(5)]
+    seq = [([rng.standard_normal(p.shape[0]) for p in w0], 3.0, None) for _ in range(4)]
+    skip = [int(j) for j in no_decay]
+    for make in (lambda live: SGD(live, lr=0.05, momentum=0.7, weight_decay=0.1, decay=decay,
+                                  no_decay=no_decay, kernels=backend),
+                 lambda live: make_optimizer("sgd", live, lr=0.05, momentum=0.7,
+                                             weight_decay=0.1, decay=decay, no_decay=no_decay,
+                                             kernels=backend)):
+        live = [p.copy() for p in w0]
+        opt = make(live)
+        for grads, div, lr in seq:
+            opt.step(grads, div, lr=lr)
+        for i, p in enumerate(live):
+            exp = textbook_sgd(w0[i], [(g[i], d, lr) for g, d, lr in seq], lr=0.05,
+                               momentum=0.7, weight_decay=0.0 if i in skip else 0.1,
+                               decay=decay, nesterov=False)
+            np.testing.assert_allclose(p, exp, rtol=1e-12, atol=1e-14, err_msg=f"param {i}")

@@ -11,7 +11,7 @@ backends.
 Usage (from the repository root, after ``pip install mutmut``)::
 
     python tools/mutation.py                # full run of every module, then the report
-    python tools/mutation.py --ci           # the CI subset (optim.py: 3-7 min on 2 cores)
+    python tools/mutation.py --ci           # the CI subset (optim.py: 2-7 min on 2 cores)
     python tools/mutation.py evolution      # modules whose path contains "evolution"
     python tools/mutation.py --report       # score of the last runs, no new run
     python tools/mutation.py --survivors    # the diff of every surviving, unlisted mutant
