@@ -181,3 +181,21 @@ def test_divergence_advice_without_values():
     cfg = _cfg(lr=0.1, warmup_epochs=1)
     for X in (np.zeros((0, 3)), sp.csr_matrix((3, 4))):  # no samples; no stored value
         assert divergence_advice(cfg, X) == "Try to lower the learning rate (now 0.1; e.g. --lr 0.01)."
+
+
+# ---- init_from --------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, got", [
+    (dict(model="rbm"), "model='rbm', topology='set'"),
+    (dict(topology="random"), "model='mlp', topology='random'"),
+    (dict(model="rbm", topology="random"), "model='rbm', topology='random'"),
+])
+def test_init_from_is_refused_outside_an_mlp_of_its_own_topology(kw, got):
+    _refused("init_from starts an MLP from trained weights and keeps their topology: use it with "
+             "--model mlp and --topology set (SET evolves it) or static. Got " + got + ".",
+             init_from="runs/a", **kw)
+
+
+@pytest.mark.parametrize("topology", ["set", "static"])
+def test_init_from_is_taken_by_a_set_or_static_mlp(topology):
+    cfg = TrainConfig(init_from="runs/a", topology=topology).resolve()
+    assert (cfg.init_from, cfg.topology) == ("runs/a", topology)
