@@ -175,6 +175,9 @@ def test_divergence_advice_on_large_inputs(make):
     assert divergence_advice(cfg, X, _prep("minmax")) == head + scale.replace("12.5", "40")
     X = make(np.array([[10.25, 0.0]]))  # just above 10
     assert divergence_advice(cfg, X) == head + scale.replace("12.5", "10.2")
+    assert divergence_advice(cfg, X, _prep("zscore")) == head + (
+        "bound the inputs: after z-scoring they reach |x| = 10.2 (features that are almost "
+        "constant in training); --normalize minmax keeps them in [0, 1].")
 
 
 def test_divergence_advice_without_values():
