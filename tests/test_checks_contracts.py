@@ -1,4 +1,4 @@
-"""training/checks.py: the regrowth, augmentation and update-unit refusals, check_xy and divergence_advice, message by message."""
+"""training/checks.py: the augmentation, update-unit, regrowth and init_from refusals; check_xy; tips."""
 
 import re
 from types import SimpleNamespace
