@@ -1,6 +1,7 @@
 """--preset keras: the Keras SET-MLP's published settings (Mocanu et al. 2018), and a tiny run with them."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -51,10 +52,15 @@ def test_given_values_win_over_the_preset():
     assert TrainConfig(preset="keras", optimizer="adam").resolve().lr == 0.001
 
 
-@pytest.mark.parametrize("kw", [dict(mode="reference"), dict(model="rbm")])
-def test_preset_is_refused_outside_the_default_mlp(kw):
-    with pytest.raises(ConfigError, match="preset 'keras' is a setting of the MLP in mode "
-                                          "'default'.*drop --preset"):
+@pytest.mark.parametrize("kw, got", [(dict(mode="reference"), "mode='reference', model='mlp'"),
+                                     (dict(model="rbm"), "mode='default', model='rbm'"),
+                                     (dict(mode="reference", model="rbm"),
+                                      "mode='reference', model='rbm'")])
+def test_preset_is_refused_outside_the_default_mlp(kw, got):
+    # the whole message: what was given, and both fixes
+    want = (f"preset 'keras' is a setting of the MLP in mode 'default'. Got {got}; drop "
+            "--preset or use --mode default --model mlp.")
+    with pytest.raises(ConfigError, match=f"^{re.escape(want)}$"):
         TrainConfig(preset="keras", **kw).resolve()
 
 
