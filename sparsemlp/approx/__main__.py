@@ -179,29 +179,30 @@ def _run(args):
         calib = ds.X_train[np.sort(rows)]
     model = src.model  # changed in place
     probe = None if ds is None else ds.X_test[:_PROBE_SAMPLES]
-    dead = {i: never_active(model, i, probe) for i in _relu_hidden(model, layers, probe)}
+    dead = ({} if probe is None else
+            {i: never_active(model, i, probe) for i in _relu_hidden(model, layers)})
     report = _approximate(model, layers, args, options, calib)
     for r in report:
         if r["layer"] in dead:
             r["never_active_before"] = dead[r["layer"]]
             r["never_active"] = never_active(model, r["layer"], probe)
+    warnings = [] if probe is None else _dead_warnings(report, probe.shape[0], args.bias_correct)
     after = write_run(out, model, args, src, ds, run_cfg, tool="approx",
                       seconds=sum(r["seconds"] for r in report), entry={"approximated": report},
                       info={"approximated_from": os.path.abspath(args.source)})
     # the plot tool pairs initial degrees with the CSR layers (unchanged here), in order
     write_degrees(os.path.join(out, "initial_degrees.npz"), model)
-    _print(args, src, report, before, after, ds, out)
+    _print(args, src, report, before, after, ds, out, warnings)
     return 0
 
 
 _PROBE_SAMPLES = 2048  # test samples on which the approximated layers' dead units are counted
 
 
-def _relu_hidden(model, layers, probe):
-    """The approximated hidden layers behind a ReLU (where a unit can die), given data."""
+def _relu_hidden(model, layers):
+    """The approximated hidden layers behind a ReLU (where a unit can die)."""
     n = len(model.layers)
-    return [] if probe is None else [i for i in layers if i < n - 1
-                                     and model.activations[i].name == "relu"]
+    return [i for i in layers if i < n - 1 and model.activations[i].name == "relu"]
 
 
 def _dead_warnings(report, n_probe, bias_correct):
@@ -220,10 +221,9 @@ def _dead_warnings(report, n_probe, bias_correct):
     return lines
 
 
-def _print(args, src, report, before, after, ds, out):
+def _print(args, src, report, before, after, ds, out, warnings):
     acc = (None, None) if before is None else (before["accuracy"], after["accuracy"])
-    n_probe = 0 if ds is None else min(_PROBE_SAMPLES, len(ds.y_test))
-    for line in _dead_warnings(report, n_probe, args.bias_correct):
+    for line in warnings:
         print(line, file=sys.stderr)
     if args.json:
         print(json.dumps({"out": out, "source": src.name, "source_kind": src.kind,
